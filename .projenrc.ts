@@ -1,0 +1,112 @@
+import { awscdk, javascript } from 'projen';
+import { UpdateSnapshot } from 'projen/lib/javascript';
+
+// Versions that are known to break are pinned here (see DESIGN.md §4).
+const CDK_VERSION = '2.276.0';
+const CDK_CLI_VERSION = '~2.1148.1'; // aws-cdk@3.0.0 is deprecated and cannot read current assemblies
+const AWS_SDK_VERSION = '^3.1164.0';
+const POWERTOOLS_VERSION = '^2.35.0';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-scalable-ai',
+  description:
+    'AWS CDK constructs for an LLM service whose cost grows logarithmically with its users: ' +
+    'tiered model routing, exact/semantic/static caches, batching and cost-aware monitoring.',
+  author: 'cdk-scalable-ai maintainers',
+  authorAddress: 'maintainers@cdk-scalable-ai.dev',
+  repositoryUrl: 'https://github.com/cdk-scalable-ai/cdk-scalable-ai.git',
+  keywords: ['aws-cdk', 'bedrock', 'sagemaker', 'llm', 'cache', 'valkey', 'cost'],
+  license: 'Apache-2.0',
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  minNodeVersion: '20.0.0',
+
+  cdkVersion: CDK_VERSION,
+  constructsVersion: '10.5.1',
+  jsiiVersion: '~6.0.0',
+  srcdir: 'constructs',
+  libdir: 'lib',
+  tsconfigDevFile: 'tsconfig.dev.json',
+
+  // Publishing configuration only: nothing is published from this repository yet.
+  publishToPypi: { distName: 'cdk-scalable-ai', module: 'cdk_scalable_ai' },
+  publishToMaven: {
+    javaPackage: 'dev.cdkscalableai',
+    mavenGroupId: 'dev.cdk-scalable-ai',
+    mavenArtifactId: 'cdk-scalable-ai',
+  },
+  publishToNuget: { dotNetNamespace: 'CdkScalableAi', packageId: 'CdkScalableAi' },
+  publishToGo: { moduleName: 'github.com/cdk-scalable-ai/cdk-scalable-ai-go' },
+
+  // CI runs .ci/run; no GitHub workflows are generated.
+  github: false,
+  release: false,
+  sampleCode: false,
+  docgen: true,
+
+  jestOptions: {
+    updateSnapshot: UpdateSnapshot.NEVER,
+    passWithNoTests: false,
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testTimeout: 60_000,
+      maxWorkers: 2,
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+    },
+  },
+  tsconfigDev: {
+    include: ['lambdas/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
+  },
+
+  devDeps: [
+    `aws-cdk@${CDK_CLI_VERSION}`,
+    'cdk-nag@^3.0.2',
+    'esbuild@^0.28.0',
+    // Runtime dependencies of the Lambda handlers: bundled into assets/, never installed by users.
+    `@aws-sdk/client-bedrock-runtime@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sagemaker-runtime@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
+    `@smithy/node-http-handler@^4.0.0`,
+    `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
+    `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
+    `@aws-lambda-powertools/parameters@${POWERTOOLS_VERSION}`,
+    'iovalkey@^0.4.0',
+    'zod@^4.1.0',
+    '@types/aws-lambda@^8.10.150',
+  ],
+});
+
+// Handlers live outside the jsii source root and are bundled at build time, so a user's
+// `cdk synth` needs neither esbuild nor Docker.
+const HANDLERS = ['router'];
+for (const name of HANDLERS) {
+  project.bundler.addBundle(`lambdas/${name}/handler.ts`, {
+    platform: 'node',
+    target: 'node22',
+    minify: true,
+    watchTask: false,
+    metafile: true,
+  });
+}
+
+// Type-check the code jsii does not compile (handlers, examples, tests, scripts).
+const typecheck = project.addTask('typecheck', {
+  description: 'Type-check handlers, examples, tests and scripts',
+  exec: 'tsc --noEmit -p tsconfig.dev.json',
+});
+
+// `npm test` = bundle the handlers, type-check, run jest, lint.
+const testTask = project.tasks.tryFind('test')!;
+testTask.prependSpawn(typecheck);
+testTask.prependSpawn(project.bundler.bundleTask);
+
+project.eslint?.addLintPattern('lambdas');
+project.eslint?.addLintPattern('examples');
+project.eslint?.addLintPattern('scripts');
+
+project.gitignore.exclude('cdk.out', '.cache/', '*.cdk.out');
+project.npmignore?.exclude('/lambdas/', '/examples/', '/scripts/', '/bench/', '/cdk.json', '/.ci/', '*.meta.json', '*.map');
+project.npmignore?.include('/assets/');
+
+project.synth();

@@ -1,0 +1,56 @@
+/**
+ * The metric contract: the CloudWatch namespace, metric names and dimension names that the
+ * handlers emit (as EMF through Powertools Metrics) and that the constructs' `metric*()`
+ * methods, dashboards and alarms read.
+ *
+ * This module imports nothing from aws-cdk-lib so that the Lambda handlers can import it too:
+ * a metric is named once, here, and both sides agree by construction.
+ */
+export class AiMetricNames {
+  /** CloudWatch namespace of every metric the library emits. */
+  public static readonly NAMESPACE = 'ScalableAI';
+
+  /** Dimension: the service name (Powertools' default `service` dimension). */
+  public static readonly DIMENSION_SERVICE = 'service';
+  /** Dimension: the model tier id (`small`, `medium`, ...). */
+  public static readonly DIMENSION_TIER = 'Tier';
+  /** Dimension: how a request was served: `static`, `exact`, `semantic` or `model`. */
+  public static readonly DIMENSION_SERVED_BY = 'ServedBy';
+  /** Dimension: the cache level (`static`, `exact`, `semantic`, `context`). */
+  public static readonly DIMENSION_CACHE_LEVEL = 'CacheLevel';
+  /** Dimension: the kind of a model error (`throttled`, `timeout`, `server`, `network`, `config`, `invalid`). */
+  public static readonly DIMENSION_ERROR_KIND = 'ErrorKind';
+  /** Dimension: why a request was rejected with a 4xx (`invalid`, `too-large`, `unauthenticated`). */
+  public static readonly DIMENSION_REASON = 'Reason';
+
+  /** Count of chat requests received (valid or not). Dimensions: service. */
+  public static readonly REQUESTS = 'Requests';
+  /** End-to-end handler latency in milliseconds. Dimensions: service + ServedBy. */
+  public static readonly LATENCY = 'Latency';
+  /** Latency of one model invocation in milliseconds. Dimensions: service + Tier. */
+  public static readonly MODEL_LATENCY = 'ModelLatency';
+  /** Count of answers served from a cache. Dimensions: service + CacheLevel. */
+  public static readonly CACHE_HITS = 'CacheHits';
+  /** Count of cache lookups that found nothing. Dimensions: service + CacheLevel. */
+  public static readonly CACHE_MISSES = 'CacheMisses';
+  /** Count of cache operations that failed (the request still gets an answer). Dimensions: service + CacheLevel. */
+  public static readonly CACHE_ERRORS = 'CacheErrors';
+  /** Count of model invocations attempted. Dimensions: service + Tier. */
+  public static readonly MODEL_INVOCATIONS = 'ModelInvocations';
+  /** Input tokens reported by the model. Dimensions: service + Tier. */
+  public static readonly INPUT_TOKENS = 'InputTokens';
+  /** Output tokens reported by the model. Dimensions: service + Tier. */
+  public static readonly OUTPUT_TOKENS = 'OutputTokens';
+  /** Model cost in USD of answered requests (0 for cache hits). Dimensions: service, and service + Tier. */
+  public static readonly COST_USD = 'CostUsd';
+  /** Count of failed model invocations. Dimensions: service + Tier + ErrorKind. */
+  public static readonly MODEL_ERRORS = 'ModelErrors';
+  /** Count of times a request moved on to another tier after a failure. Dimensions: service + Tier (the tier that failed). */
+  public static readonly FALLBACKS = 'Fallbacks';
+  /** Count of requests answered 503 because every tier failed. Dimensions: service. */
+  public static readonly UNAVAILABLE = 'Unavailable';
+  /** Count of requests rejected with a 4xx. Dimensions: service + Reason. */
+  public static readonly REJECTED_REQUESTS = 'RejectedRequests';
+
+  private constructor() {}
+}

@@ -1,0 +1,47 @@
+import Valkey from 'iovalkey';
+import type { AnswerCache, CachedAnswer } from '../core/ports';
+
+export interface ValkeyConnectionOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly password?: string;
+  /** Milliseconds a command may take before it fails (and the caller fails open). */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Opens a client that fails fast: a command that cannot complete within `timeoutMs` (server
+ * down, network partition) rejects instead of queueing, so the router can answer from a model.
+ */
+export function connectValkey(options: ValkeyConnectionOptions): Valkey {
+  const client = new Valkey({
+    host: options.host,
+    port: options.port,
+    password: options.password,
+    tls: options.tls ? {} : undefined,
+    commandTimeout: options.timeoutMs,
+    connectTimeout: Math.max(options.timeoutMs, 1_000),
+    maxRetriesPerRequest: 1,
+    lazyConnect: false,
+    // Reconnect quickly but never give up: the next invocation should find the cache again.
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+  });
+  // Errors surface on the commands; without a listener iovalkey would log every reconnect attempt.
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** The exact cache on a Redis-protocol server: one JSON string per key, with a TTL. */
+export class ValkeyAnswerCache implements AnswerCache {
+  constructor(private readonly client: Valkey) {}
+
+  async get(key: string): Promise<CachedAnswer | undefined> {
+    const raw = await this.client.get(key);
+    return raw === null ? undefined : (JSON.parse(raw) as CachedAnswer);
+  }
+
+  async set(key: string, answer: CachedAnswer, ttlSeconds: number): Promise<void> {
+    await this.client.set(key, JSON.stringify(answer), 'EX', ttlSeconds);
+  }
+}

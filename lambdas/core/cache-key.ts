@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import type { ChatRequest } from './chat-request';
+
+/** Who is asking: set by the authorizer, never by the request body. */
+export interface Caller {
+  readonly tenantId: string;
+  /** Stable id of the end user within the tenant, when the authorizer provides one. */
+  readonly userId?: string;
+}
+
+/**
+ * Canonical form of a text for cache keys: Unicode NFKC, lower case, whitespace collapsed,
+ * trailing punctuation that does not change a question ("?", "!", ".") dropped.
+ */
+export function normalizeText(text: string): string {
+  return text
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/[\s?!.]+$/u, '');
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/**
+ * The exact-cache key of a request.
+ *
+ * It hashes everything that changes an answer: the tenant, the system prompt, the normalized
+ * messages, maxTokens, temperature and the tier that was asked for. A multi-turn conversation
+ * is scoped to its user as well, because earlier turns may carry that user's data; a single
+ * question is shared by the users of one tenant. Tenants never share a key.
+ */
+export function exactCacheKey(prefix: string, caller: Caller, req: ChatRequest, tierId: string | undefined): string {
+  const personal = req.messages.length > 1;
+  const canonical = JSON.stringify({
+    v: 1,
+    tenant: caller.tenantId,
+    user: personal ? (caller.userId ?? null) : null,
+    system: req.system === undefined ? null : normalizeText(req.system),
+    messages: req.messages.map((m) => [m.role, normalizeText(m.text)]),
+    maxTokens: req.maxTokens ?? null,
+    temperature: req.temperature ?? null,
+    tier: tierId ?? null,
+  });
+  // The tenant hash in the key lets an operator drop one tenant's entries with SCAN MATCH.
+  return `${prefix}exact:${sha256(caller.tenantId).slice(0, 16)}:${sha256(canonical)}`;
+}
+
+/** Whether a request may be cached at all: a personal conversation needs a user id to be scoped to. */
+export function isCacheable(caller: Caller, req: ChatRequest): boolean {
+  return req.messages.length === 1 || caller.userId !== undefined;
+}

@@ -1,0 +1,99 @@
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type { Caller } from './cache-key';
+import { parseChatRequest } from './chat-request';
+import type { ChatResult, ChatService } from './chat-service';
+import { HttpError } from './errors';
+import type { MetricsRecorder } from './ports';
+
+export interface HttpResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** The JSON body of a successful `POST /v1/chat`. */
+export interface ChatResponseBody {
+  readonly output: { readonly text: string };
+  /** Tier that answered; null when a cache did. */
+  readonly tier: string | null;
+  /** How the request was served: `exact` (cache) or `miss` (a model answered). */
+  readonly cache: string;
+  readonly usage: { readonly inputTokens: number; readonly outputTokens: number };
+  readonly costUsd: number;
+  readonly stopReason?: string;
+  readonly routing: {
+    readonly complexity: number;
+    readonly classifiedTier: string;
+    readonly reasons: string[];
+    readonly tierHintHonoured: boolean;
+    readonly attempts: ChatResult['attempts'];
+    readonly cachedFromTier?: string;
+  };
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+
+/**
+ * `POST /v1/chat` from body to response: validate, answer, shape, and record the request
+ * metrics. Knows nothing of Lambda or API Gateway types; the handler adapts the event.
+ */
+export async function handleChat(
+  service: ChatService,
+  config: RouterRuntimeConfig,
+  metrics: MetricsRecorder,
+  input: { body: string | undefined; caller: Caller | undefined; deadline: number; now?: () => number },
+): Promise<HttpResponse> {
+  const now = input.now ?? Date.now;
+  const started = now();
+  metrics.add(M.REQUESTS, 'Count', 1);
+  try {
+    if (!input.caller) {
+      throw new HttpError(401, 'No tenant in the authorizer context: the route must sit behind the IAM or JWT authorizer', 'unauthenticated');
+    }
+    const req = parseChatRequest(input.body, {
+      maxRequestBytes: config.maxRequestBytes,
+      maxMessages: config.maxMessages,
+      tierIds: config.tiers.map((t) => t.id),
+    });
+    const result = await service.chat(req, input.caller, input.deadline);
+    const cache = result.servedBy === 'model' ? 'miss' : result.servedBy;
+    metrics.add(M.LATENCY, 'Milliseconds', now() - started, { [M.DIMENSION_SERVED_BY]: result.servedBy });
+    const body: ChatResponseBody = {
+      output: { text: result.text },
+      tier: result.tierId ?? null,
+      cache,
+      usage: result.usage,
+      costUsd: result.costUsd,
+      stopReason: result.stopReason,
+      routing: {
+        complexity: result.complexity.score,
+        classifiedTier: result.complexity.tierId,
+        reasons: result.complexity.reasons,
+        tierHintHonoured: result.hintHonoured,
+        attempts: result.attempts,
+        cachedFromTier: result.originalTierId,
+      },
+    };
+    return {
+      statusCode: 200,
+      headers: {
+        ...JSON_HEADERS,
+        'x-cache': cache,
+        'x-tier': result.tierId ?? 'none',
+        'x-cost-usd': result.costUsd.toFixed(6),
+      },
+      body: JSON.stringify(body),
+    };
+  } catch (err) {
+    if (err instanceof HttpError) {
+      if (err.statusCode < 500) metrics.add(M.REJECTED_REQUESTS, 'Count', 1, { [M.DIMENSION_REASON]: err.reason });
+      return {
+        statusCode: err.statusCode,
+        headers: { ...JSON_HEADERS, ...err.headers },
+        body: JSON.stringify({ error: { code: err.reason, message: err.message } }),
+      };
+    }
+    throw err;
+  }
+}

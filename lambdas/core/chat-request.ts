@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { HttpError } from './errors';
+
+/** One turn of a conversation, with its content reduced to text. */
+export interface ChatMessage {
+  readonly role: 'user' | 'assistant';
+  readonly text: string;
+}
+
+/** A validated `POST /v1/chat` request. */
+export interface ChatRequest {
+  readonly messages: ChatMessage[];
+  readonly system?: string;
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  /** Tier the caller asks for; policy decides whether it is honoured. */
+  readonly tierHint?: string;
+}
+
+export interface RequestLimits {
+  readonly maxRequestBytes: number;
+  readonly maxMessages: number;
+  readonly tierIds: readonly string[];
+}
+
+// Content is Converse-like: a string, or a list of `{ text }` blocks.
+const contentSchema = z.union([
+  z.string(),
+  z.array(z.object({ text: z.string() }).strict()).min(1, 'content must hold at least one { text } block'),
+]);
+
+const messageSchema = z
+  .object({
+    role: z.enum(['user', 'assistant'], { error: 'role must be "user" or "assistant"' }),
+    content: contentSchema,
+  })
+  .strict();
+
+const requestSchema = z
+  .object({
+    messages: z.array(messageSchema, { error: 'messages must be an array of { role, content }' }).min(1, 'messages must not be empty'),
+    system: z.string().max(16_384, 'system must be at most 16384 characters').optional(),
+    maxTokens: z.number().int('maxTokens must be an integer').min(1, 'maxTokens must be at least 1').optional(),
+    temperature: z.number().min(0, 'temperature must be between 0 and 1').max(1, 'temperature must be between 0 and 1').optional(),
+    tier: z.string().optional(),
+  })
+  .strict();
+
+/**
+ * Parses and validates a raw request body.
+ *
+ * @throws HttpError 413 when the body is larger than `limits.maxRequestBytes`,
+ *         400 with a message that names the offending field otherwise.
+ */
+export function parseChatRequest(body: string | undefined, limits: RequestLimits): ChatRequest {
+  if (body === undefined || body.length === 0) {
+    throw new HttpError(400, 'Request body is required: { "messages": [{ "role": "user", "content": "..." }] }', 'invalid');
+  }
+  const bytes = Buffer.byteLength(body, 'utf8');
+  if (bytes > limits.maxRequestBytes) {
+    throw new HttpError(413, `Request body is ${bytes} bytes; the limit is ${limits.maxRequestBytes} bytes`, 'too-large');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    throw new HttpError(400, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid');
+  }
+  const parsed = requestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new HttpError(400, `Invalid request: ${where}${issue.message}`, 'invalid');
+  }
+  const req = parsed.data;
+  if (req.messages.length > limits.maxMessages) {
+    throw new HttpError(400, `Invalid request: messages: at most ${limits.maxMessages} messages are accepted, got ${req.messages.length}`, 'invalid');
+  }
+  const messages: ChatMessage[] = req.messages.map((m, i) => {
+    const text = typeof m.content === 'string' ? m.content : m.content.map((b) => b.text).join('\n');
+    if (text.trim().length === 0) {
+      throw new HttpError(400, `Invalid request: messages.${i}.content: must not be empty`, 'invalid');
+    }
+    return { role: m.role, text };
+  });
+  // Converse (and most chat templates) require user/assistant alternation, starting and ending with the user.
+  messages.forEach((m, i) => {
+    const expected = i % 2 === 0 ? 'user' : 'assistant';
+    if (m.role !== expected) {
+      throw new HttpError(400, `Invalid request: messages.${i}.role: must be "${expected}" (turns alternate, starting with "user")`, 'invalid');
+    }
+  });
+  if (messages[messages.length - 1].role !== 'user') {
+    throw new HttpError(400, 'Invalid request: messages: the last message must come from the "user"', 'invalid');
+  }
+  if (req.tier !== undefined && !limits.tierIds.includes(req.tier)) {
+    throw new HttpError(400, `Invalid request: tier: unknown tier "${req.tier}"; known tiers: ${limits.tierIds.join(', ')}`, 'invalid');
+  }
+  return {
+    messages,
+    system: req.system,
+    maxTokens: req.maxTokens,
+    temperature: req.temperature,
+    tierHint: req.tier,
+  };
+}
+
+/** The text of the last user turn: what the caches and the classifier look at first. */
+export function lastUserText(req: ChatRequest): string {
+  return req.messages[req.messages.length - 1].text;
+}

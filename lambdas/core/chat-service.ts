@@ -1,0 +1,208 @@
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { exactCacheKey, isCacheable, type Caller } from './cache-key';
+import type { ChatRequest } from './chat-request';
+import { defaultThresholds, tierIndexForScore, type ComplexityClassifier } from './classifier';
+import { invocationCostUsd, type TokenUsage } from './cost';
+import { HttpError, ModelInvocationError, classifyAwsError } from './errors';
+import type { AnswerCache, MetricsRecorder, ModelInvoker, ModelResponse } from './ports';
+import { planTiers } from './tier-plan';
+
+export type ServedBy = 'exact' | 'model';
+
+export interface AttemptRecord {
+  readonly tierId: string;
+  readonly outcome: 'ok' | 'failed';
+  readonly errorKind?: string;
+  readonly latencyMs: number;
+}
+
+export interface ChatResult {
+  readonly text: string;
+  readonly servedBy: ServedBy;
+  /** Tier that answered this request; undefined when a cache did. */
+  readonly tierId?: string;
+  /** For cache hits: the tier that produced the cached answer. */
+  readonly originalTierId?: string;
+  readonly usage: TokenUsage;
+  /** Model cost of this request in USD (0 for cache hits). */
+  readonly costUsd: number;
+  readonly stopReason?: string;
+  readonly complexity: { readonly score: number; readonly reasons: string[]; readonly tierId: string };
+  readonly hintHonoured: boolean;
+  readonly attempts: AttemptRecord[];
+}
+
+export interface ChatServiceDeps {
+  readonly config: RouterRuntimeConfig;
+  readonly invoker: ModelInvoker;
+  readonly classifier: ComplexityClassifier;
+  readonly metrics: MetricsRecorder;
+  /** The exact cache; absent when the router runs without one. */
+  readonly exactCache?: AnswerCache;
+  readonly now?: () => number;
+}
+
+/** Seconds a client should wait before retrying when every tier failed. */
+const RETRY_AFTER_SECONDS = 2;
+/** Time kept back from the deadline for writing the cache and the response. */
+const DEADLINE_MARGIN_MS = 250;
+
+/**
+ * The request path after validation: exact cache → classify → invoke with fallback → cache write.
+ * Shared by the router Lambda and the local tools.
+ */
+export class ChatService {
+  private readonly now: () => number;
+  private readonly thresholds: number[];
+
+  constructor(private readonly deps: ChatServiceDeps) {
+    this.now = deps.now ?? Date.now;
+    this.thresholds = deps.config.classifierThresholds ?? defaultThresholds(deps.config.tiers.length);
+  }
+
+  /**
+   * @param deadline epoch milliseconds by which the answer must be ready (the Lambda's remaining time)
+   * @throws HttpError 503 when every tier failed, 400 when a model rejected the request itself
+   */
+  async chat(req: ChatRequest, caller: Caller, deadline: number): Promise<ChatResult> {
+    const { config, metrics } = this.deps;
+    const complexity = this.deps.classifier.classify(req);
+    const plan = planTiers(config.tiers, tierIndexForScore(complexity.score, this.thresholds), req.tierHint, config.tierHintPolicy, config.fallbackOrder);
+    const classified = { ...complexity, tierId: plan.attempts[0].id };
+
+    const cacheKey = this.deps.exactCache && config.exactCache && isCacheable(caller, req)
+      ? exactCacheKey(config.exactCache.keyPrefix, caller, req, plan.hintHonoured ? req.tierHint : undefined)
+      : undefined;
+
+    if (cacheKey) {
+      const hit = await this.cacheGet(cacheKey);
+      if (hit) {
+        metrics.add(M.CACHE_HITS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
+        metrics.add(M.COST_USD, 'None', 0);
+        return {
+          text: hit.text,
+          servedBy: 'exact',
+          originalTierId: hit.tierId,
+          usage: { inputTokens: 0, outputTokens: 0 },
+          costUsd: 0,
+          complexity: classified,
+          hintHonoured: plan.hintHonoured,
+          attempts: [],
+        };
+      }
+    }
+
+    const attempts: AttemptRecord[] = [];
+    let lastError: ModelInvocationError | undefined;
+    for (const tier of plan.attempts) {
+      const budget = deadline - DEADLINE_MARGIN_MS - this.now();
+      if (budget <= 0) break;
+      if (lastError) metrics.add(M.FALLBACKS, 'Count', 1, { [M.DIMENSION_TIER]: lastError.tierId });
+      const started = this.now();
+      try {
+        const response = await this.invoke(tier, req, Math.min(tier.timeoutMs, budget));
+        const latencyMs = this.now() - started;
+        attempts.push({ tierId: tier.id, outcome: 'ok', latencyMs });
+        const costUsd = invocationCostUsd(tier, response.usage);
+        this.recordInvocation(tier, response, costUsd, latencyMs);
+        if (cacheKey && isCacheableAnswer(response)) {
+          await this.cacheSet(cacheKey, {
+            text: response.text,
+            tierId: tier.id,
+            usage: response.usage,
+            costUsd,
+            createdAt: this.now(),
+          });
+        }
+        return {
+          text: response.text,
+          servedBy: 'model',
+          tierId: tier.id,
+          usage: response.usage,
+          costUsd,
+          stopReason: response.stopReason,
+          complexity: classified,
+          hintHonoured: plan.hintHonoured,
+          attempts,
+        };
+      } catch (err) {
+        const latencyMs = this.now() - started;
+        const error = err instanceof ModelInvocationError ? err : classifyAwsError(tier.id, err, false);
+        attempts.push({ tierId: tier.id, outcome: 'failed', errorKind: error.kind, latencyMs });
+        metrics.add(M.MODEL_INVOCATIONS, 'Count', 1, { [M.DIMENSION_TIER]: tier.id });
+        metrics.add(M.MODEL_ERRORS, 'Count', 1, { [M.DIMENSION_TIER]: tier.id, [M.DIMENSION_ERROR_KIND]: error.kind });
+        if (!error.retryable) {
+          throw new HttpError(400, `The model rejected the request: ${error.message}`, 'model-rejected');
+        }
+        lastError = error;
+      }
+    }
+    metrics.add(M.UNAVAILABLE, 'Count', 1);
+    const tried = attempts.map((a) => `${a.tierId} (${a.errorKind})`).join(', ') || 'none (deadline reached)';
+    throw new HttpError(503, `No model tier could answer; tried: ${tried}. Retry after ${RETRY_AFTER_SECONDS} seconds.`, 'unavailable', {
+      'retry-after': String(RETRY_AFTER_SECONDS),
+    });
+  }
+
+  private async invoke(tier: TierRuntimeConfig, req: ChatRequest, timeoutMs: number): Promise<ModelResponse> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    try {
+      return await this.deps.invoker.invoke(
+        tier,
+        {
+          messages: req.messages,
+          system: req.system,
+          maxTokens: Math.min(req.maxTokens ?? tier.maxTokens, tier.maxTokens),
+          temperature: req.temperature,
+        },
+        controller.signal,
+      );
+    } catch (err) {
+      throw classifyAwsError(tier.id, err, timedOut);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private recordInvocation(tier: TierRuntimeConfig, response: ModelResponse, costUsd: number, latencyMs: number): void {
+    const m = this.deps.metrics;
+    const byTier = { [M.DIMENSION_TIER]: tier.id };
+    m.add(M.MODEL_INVOCATIONS, 'Count', 1, byTier);
+    m.add(M.MODEL_LATENCY, 'Milliseconds', latencyMs, byTier);
+    m.add(M.INPUT_TOKENS, 'Count', response.usage.inputTokens, byTier);
+    m.add(M.OUTPUT_TOKENS, 'Count', response.usage.outputTokens, byTier);
+    m.add(M.COST_USD, 'None', costUsd, byTier);
+    m.add(M.COST_USD, 'None', costUsd);
+  }
+
+  // The cache fails open: an error or timeout is counted and the request goes on to a model.
+  private async cacheGet(key: string) {
+    try {
+      const hit = await this.deps.exactCache!.get(key);
+      if (!hit) this.deps.metrics.add(M.CACHE_MISSES, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
+      return hit;
+    } catch {
+      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
+      return undefined;
+    }
+  }
+
+  private async cacheSet(key: string, answer: Parameters<AnswerCache['set']>[1]): Promise<void> {
+    try {
+      await this.deps.exactCache!.set(key, answer, this.deps.config.exactCache!.ttlSeconds);
+    } catch {
+      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
+    }
+  }
+}
+
+/** Answers cut short by a filter or guardrail are not worth repeating to the next caller. */
+function isCacheableAnswer(response: ModelResponse): boolean {
+  return response.text.length > 0 && !/content_filtered|guardrail/i.test(response.stopReason ?? '');
+}

@@ -1,0 +1,67 @@
+/** An error that maps to an HTTP response the client is meant to read. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    /** Machine-readable reason, also the `Reason` dimension of RejectedRequests. */
+    readonly reason: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/**
+ * Why a model invocation failed. Every kind except `invalid` moves the request on to the
+ * next tier: `invalid` means the model rejected the request itself, which another tier would
+ * most likely reject too.
+ */
+export type ModelErrorKind = 'throttled' | 'timeout' | 'server' | 'network' | 'config' | 'invalid';
+
+export class ModelInvocationError extends Error {
+  constructor(
+    readonly kind: ModelErrorKind,
+    readonly tierId: string,
+    message: string,
+    readonly statusCode?: number,
+  ) {
+    super(message);
+    this.name = 'ModelInvocationError';
+  }
+
+  get retryable(): boolean {
+    return this.kind !== 'invalid';
+  }
+}
+
+/**
+ * Classifies an AWS SDK error (or an abort) into a {@link ModelErrorKind}.
+ * Works for any SDK v3 client: it reads `name` and `$metadata.httpStatusCode`.
+ */
+export function classifyAwsError(tierId: string, err: unknown, timedOut: boolean): ModelInvocationError {
+  if (err instanceof ModelInvocationError) return err;
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number }; code?: string };
+  const name = e?.name ?? 'Error';
+  const status = e?.$metadata?.httpStatusCode;
+  const message = `${name}: ${e?.message ?? String(err)}`;
+  if (timedOut || name === 'AbortError' || name === 'TimeoutError') {
+    return new ModelInvocationError('timeout', tierId, `timed out (${message})`, status);
+  }
+  if (/Throttl|TooManyRequests|ServiceQuotaExceeded|ModelNotReady/i.test(name) || status === 429) {
+    return new ModelInvocationError('throttled', tierId, message, status);
+  }
+  if (/AccessDenied|ResourceNotFound|UnrecognizedClient|InvalidSignature|ExpiredToken/i.test(name) || status === 403 || status === 404) {
+    return new ModelInvocationError('config', tierId, message, status);
+  }
+  if (name === 'ValidationException' || status === 400 || status === 413 || status === 422) {
+    return new ModelInvocationError('invalid', tierId, message, status);
+  }
+  if (status !== undefined && status >= 500) {
+    return new ModelInvocationError('server', tierId, message, status);
+  }
+  if (/ModelError|InternalServer|ServiceUnavailable|ModelTimeout/i.test(name)) {
+    return new ModelInvocationError('server', tierId, message, status);
+  }
+  return new ModelInvocationError('network', tierId, message, status);
+}

@@ -1,0 +1,52 @@
+/**
+ * The small interfaces the core talks to. Adapters for AWS services and stores implement them
+ * (lambdas/adapters/); tests and local tools may pass their own.
+ */
+import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type { ChatMessage } from './chat-request';
+import type { TokenUsage } from './cost';
+
+export type MetricUnit = 'Count' | 'Milliseconds' | 'None';
+
+/** Where the core records metrics. Names and dimensions come from `AiMetricNames`. */
+export interface MetricsRecorder {
+  add(name: string, unit: MetricUnit, value: number, dimensions?: Record<string, string>): void;
+}
+
+/** What a tier is asked. `maxTokens` is already capped to the tier's limit. */
+export interface ModelRequest {
+  readonly messages: ChatMessage[];
+  readonly system?: string;
+  readonly maxTokens: number;
+  readonly temperature?: number;
+}
+
+export interface ModelResponse {
+  readonly text: string;
+  readonly usage: TokenUsage;
+  /** Why generation stopped, as the provider reports it (`end_turn`, `max_tokens`, `stop`...). */
+  readonly stopReason?: string;
+}
+
+/** Invokes a model tier. Throws `ModelInvocationError` (or any error, classified by the caller). */
+export interface ModelInvoker {
+  invoke(tier: TierRuntimeConfig, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse>;
+}
+
+/** An answer as the caches keep it. */
+export interface CachedAnswer {
+  readonly text: string;
+  /** Tier that originally produced the answer. */
+  readonly tierId: string;
+  readonly usage: TokenUsage;
+  /** What the answer cost when the model produced it. */
+  readonly costUsd: number;
+  /** Epoch milliseconds of the original answer. */
+  readonly createdAt: number;
+}
+
+/** A key/value answer cache (the exact cache). Failures are thrown; the core fails open. */
+export interface AnswerCache {
+  get(key: string): Promise<CachedAnswer | undefined>;
+  set(key: string, answer: CachedAnswer, ttlSeconds: number): Promise<void>;
+}
