@@ -86,7 +86,6 @@ for (const name of HANDLERS) {
     target: 'node22',
     minify: true,
     watchTask: false,
-    metafile: true,
   });
 }
 

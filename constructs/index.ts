@@ -1,5 +1,9 @@
-export class Hello {
-  public sayHello() {
-    return 'hello, world!';
-  }
-}
+export * from './contract/metrics';
+export * from './models/model-tier';
+export * from './models/bedrock-tier';
+export * from './models/sagemaker-tier';
+export * from './models/factory';
+export * from './cache/response-cache';
+export * from './routing/router-authorization';
+export * from './routing/tiered-router';
+export * from './service/scalable-ai-service';

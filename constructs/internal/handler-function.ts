@@ -1,0 +1,101 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Directory of a handler bundled by `projen bundle` (esbuild) from `lambdas/<name>/handler.ts`. */
+export function handlerAssetPath(name: string): string {
+  // constructs/internal (ts-node) and lib/internal (compiled) are both two levels below the package root.
+  const dir = path.join(__dirname, '..', '..', 'assets', 'lambdas', name, 'handler');
+  if (!fs.existsSync(path.join(dir, 'index.js'))) {
+    throw new Error(`The bundled ${name} handler is missing at ${dir}: run \`npx projen bundle\` (a published package ships it prebuilt).`);
+  }
+  return dir;
+}
+
+export interface HandlerFunctionProps {
+  /** Folder name under lambdas/ (and assets/lambdas/). */
+  readonly handlerName: string;
+  readonly description: string;
+  readonly environment: Record<string, string>;
+  readonly timeout: Duration;
+  readonly memorySize: number;
+  readonly logRetention: logs.RetentionDays;
+  readonly vpc?: ec2.IVpc;
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  readonly securityGroups?: ec2.ISecurityGroup[];
+  readonly reservedConcurrentExecutions?: number;
+  readonly serviceName: string;
+}
+
+/**
+ * A Lambda function for one of the library's bundled handlers, with the defaults every handler
+ * shares: latest Node.js runtime on arm64, its own log group with a retention, JSON logs, and a
+ * role that holds only what the handler needs (no AWS managed policies).
+ */
+export class HandlerFunction extends Construct {
+  readonly function: lambda.Function;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${props.description}`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    if (props.vpc) {
+      // What AWSLambdaVPCAccessExecutionRole grants, inline so that no managed policy is attached.
+      this.role.addToPolicy(new iam.PolicyStatement({
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSubnets',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        resources: ['*'],
+      }));
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'Lambda manages the ENIs of a VPC function itself; these EC2 network-interface actions do not support resource-level scoping (the same statement as AWSLambdaVPCAccessExecutionRole).',
+      });
+    }
+
+    this.function = new lambda.Function(this, 'Function', {
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      code: lambda.Code.fromAsset(handlerAssetPath(props.handlerName)),
+      handler: 'index.handler',
+      role: this.role,
+      timeout: props.timeout,
+      memorySize: props.memorySize,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      vpc: props.vpc,
+      vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
+      securityGroups: props.securityGroups,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...props.environment,
+      },
+    });
+    // The function must not run before its role can write logs and manage ENIs.
+    this.function.node.addDependency(this.role);
+  }
+}

@@ -1,0 +1,152 @@
+import { Arn, ArnFormat, Aws, Duration, Token, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
+import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
+
+/** Properties of a Bedrock model tier. */
+export interface BedrockTierProps extends ModelTierBaseProps {
+  /**
+   * The model to invoke, in one of these forms:
+   * - a foundation model id, such as `amazon.nova-micro-v1:0`;
+   * - a system-defined cross-region inference profile id, such as `us.amazon.nova-micro-v1:0`
+   *   or `global.anthropic.claude-sonnet-4-5-20250929-v1:0`;
+   * - the ARN of a foundation model, an inference profile or an application inference profile.
+   */
+  readonly modelId: string;
+  /** USD per 1,000 input tokens, from the Bedrock price list for the model and Region. */
+  readonly inputPricePer1kTokens: number;
+  /** USD per 1,000 output tokens, from the Bedrock price list for the model and Region. */
+  readonly outputPricePer1kTokens: number;
+  /**
+   * The foundation models behind an application inference profile (`modelId` is the ARN of an
+   * `application-inference-profile`): the profile ARN alone cannot name them. Ignored otherwise.
+   *
+   * @default - derived from `modelId`
+   */
+  readonly profileModelIds?: string[];
+  /**
+   * Regions a cross-region inference profile may route requests to. Invocation through a
+   * profile needs permission on the foundation model in every destination Region; the grant is
+   * limited to requests that come through this tier's profile either way.
+   *
+   * @default - any Region (`*`), still limited to this model and this profile
+   */
+  readonly destinationRegions?: string[];
+}
+
+// Geography prefixes of system-defined cross-region inference profiles.
+const PROFILE_PREFIX = /^(us|us-gov|eu|apac|ap|jp|au|ca|global)\./;
+
+const INVOKE_ACTIONS = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
+
+/**
+ * A tier served by Amazon Bedrock through the Converse API. Create it with
+ * `ModelTier.bedrock()`.
+ */
+export class BedrockModelTier implements IModelTier {
+  public readonly tierId: string;
+  public readonly provider = ModelProvider.BEDROCK;
+  public readonly modelIdentifier: string;
+  public readonly inputPricePer1kTokens: number;
+  public readonly outputPricePer1kTokens: number;
+  public readonly maxTokens: number;
+  public readonly timeout: Duration;
+  /** Whether `modelIdentifier` names an inference profile rather than a foundation model. */
+  public readonly usesInferenceProfile: boolean;
+  private readonly foundationModelIds: string[];
+  private readonly profileArn?: string;
+  private readonly destinationRegions?: string[];
+
+  constructor(props: BedrockTierProps) {
+    const where = `ModelTier.bedrock(${props.tierId})`;
+    validateBaseProps(where, props);
+    if (props.inputPricePer1kTokens === undefined || props.outputPricePer1kTokens === undefined) {
+      throw new Error(`${where}: inputPricePer1kTokens and outputPricePer1kTokens are required (USD per 1,000 tokens)`);
+    }
+    if (Token.isUnresolved(props.modelId)) {
+      throw new Error(`${where}: modelId must be a literal model id, profile id or ARN, not a token`);
+    }
+    if (props.modelId.trim() === '') throw new Error(`${where}: modelId must not be empty`);
+    if (props.destinationRegions !== undefined && props.destinationRegions.length === 0) {
+      throw new Error(`${where}: destinationRegions must name at least one Region when given`);
+    }
+
+    this.tierId = props.tierId;
+    this.modelIdentifier = props.modelId;
+    this.inputPricePer1kTokens = props.inputPricePer1kTokens;
+    this.outputPricePer1kTokens = props.outputPricePer1kTokens;
+    this.maxTokens = props.maxTokens ?? DEFAULT_MAX_TOKENS;
+    this.timeout = props.timeout ?? DEFAULT_TIER_TIMEOUT;
+    this.destinationRegions = props.destinationRegions;
+
+    const parsed = parseModelId(where, props.modelId, props.profileModelIds);
+    this.usesInferenceProfile = parsed.profileArn !== undefined;
+    this.foundationModelIds = parsed.foundationModelIds;
+    this.profileArn = parsed.profileArn;
+  }
+
+  public grantInvoke(grantee: iam.IGrantable): iam.Grant {
+    if (!this.profileArn) {
+      return iam.Grant.addToPrincipal({
+        grantee,
+        actions: INVOKE_ACTIONS,
+        resourceArns: this.foundationModelIds.map((id) => foundationModelArn(Aws.REGION, id)),
+      });
+    }
+    const profileGrant = iam.Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: [this.profileArn] });
+    const regions = this.destinationRegions ?? ['*'];
+    if (!this.destinationRegions && Construct.isConstruct(grantee.grantPrincipal)) {
+      for (const id of this.foundationModelIds) {
+        Validations.of(grantee.grantPrincipal).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${id}]`,
+          reason: `Cross-region inference profile ${this.modelIdentifier} may serve a request from any of its destination Regions; the grant names one model and is conditioned on bedrock:InferenceProfileArn being this profile. Set destinationRegions to list the Regions instead.`,
+        });
+      }
+    }
+    const modelGrant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: INVOKE_ACTIONS,
+      resourceArns: this.foundationModelIds.flatMap((id) => regions.map((region) => foundationModelArn(region, id))),
+      // The foundation models are reachable only through this tier's profile.
+      conditions: { StringEquals: { 'bedrock:InferenceProfileArn': this.profileArn } },
+    });
+    return profileGrant.combine(modelGrant);
+  }
+}
+
+function foundationModelArn(region: string, modelId: string): string {
+  return `arn:${Aws.PARTITION}:bedrock:${region}::foundation-model/${modelId}`;
+}
+
+function parseModelId(where: string, modelId: string, profileModelIds?: string[]): { profileArn?: string; foundationModelIds: string[] } {
+  if (modelId.startsWith('arn:')) {
+    const arn = Arn.split(modelId, ArnFormat.SLASH_RESOURCE_NAME);
+    if (arn.service !== 'bedrock' || !arn.resourceName) {
+      throw new Error(`${where}: modelId "${modelId}" is not a Bedrock model or inference profile ARN`);
+    }
+    switch (arn.resource) {
+      case 'foundation-model':
+        return { foundationModelIds: [arn.resourceName] };
+      case 'inference-profile':
+        return { profileArn: modelId, foundationModelIds: [arn.resourceName.replace(PROFILE_PREFIX, '')] };
+      case 'application-inference-profile':
+        if (!profileModelIds || profileModelIds.length === 0) {
+          throw new Error(`${where}: profileModelIds is required when modelId is an application inference profile ARN (the foundation models behind it cannot be derived from the ARN)`);
+        }
+        return { profileArn: modelId, foundationModelIds: profileModelIds };
+      default:
+        throw new Error(`${where}: modelId ARN names a "${arn.resource}"; expected foundation-model, inference-profile or application-inference-profile`);
+    }
+  }
+  if (!/^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$/.test(modelId)) {
+    throw new Error(`${where}: modelId "${modelId}" is not a Bedrock model id (provider.model, such as amazon.nova-micro-v1:0) or profile id (us.amazon.nova-micro-v1:0)`);
+  }
+  if (PROFILE_PREFIX.test(modelId)) {
+    return {
+      profileArn: `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-profile/${modelId}`,
+      foundationModelIds: [modelId.replace(PROFILE_PREFIX, '')],
+    };
+  }
+  return { foundationModelIds: [modelId] };
+}

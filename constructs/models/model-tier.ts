@@ -1,0 +1,67 @@
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+
+/** Who serves a model tier. */
+export enum ModelProvider {
+  /** Amazon Bedrock, through the Converse API. */
+  BEDROCK = 'bedrock',
+  /** An Amazon SageMaker real-time endpoint. */
+  SAGEMAKER = 'sagemaker',
+}
+
+/** The request/response format a SageMaker inference container speaks. */
+export enum SageMakerApiFormat {
+  /**
+   * OpenAI-compatible chat completions (`{ messages, max_tokens, temperature }` →
+   * `{ choices[0].message.content, usage }`): the Messages API of the Hugging Face TGI and
+   * vLLM containers.
+   */
+  OPENAI_CHAT = 'openai-chat',
+}
+
+/**
+ * A model tier: one model the router can send a request to, with its prices and limits.
+ *
+ * Create one with `ModelTier.bedrock()` or `ModelTier.sageMaker()`.
+ */
+export interface IModelTier {
+  /** Tier id, unique within a router, such as `small`, `medium` or `large`. */
+  readonly tierId: string;
+  /** Who serves the tier. */
+  readonly provider: ModelProvider;
+  /** The Bedrock model or inference profile id, or the SageMaker endpoint name. */
+  readonly modelIdentifier: string;
+  /** USD per 1,000 input tokens. */
+  readonly inputPricePer1kTokens: number;
+  /** USD per 1,000 output tokens. */
+  readonly outputPricePer1kTokens: number;
+  /** Most output tokens a request to this tier may ask for. */
+  readonly maxTokens: number;
+  /** How long one invocation may take before the router moves on to the next tier. */
+  readonly timeout: Duration;
+  /** The container format, for SageMaker tiers. */
+  readonly apiFormat?: SageMakerApiFormat;
+
+  /** Grants `grantee` permission to invoke exactly this tier's model, profile or endpoint. */
+  grantInvoke(grantee: iam.IGrantable): iam.Grant;
+}
+
+/** Properties every tier shares. */
+export interface ModelTierBaseProps {
+  /**
+   * Tier id: lower-case letters, digits and dashes, at most 32 characters. It names the tier in
+   * requests (`tier` hint), headers (`x-tier`) and metrics (`Tier` dimension).
+   */
+  readonly tierId: string;
+  /**
+   * Most output tokens a request to this tier may ask for; requests asking for more are capped.
+   * @default 1024
+   */
+  readonly maxTokens?: number;
+  /**
+   * How long one invocation may take before the router treats it as failed and falls back.
+   * Must be between 1 and 29 seconds (an HTTP API integration times out at 30 seconds).
+   * @default Duration.seconds(15)
+   */
+  readonly timeout?: Duration;
+}

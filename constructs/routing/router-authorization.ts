@@ -1,0 +1,64 @@
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+
+/** Options of JWT authorization. */
+export interface JwtAuthorizationOptions {
+  /** Issuer URL of the tokens, such as `https://cognito-idp.<region>.amazonaws.com/<user-pool-id>`. */
+  readonly issuer: string;
+  /** Accepted audiences (`aud` claim, or `client_id` for Cognito access tokens). */
+  readonly audience: string[];
+  /**
+   * Claim that carries the tenant id. Requests whose token lacks it are answered 401.
+   * @default 'tenant_id'
+   */
+  readonly tenantClaim?: string;
+}
+
+/**
+ * How callers of the router authenticate, and where the tenant of a request comes from. The
+ * tenant is always taken from the authorizer's verdict, never from the request body.
+ */
+export abstract class RouterAuthorization {
+  /**
+   * AWS IAM (SigV4) authorization. The tenant is the calling IAM principal; an assumed role is
+   * one tenant whatever its session, and the role session name identifies the user.
+   */
+  public static iam(): RouterAuthorization {
+    return new IamAuthorization();
+  }
+
+  /** JWT authorization (Cognito or any OIDC issuer). The tenant is the `tenantClaim` claim. */
+  public static jwt(options: JwtAuthorizationOptions): RouterAuthorization {
+    if (options.audience.length === 0) throw new Error('RouterAuthorization.jwt: audience must name at least one audience');
+    return new JwtAuthorization(options);
+  }
+
+  /** `iam` or `jwt`. */
+  public abstract readonly tenantSource: string;
+  /** The claim that names the tenant (JWT only). */
+  public abstract readonly tenantClaim?: string;
+  /** The HTTP API authorizer. */
+  public abstract authorizer(): apigwv2.IHttpRouteAuthorizer;
+}
+
+class IamAuthorization extends RouterAuthorization {
+  public readonly tenantSource = 'iam';
+  public readonly tenantClaim = undefined;
+  public authorizer(): apigwv2.IHttpRouteAuthorizer {
+    return new authorizers.HttpIamAuthorizer();
+  }
+}
+
+class JwtAuthorization extends RouterAuthorization {
+  public readonly tenantSource = 'jwt';
+  public readonly tenantClaim: string;
+  private instance?: apigwv2.IHttpRouteAuthorizer;
+  constructor(private readonly options: JwtAuthorizationOptions) {
+    super();
+    this.tenantClaim = options.tenantClaim ?? 'tenant_id';
+  }
+  public authorizer(): apigwv2.IHttpRouteAuthorizer {
+    this.instance ??= new authorizers.HttpJwtAuthorizer('JwtAuthorizer', this.options.issuer, { jwtAudience: this.options.audience });
+    return this.instance;
+  }
+}

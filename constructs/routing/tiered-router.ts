@@ -1,0 +1,342 @@
+import { Duration, Stack, Token } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { ResponseCache } from '../cache/response-cache';
+import { AiMetricNames } from '../contract/metrics';
+import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
+import { HandlerFunction } from '../internal/handler-function';
+import type { IModelTier } from '../models/model-tier';
+import { tierRuntimeConfig } from '../models/tier-support';
+import { RouterAuthorization } from './router-authorization';
+
+/** Whether the router honours the `tier` a request asks for. */
+export enum TierHintPolicy {
+  /** Always route by the classifier. */
+  IGNORE = 'ignore',
+  /** Honour a hint for the classified tier or a cheaper one; refuse a more expensive one. */
+  CHEAPER_ONLY = 'cheaper-only',
+  /** Honour any hint. */
+  ANY = 'any',
+}
+
+/** Options of a {@link TieredRouter} that do not name its tiers, cache or network. */
+export interface TieredRouterOptions {
+  /**
+   * How callers authenticate; the tenant of each request comes from the authorizer.
+   * @default RouterAuthorization.iam()
+   */
+  readonly authorization?: RouterAuthorization;
+  /**
+   * Tier ids to try, in order, after the selected tier fails (throttling, 5xx, timeout).
+   * @default - every more capable tier in ascending order, then the cheaper ones
+   */
+  readonly fallbackOrder?: string[];
+  /**
+   * Whether a request's `tier` hint is honoured.
+   * @default TierHintPolicy.CHEAPER_ONLY
+   */
+  readonly tierHintPolicy?: TierHintPolicy;
+  /**
+   * Complexity-score thresholds between consecutive tiers (one fewer than the tiers, ascending,
+   * within 0..1). The default classifier and its score are documented in the README.
+   * @default - evenly spread between 0.25 and 0.55 ([0.25, 0.55] for three tiers)
+   */
+  readonly classifierThresholds?: number[];
+  /**
+   * Requests with a larger body are answered 413.
+   * @default 32768
+   */
+  readonly maxRequestBytes?: number;
+  /**
+   * Most messages one conversation may carry.
+   * @default 50
+   */
+  readonly maxMessages?: number;
+  /**
+   * Timeout of the router function; the tiers' fallbacks share it. At most 30 seconds, the
+   * integration timeout of an HTTP API.
+   * @default Duration.seconds(29)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Memory of the router function in MB.
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * How long the router waits for the cache before answering from a model instead.
+   * @default Duration.millis(200)
+   */
+  readonly cacheTimeout?: Duration;
+  /**
+   * Value of the `service` dimension of every metric (tells several services apart).
+   * @default 'scalable-ai'
+   */
+  readonly serviceName?: string;
+  /**
+   * Retention of the router's logs and the API's access logs.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Steady-state request rate limit of the API (requests per second).
+   * @default 100
+   */
+  readonly throttlingRateLimit?: number;
+  /**
+   * Burst limit of the API.
+   * @default 200
+   */
+  readonly throttlingBurstLimit?: number;
+  /**
+   * Concurrent executions reserved for (and capping) the router function.
+   * @default - unreserved
+   */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/** Properties of a {@link TieredRouter}. */
+export interface TieredRouterProps extends TieredRouterOptions {
+  /** The model tiers, cheapest and least capable first. */
+  readonly tiers: IModelTier[];
+  /**
+   * The response cache to answer repeated requests from.
+   * @default - no cache
+   */
+  readonly cache?: ResponseCache;
+  /**
+   * VPC of the router function. Required with a cache; it needs a route to Bedrock, SageMaker
+   * Runtime and Secrets Manager (VPC endpoints or NAT).
+   * @default - the function runs outside any VPC
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Subnets of the router function.
+   * @default - the VPC's isolated subnets if it has any, otherwise its private subnets with egress
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+}
+
+/** The chat route. */
+const CHAT_PATH = '/v1/chat';
+
+/**
+ * The router: an HTTP API (API Gateway v2, IAM authorization by default) in front of a Lambda
+ * function that validates each request, answers it from the cache when it can, and otherwise
+ * classifies it and invokes the cheapest tier that can answer, falling back to other tiers on
+ * throttling, 5xx and timeouts.
+ *
+ * `POST /v1/chat` returns the answer, the tier, how it was served and its cost, with the
+ * headers `x-cache`, `x-tier` and `x-cost-usd`.
+ */
+export class TieredRouter extends Construct {
+  /** The router function. */
+  public readonly function: lambda.Function;
+  /** The HTTP API. */
+  public readonly api: apigwv2.HttpApi;
+  /** The `$default` stage of the API. */
+  public readonly stage: apigwv2.HttpStage;
+  /** Base URL of the API. */
+  public readonly url: string;
+  /** Log group of the router function. */
+  public readonly logGroup: logs.ILogGroup;
+  /** Log group of the API's access logs. */
+  public readonly accessLogGroup: logs.ILogGroup;
+  /** The tiers, cheapest first. */
+  public readonly tiers: IModelTier[];
+  /** The `service` dimension of the router's metrics. */
+  public readonly serviceName: string;
+
+  constructor(scope: Construct, id: string, props: TieredRouterProps) {
+    super(scope, id);
+    validateRouterProps(props);
+    this.tiers = props.tiers;
+    this.serviceName = props.serviceName ?? 'scalable-ai';
+    const authorization = props.authorization ?? RouterAuthorization.iam();
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const cacheTimeout = props.cacheTimeout ?? Duration.millis(200);
+
+    const config: RouterRuntimeConfig = {
+      tiers: props.tiers.map(tierRuntimeConfig),
+      fallbackOrder: props.fallbackOrder,
+      tierHintPolicy: props.tierHintPolicy ?? TierHintPolicy.CHEAPER_ONLY,
+      maxRequestBytes: props.maxRequestBytes ?? 32_768,
+      maxMessages: props.maxMessages ?? 50,
+      classifierThresholds: props.classifierThresholds,
+      tenant: { source: authorization.tenantSource as RouterRuntimeConfig['tenant']['source'], claim: authorization.tenantClaim },
+      exactCache: props.cache ? {
+        host: props.cache.endpointAddress,
+        port: props.cache.port,
+        tls: true,
+        authSecretArn: props.cache.authSecret.secretArn,
+        ttlSeconds: props.cache.exactCacheTtl.toSeconds(),
+        keyPrefix: props.cache.keyPrefix,
+        timeoutMs: cacheTimeout.toMilliseconds(),
+      } : undefined,
+    };
+
+    const vpc = props.vpc;
+    const handler = new HandlerFunction(this, 'Handler', {
+      handlerName: 'router',
+      description: 'cdk-scalable-ai router: cache, classify, invoke a model tier with fallback',
+      serviceName: this.serviceName,
+      timeout: props.timeout ?? Duration.seconds(29),
+      memorySize: props.memorySize ?? 512,
+      logRetention,
+      vpc,
+      vpcSubnets: vpc ? (props.vpcSubnets ?? { subnetType: vpc.isolatedSubnets.length > 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS }) : undefined,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      environment: { [ROUTER_CONFIG_ENV]: Stack.of(this).toJsonString(config) },
+    });
+    this.function = handler.function;
+    this.logGroup = handler.logGroup;
+
+    for (const tier of props.tiers) tier.grantInvoke(this.function);
+    if (props.cache) props.cache.grantConnect(this.function);
+
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention });
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      description: 'cdk-scalable-ai router',
+      createDefaultStage: false,
+      defaultAuthorizer: authorization.authorizer(),
+    });
+    this.stage = this.api.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: {
+        rateLimit: props.throttlingRateLimit ?? 100,
+        burstLimit: props.throttlingBurstLimit ?? 200,
+      },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
+        format: apigw.AccessLogFormat.jsonWithStandardFields(),
+      },
+    });
+    this.url = this.stage.url;
+    this.api.addRoutes({
+      path: CHAT_PATH,
+      methods: [apigwv2.HttpMethod.POST],
+      integration: new integrations.HttpLambdaIntegration('Chat', this.function),
+    });
+  }
+
+  /** Grants `grantee` permission to call `POST /v1/chat` (with IAM authorization). */
+  public grantInvoke(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:Invoke'],
+      resourceArns: [this.api.arnForExecuteApi('POST', CHAT_PATH, '$default')],
+    });
+  }
+
+  /** A metric of the router (see `AiMetricNames` for names), with its `service` dimension. */
+  public metric(metricName: string, dimensions?: { [name: string]: string }, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: AiMetricNames.NAMESPACE,
+      metricName,
+      statistic: 'Sum',
+      period: Duration.minutes(1),
+      ...props,
+      dimensionsMap: { [AiMetricNames.DIMENSION_SERVICE]: this.serviceName, ...dimensions, ...props?.dimensionsMap },
+    });
+  }
+
+  /** Chat requests received. */
+  public metricRequests(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.REQUESTS, undefined, props);
+  }
+
+  /**
+   * End-to-end latency of requests served one way (`exact` cache or `model`); p99 by default.
+   */
+  public metricLatency(servedBy: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_SERVED_BY]: servedBy }, { statistic: 'p99', ...props });
+  }
+
+  /** Answers served from a cache level (`exact`, ...). */
+  public metricCacheHits(cacheLevel: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.CACHE_HITS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: cacheLevel }, props);
+  }
+
+  /** Failed cache operations of a level (the requests were still answered). */
+  public metricCacheErrors(cacheLevel: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.CACHE_ERRORS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: cacheLevel }, props);
+  }
+
+  /** Model cost in USD of all requests. */
+  public metricCostUsd(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.COST_USD, undefined, props);
+  }
+
+  /** Model cost in USD of one tier. */
+  public metricTierCostUsd(tierId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.COST_USD, { [AiMetricNames.DIMENSION_TIER]: tierId }, props);
+  }
+
+  /** Invocations of one tier. */
+  public metricModelInvocations(tierId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.MODEL_INVOCATIONS, { [AiMetricNames.DIMENSION_TIER]: tierId }, props);
+  }
+
+  /** Failed invocations of one tier of one kind (`throttled`, `timeout`, `server`, `network`, `config`, `invalid`). */
+  public metricModelErrors(tierId: string, errorKind: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.MODEL_ERRORS, { [AiMetricNames.DIMENSION_TIER]: tierId, [AiMetricNames.DIMENSION_ERROR_KIND]: errorKind }, props);
+  }
+
+  /** Requests that moved on from a failed tier to another. */
+  public metricFallbacks(tierId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.FALLBACKS, { [AiMetricNames.DIMENSION_TIER]: tierId }, props);
+  }
+
+  /** Requests answered 503 because every tier failed. */
+  public metricUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.UNAVAILABLE, undefined, props);
+  }
+}
+
+function validateRouterProps(props: TieredRouterProps): void {
+  if (props.tiers.length === 0) throw new Error('TieredRouter: tiers must name at least one model tier');
+  const ids = props.tiers.map((t) => t.tierId);
+  const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (duplicate) throw new Error(`TieredRouter: tiers must have unique tierIds; "${duplicate}" appears twice`);
+  for (const id of props.fallbackOrder ?? []) {
+    if (!ids.includes(id)) throw new Error(`TieredRouter: fallbackOrder names "${id}", which is not a tier (tiers: ${ids.join(', ')})`);
+  }
+  const thresholds = props.classifierThresholds;
+  if (thresholds) {
+    if (thresholds.length !== ids.length - 1) {
+      throw new Error(`TieredRouter: classifierThresholds needs ${ids.length - 1} values for ${ids.length} tiers; got ${thresholds.length}`);
+    }
+    if (thresholds.some((t, i) => !(t >= 0 && t <= 1) || (i > 0 && t < thresholds[i - 1]))) {
+      throw new Error(`TieredRouter: classifierThresholds must be ascending values within 0..1; got [${thresholds.join(', ')}]`);
+    }
+  }
+  if (props.cache && !props.vpc) {
+    throw new Error('TieredRouter: vpc is required with a cache (the function must reach the cache inside the VPC)');
+  }
+  const timeout = props.timeout;
+  if (timeout && !Token.isUnresolved(timeout.toSeconds()) && (timeout.toSeconds() < 3 || timeout.toSeconds() > 30)) {
+    throw new Error(`TieredRouter: timeout must be between 3 and 30 seconds (HTTP API integrations time out at 30 s); got ${timeout.toHumanString()}`);
+  }
+  const positive: Array<[string, number | undefined]> = [
+    ['maxRequestBytes', props.maxRequestBytes],
+    ['maxMessages', props.maxMessages],
+    ['throttlingRateLimit', props.throttlingRateLimit],
+    ['throttlingBurstLimit', props.throttlingBurstLimit],
+  ];
+  for (const [name, value] of positive) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      throw new Error(`TieredRouter: ${name} must be a positive integer; got ${value}`);
+    }
+  }
+  if (props.maxRequestBytes !== undefined && props.maxRequestBytes > 6_000_000) {
+    throw new Error(`TieredRouter: maxRequestBytes must be at most 6000000 (the Lambda payload limit); got ${props.maxRequestBytes}`);
+  }
+}

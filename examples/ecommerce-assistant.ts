@@ -1,0 +1,91 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { ModelTier, ScalableAiService, type IModelTier } from '../constructs';
+
+/**
+ * Bedrock tiers of the e-commerce assistant in SEED.md, through US cross-region inference
+ * profiles. Prices are the on-demand list prices in USD per 1,000 tokens (late 2026).
+ */
+export function novaMicroTier(): IModelTier {
+  return ModelTier.bedrock({
+    tierId: 'small',
+    modelId: 'us.amazon.nova-micro-v1:0',
+    inputPricePer1kTokens: 0.000035,
+    outputPricePer1kTokens: 0.00014,
+    maxTokens: 512,
+    timeout: Duration.seconds(8),
+  });
+}
+
+export function novaLiteTier(): IModelTier {
+  return ModelTier.bedrock({
+    tierId: 'medium',
+    modelId: 'us.amazon.nova-lite-v1:0',
+    inputPricePer1kTokens: 0.00006,
+    outputPricePer1kTokens: 0.00024,
+    maxTokens: 1024,
+    timeout: Duration.seconds(10),
+  });
+}
+
+export function claudeSonnetTier(): IModelTier {
+  return ModelTier.bedrock({
+    tierId: 'large',
+    modelId: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0',
+    inputPricePer1kTokens: 0.003,
+    outputPricePer1kTokens: 0.015,
+    maxTokens: 2048,
+    timeout: Duration.seconds(20),
+  });
+}
+
+/** The e-commerce assistant on Bedrock: Nova Micro → Nova Lite → Claude Sonnet, behind the exact cache. */
+export class EcommerceAssistantStack extends Stack {
+  public readonly service: ScalableAiService;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    this.service = new ScalableAiService(this, 'Assistant', {
+      tiers: [novaMicroTier(), novaLiteTier(), claudeSonnetTier()],
+      routerOptions: { serviceName: 'ecommerce-assistant' },
+    });
+    new CfnOutput(this, 'ApiUrl', { value: this.service.router.url });
+  }
+}
+
+/**
+ * The same assistant with its small tier on a fine-tuned open model served by SageMaker (the
+ * "fine-tuned small model" of SEED.md): a Hugging Face TGI container on one GPU instance,
+ * scaling out to three under load.
+ */
+export class EcommerceAssistantSageMakerStack extends Stack {
+  public readonly service: ScalableAiService;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    const small = ModelTier.sageMaker(this, 'SmallTier', {
+      tierId: 'small',
+      // Hugging Face TGI Deep Learning Container (speaks the OpenAI chat completions API).
+      imageUri: '763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04',
+      environment: {
+        HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct',
+        SM_NUM_GPUS: '1',
+        MAX_INPUT_TOKENS: '4096',
+        MAX_TOTAL_TOKENS: '6144',
+      },
+      instanceType: 'ml.g5.2xlarge',
+      instanceCount: 1,
+      autoScaling: { minCapacity: 1, maxCapacity: 3, targetInvocationsPerInstance: 120 },
+      maxTokens: 512,
+      timeout: Duration.seconds(10),
+      // ml.g5.2xlarge on demand is about $1.52/hour; amortized over ~150k requests/day.
+      inputPricePer1kTokens: 0.00005,
+      outputPricePer1kTokens: 0.00005,
+    });
+    this.service = new ScalableAiService(this, 'Assistant', {
+      tiers: [small, novaLiteTier(), claudeSonnetTier()],
+      routerOptions: { serviceName: 'ecommerce-assistant-sagemaker' },
+    });
+    new CfnOutput(this, 'ApiUrl', { value: this.service.router.url });
+  }
+}
