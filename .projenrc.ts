@@ -55,8 +55,16 @@ const project = new awscdk.AwsCdkConstructLibrary({
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },
   },
+  // Lint everything (constructs, handlers, tests, examples) against the dev tsconfig.
+  // Handlers, examples and scripts are bundled or run from the repo: devDependencies are right there.
+  eslintOptions: {
+    dirs: ['constructs'],
+    devdirs: ['test', 'build-tools', 'lambdas', 'examples', 'scripts', 'bench'],
+    tsconfigPath: './tsconfig.dev.json',
+    projectService: false,
+  },
   tsconfigDev: {
-    include: ['lambdas/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
+    include: ['.projenrc.ts', 'lambdas/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
   },
 
   devDeps: [
@@ -67,7 +75,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-bedrock-runtime@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sagemaker-runtime@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
-    `@smithy/node-http-handler@^4.0.0`,
+    '@smithy/node-http-handler@^4.0.0',
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/parameters@${POWERTOOLS_VERSION}`,
@@ -105,6 +113,7 @@ project.eslint?.addLintPattern('examples');
 project.eslint?.addLintPattern('scripts');
 
 project.gitignore.exclude('cdk.out', '.cache/', '*.cdk.out');
+project.npmignore?.exclude('/.cache/', '/cdk.out/', '/API.md');
 project.npmignore?.exclude('/lambdas/', '/examples/', '/scripts/', '/bench/', '/cdk.json', '/.ci/', '*.meta.json', '*.map');
 project.npmignore?.include('/assets/');
 

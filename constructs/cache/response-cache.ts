@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { defaultPrivateSubnets } from '../internal/subnets';
 
 /** Options of a {@link ResponseCache} that do not depend on where it is placed. */
 export interface ResponseCacheOptions {
@@ -111,9 +112,7 @@ export class ResponseCache extends Construct implements ec2.IConnectable {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
     validate(props, nodeType, this.engineVersion, replicas, this.port, this.exactCacheTtl, this.keyPrefix);
 
-    const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? {
-      subnetType: props.vpc.isolatedSubnets.length > 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS,
-    });
+    const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? defaultPrivateSubnets(props.vpc));
     if (subnets.subnets.some((s) => props.vpc.publicSubnets.includes(s))) {
       throw new Error('ResponseCache: vpcSubnets must select private subnets; a cache never sits in a public subnet');
     }
@@ -186,7 +185,9 @@ export class ResponseCache extends Construct implements ec2.IConnectable {
   }
 }
 
-function validate(props: ResponseCacheProps, nodeType: string, engineVersion: string, replicas: number, port: number, ttl: Duration, keyPrefix: string): void {
+function validate(
+  props: ResponseCacheProps, nodeType: string, engineVersion: string, replicas: number, port: number, ttl: Duration, keyPrefix: string,
+): void {
   if (!Token.isUnresolved(nodeType)) {
     if (!/^cache\.[a-z0-9]+\.[a-z0-9]+$/.test(nodeType)) {
       throw new Error(`ResponseCache: cacheNodeType must look like cache.t4g.medium; got "${nodeType}"`);
@@ -208,8 +209,9 @@ function validate(props: ResponseCacheProps, nodeType: string, engineVersion: st
   if (ttl.toSeconds() < 1) {
     throw new Error(`ResponseCache: exactCacheTtl must be at least 1 second; got ${ttl.toHumanString()}`);
   }
-  if (props.snapshotRetentionLimit !== undefined && (!Number.isInteger(props.snapshotRetentionLimit) || props.snapshotRetentionLimit < 0 || props.snapshotRetentionLimit > 35)) {
-    throw new Error(`ResponseCache: snapshotRetentionLimit must be an integer from 0 to 35; got ${props.snapshotRetentionLimit}`);
+  const snapshots = props.snapshotRetentionLimit;
+  if (snapshots !== undefined && (!Number.isInteger(snapshots) || snapshots < 0 || snapshots > 35)) {
+    throw new Error(`ResponseCache: snapshotRetentionLimit must be an integer from 0 to 35; got ${snapshots}`);
   }
   if (!/^[A-Za-z0-9:_-]{0,32}$/.test(keyPrefix)) {
     throw new Error(`ResponseCache: keyPrefix must be at most 32 characters of letters, digits, ":", "_" or "-"; got "${keyPrefix}"`);

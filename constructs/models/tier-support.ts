@@ -1,10 +1,12 @@
 import { Duration, Token } from 'aws-cdk-lib';
-import type { TierRuntimeConfig } from '../contract/runtime-config';
 import { ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
+import type { TierRuntimeConfig } from '../contract/runtime-config';
 
 // Internal helpers shared by the tier implementations; not part of the public API.
 
-export function validateBaseProps(where: string, props: ModelTierBaseProps & { readonly inputPricePer1kTokens?: number; readonly outputPricePer1kTokens?: number }): void {
+type PricedTierProps = ModelTierBaseProps & { readonly inputPricePer1kTokens?: number; readonly outputPricePer1kTokens?: number };
+
+export function validateBaseProps(where: string, props: PricedTierProps): void {
   if (!Token.isUnresolved(props.tierId) && !/^[a-z0-9][a-z0-9-]{0,31}$/.test(props.tierId)) {
     throw new Error(`${where}: tierId must be 1-32 lower-case letters, digits or dashes, starting with a letter or digit; got "${props.tierId}"`);
   }

@@ -8,13 +8,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { RouterAuthorization } from './router-authorization';
 import type { ResponseCache } from '../cache/response-cache';
 import { AiMetricNames } from '../contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
 import { HandlerFunction } from '../internal/handler-function';
+import { defaultPrivateSubnets } from '../internal/subnets';
 import type { IModelTier } from '../models/model-tier';
 import { tierRuntimeConfig } from '../models/tier-support';
-import { RouterAuthorization } from './router-authorization';
 
 /** Whether the router honours the `tier` a request asks for. */
 export enum TierHintPolicy {
@@ -191,7 +192,7 @@ export class TieredRouter extends Construct {
       memorySize: props.memorySize ?? 512,
       logRetention,
       vpc,
-      vpcSubnets: vpc ? (props.vpcSubnets ?? { subnetType: vpc.isolatedSubnets.length > 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS }) : undefined,
+      vpcSubnets: vpc ? (props.vpcSubnets ?? defaultPrivateSubnets(vpc)) : undefined,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: { [ROUTER_CONFIG_ENV]: Stack.of(this).toJsonString(config) },
     });
@@ -287,7 +288,8 @@ export class TieredRouter extends Construct {
 
   /** Failed invocations of one tier of one kind (`throttled`, `timeout`, `server`, `network`, `config`, `invalid`). */
   public metricModelErrors(tierId: string, errorKind: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric(AiMetricNames.MODEL_ERRORS, { [AiMetricNames.DIMENSION_TIER]: tierId, [AiMetricNames.DIMENSION_ERROR_KIND]: errorKind }, props);
+    const dimensions = { [AiMetricNames.DIMENSION_TIER]: tierId, [AiMetricNames.DIMENSION_ERROR_KIND]: errorKind };
+    return this.metric(AiMetricNames.MODEL_ERRORS, dimensions, props);
   }
 
   /** Requests that moved on from a failed tier to another. */

@@ -1,7 +1,7 @@
-import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
-import type { ModelInvoker, ModelRequest, ModelResponse } from '../core/ports';
 import { BedrockConverseInvoker } from './bedrock-invoker';
 import { SageMakerChatInvoker } from './sagemaker-invoker';
+import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type { ModelInvoker, ModelRequest, ModelResponse } from '../core/ports';
 
 /** Dispatches to the invoker of each tier's provider; clients are created on first use. */
 export class ProviderInvoker implements ModelInvoker {

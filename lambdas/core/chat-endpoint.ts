@@ -1,10 +1,10 @@
-import { AiMetricNames as M } from '../../constructs/contract/metrics';
-import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { Caller } from './cache-key';
 import { parseChatRequest } from './chat-request';
 import type { ChatResult, ChatService } from './chat-service';
 import { HttpError } from './errors';
 import type { MetricsRecorder } from './ports';
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 
 export interface HttpResponse {
   readonly statusCode: number;

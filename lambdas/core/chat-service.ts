@@ -1,5 +1,3 @@
-import { AiMetricNames as M } from '../../constructs/contract/metrics';
-import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { exactCacheKey, isCacheable, type Caller } from './cache-key';
 import type { ChatRequest } from './chat-request';
 import { defaultThresholds, tierIndexForScore, type ComplexityClassifier } from './classifier';
@@ -7,6 +5,8 @@ import { invocationCostUsd, type TokenUsage } from './cost';
 import { HttpError, ModelInvocationError, classifyAwsError } from './errors';
 import type { AnswerCache, MetricsRecorder, ModelInvoker, ModelResponse } from './ports';
 import { planTiers } from './tier-plan';
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 
 export type ServedBy = 'exact' | 'model';
 
@@ -68,7 +68,8 @@ export class ChatService {
   async chat(req: ChatRequest, caller: Caller, deadline: number): Promise<ChatResult> {
     const { config, metrics } = this.deps;
     const complexity = this.deps.classifier.classify(req);
-    const plan = planTiers(config.tiers, tierIndexForScore(complexity.score, this.thresholds), req.tierHint, config.tierHintPolicy, config.fallbackOrder);
+    const classifiedIndex = tierIndexForScore(complexity.score, this.thresholds);
+    const plan = planTiers(config.tiers, classifiedIndex, req.tierHint, config.tierHintPolicy, config.fallbackOrder);
     const classified = { ...complexity, tierId: plan.attempts[0].id };
 
     const cacheKey = this.deps.exactCache && config.exactCache && isCacheable(caller, req)

@@ -2,9 +2,9 @@
  * The small interfaces the core talks to. Adapters for AWS services and stores implement them
  * (lambdas/adapters/); tests and local tools may pass their own.
  */
-import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { ChatMessage } from './chat-request';
 import type { TokenUsage } from './cost';
+import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 
 export type MetricUnit = 'Count' | 'Milliseconds' | 'None';
 

@@ -1,16 +1,16 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
+import { ProviderInvoker } from '../adapters/provider-invoker';
+import { ValkeyAnswerCache, connectValkey } from '../adapters/valkey-answer-cache';
 import { handleChat } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
 import type { AnswerCache, MetricsRecorder } from '../core/ports';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
-import { ProviderInvoker } from '../adapters/provider-invoker';
-import { ValkeyAnswerCache, connectValkey } from '../adapters/valkey-answer-cache';
-import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 
 const logger = new Logger();
 const config = JSON.parse(process.env[ROUTER_CONFIG_ENV] ?? 'null') as RouterRuntimeConfig;

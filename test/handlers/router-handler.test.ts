@@ -1,0 +1,654 @@
+/**
+ * Integration tests of the router Lambda handler against real local servers:
+ * - a Redis-protocol server (Debian's redis-server 7.0, or one on the PATH) with `requirepass`,
+ *   reached through the handler's real iovalkey client;
+ * - a local server speaking Bedrock Runtime Converse (HTTP/2), SageMaker Runtime InvokeEndpoint
+ *   and Secrets Manager GetSecretValue (HTTP/1.1), reached through the real AWS SDK v3 clients
+ *   (pointed at it with `AWS_ENDPOINT_URL_<SERVICE>`).
+ * Metrics are read from the EMF lines Powertools writes to stdout.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import Valkey from 'iovalkey';
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type * as RouterHandler from '../../lambdas/router/handler';
+import { Failures, LocalAwsServer, type InjectedFailure, type TokenUsage } from '../support/aws-protocol-server';
+import { RedisServer } from '../support/redis-server';
+
+const ACCOUNT = '111122223333';
+const TENANT_A_USER_1 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
+const TENANT_A_USER_2 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-2`;
+const TENANT_B_USER_1 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantB/user-1`;
+const REDIS_PASSWORD = 'local-cache-auth-token-0123456789';
+const KEY_PREFIX = 'sai:';
+const TTL_SECONDS = 3_600;
+
+const SMALL_MODEL = 'us.amazon.nova-micro-v1:0';
+const MEDIUM_MODEL = `arn:aws:bedrock:us-east-1:${ACCOUNT}:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0`;
+const LARGE_ENDPOINT = 'llama-3-70b-chat';
+
+const TIERS: TierRuntimeConfig[] = [
+  { id: 'small', provider: 'bedrock', modelId: SMALL_MODEL, inputPricePer1k: 0.000035, outputPricePer1k: 0.00014, maxTokens: 512, timeoutMs: 2_000 },
+  { id: 'medium', provider: 'bedrock', modelId: MEDIUM_MODEL, inputPricePer1k: 0.0008, outputPricePer1k: 0.004, maxTokens: 1_024, timeoutMs: 10_000 },
+  {
+    id: 'large',
+    provider: 'sagemaker',
+    endpointName: LARGE_ENDPOINT,
+    apiFormat: 'openai-chat',
+    inputPricePer1k: 0.002,
+    outputPricePer1k: 0.006,
+    maxTokens: 2_048,
+    timeoutMs: 10_000,
+  },
+];
+const tier = (id: string): TierRuntimeConfig => TIERS.find((t) => t.id === id)!;
+
+/** The same formula as the router's cost accounting, written out: tokens / 1000 × price, rounded to 1e-6. */
+function expectedCost(tierId: string, usage: TokenUsage): number {
+  const t = tier(tierId);
+  return Math.round(((usage.inputTokens / 1000) * t.inputPricePer1k + (usage.outputTokens / 1000) * t.outputPricePer1k) * 1e6) / 1e6;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events, invocation and EMF parsing
+
+interface EmfMetric {
+  readonly namespace: string;
+  readonly name: string;
+  readonly unit: string;
+  readonly values: number[];
+  readonly dimensions: Record<string, string>;
+}
+
+interface ChatBody {
+  output: { text: string };
+  tier: string | null;
+  cache: string;
+  usage: TokenUsage;
+  costUsd: number;
+  stopReason?: string;
+  routing: {
+    complexity: number;
+    classifiedTier: string;
+    reasons: string[];
+    tierHintHonoured: boolean;
+    attempts: Array<{ tierId: string; outcome: string; errorKind?: string }>;
+    cachedFromTier?: string;
+  };
+  error?: { code: string; message: string };
+}
+
+interface Invocation {
+  readonly res: APIGatewayProxyStructuredResultV2;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: ChatBody;
+  readonly metrics: EmfMetric[];
+}
+
+interface EventOptions {
+  /** IAM principal of the caller; null: no authorizer context at all. */
+  readonly userArn?: string | null;
+  /** Raw body instead of JSON.stringify(body). */
+  readonly raw?: string;
+  readonly base64?: boolean;
+}
+
+function chatEvent(body: unknown, options: EventOptions = {}): APIGatewayProxyEventV2 {
+  const userArn = options.userArn === undefined ? TENANT_A_USER_1 : options.userArn;
+  const text = options.raw ?? (body === undefined ? undefined : JSON.stringify(body));
+  const event: APIGatewayProxyEventV2WithIAMAuthorizer = {
+    version: '2.0',
+    routeKey: 'POST /v1/chat',
+    rawPath: '/v1/chat',
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json' },
+    requestContext: {
+      accountId: ACCOUNT,
+      apiId: 'api1234567',
+      domainName: 'api1234567.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'api1234567',
+      http: { method: 'POST', path: '/v1/chat', protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'jest' },
+      requestId: `req-${Math.random().toString(36).slice(2)}`,
+      routeKey: 'POST /v1/chat',
+      stage: '$default',
+      time: '27/Nov/2026:07:00:00 +0000',
+      timeEpoch: 1_795_762_800_000,
+      authorizer: {
+        iam: {
+          accessKey: 'ASIALOCALTEST',
+          accountId: ACCOUNT,
+          callerId: 'AROALOCALTEST:user',
+          cognitoIdentity: null,
+          principalOrgId: 'o-a1b2c3d4e5',
+          userArn: userArn ?? '',
+          userId: 'AROALOCALTEST:user',
+        },
+      },
+    },
+    body: text === undefined ? undefined : options.base64 ? Buffer.from(text, 'utf8').toString('base64') : text,
+    isBase64Encoded: options.base64 ?? false,
+  };
+  if (userArn === null) delete (event.requestContext as { authorizer?: unknown }).authorizer;
+  return event;
+}
+
+function lambdaContext(): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'router',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:router`,
+    memoryLimitInMB: '1024',
+    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
+    logGroupName: '/aws/lambda/router',
+    logStreamName: '2026/11/27/[$LATEST]abcdef',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** Parses the EMF documents among the captured stdout lines into one entry per metric. */
+function parseEmf(lines: string[]): EmfMetric[] {
+  const metrics: EmfMetric[] = [];
+  for (const line of lines.join('').split('\n')) {
+    if (!line.includes('"_aws"')) continue;
+    const doc = JSON.parse(line) as Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
+    };
+    for (const directive of doc._aws.CloudWatchMetrics) {
+      const dimensions: Record<string, string> = {};
+      for (const key of directive.Dimensions.flat()) dimensions[key] = String(doc[key]);
+      for (const m of directive.Metrics) {
+        const value = doc[m.Name] as number | number[];
+        metrics.push({ namespace: directive.Namespace, name: m.Name, unit: m.Unit, values: Array.isArray(value) ? value : [value], dimensions });
+      }
+    }
+  }
+  return metrics;
+}
+
+/**
+ * The metrics named `name` whose dimensions are exactly `service` plus `dimensions`.
+ */
+function metricsNamed(metrics: EmfMetric[], name: string, dimensions: Record<string, string> = {}): EmfMetric[] {
+  const wanted = [M.DIMENSION_SERVICE, ...Object.keys(dimensions)].sort();
+  return metrics.filter(
+    (m) =>
+      m.name === name &&
+      JSON.stringify(Object.keys(m.dimensions).sort()) === JSON.stringify(wanted) &&
+      Object.entries(dimensions).every(([k, v]) => m.dimensions[k] === v),
+  );
+}
+
+/** Sum of the values of the metrics named `name` with exactly these dimensions (0 when absent). */
+function metricSum(metrics: EmfMetric[], name: string, dimensions: Record<string, string> = {}): number {
+  return metricsNamed(metrics, name, dimensions).reduce((n, m) => n + m.values.reduce((a, b) => a + b, 0), 0);
+}
+
+function userQuestion(text: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { messages: [{ role: 'user', content: text }], ...extra };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers and the handler
+
+let redis: RedisServer;
+let aws: LocalAwsServer;
+let admin: Valkey;
+let authSecretArn: string;
+let handler: typeof RouterHandler.handler;
+let captured: string[] = [];
+const savedEnv = { ...process.env };
+/** The iovalkey clients the handler opened, so afterAll can close them (their reconnect loop would keep jest alive). */
+const valkeyClients = new Set<Valkey>();
+
+async function invoke(body: unknown, options: EventOptions = {}): Promise<Invocation> {
+  captured = [];
+  const res = await handler(chatEvent(body, options), lambdaContext());
+  const metrics = parseEmf(captured);
+  captured = [];
+  return {
+    res,
+    status: res.statusCode ?? 0,
+    headers: Object.fromEntries(Object.entries(res.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+    body: JSON.parse(String(res.body)) as ChatBody,
+    metrics,
+  };
+}
+
+async function exactKeys(): Promise<string[]> {
+  return (await admin.keys(`${KEY_PREFIX}exact:*`)).sort();
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, attempts = 100): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (await condition()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  [redis, aws] = await Promise.all([RedisServer.start({ password: REDIS_PASSWORD }), LocalAwsServer.start()]);
+  authSecretArn = aws.putSecret('scalable-ai/cache-auth', REDIS_PASSWORD);
+  admin = new Valkey({ host: redis.host, port: redis.port, password: REDIS_PASSWORD, retryStrategy: () => 100, maxRetriesPerRequest: 5 });
+  admin.on('error', () => undefined);
+
+  const config: RouterRuntimeConfig = {
+    tiers: TIERS,
+    tierHintPolicy: 'any',
+    maxRequestBytes: 8_192,
+    maxMessages: 10,
+    tenant: { source: 'iam' },
+    exactCache: { host: redis.host, port: redis.port, tls: false, authSecretArn, ttlSeconds: TTL_SECONDS, keyPrefix: KEY_PREFIX, timeoutMs: 500 },
+  };
+  Object.assign(process.env, aws.env(), {
+    [ROUTER_CONFIG_ENV]: JSON.stringify(config),
+    POWERTOOLS_SERVICE_NAME: 'router-test',
+  });
+  // The namespace must come from the code (AiMetricNames), not from the environment.
+  delete process.env.POWERTOOLS_METRICS_NAMESPACE;
+  // Either would silence the EMF output this file reads.
+  delete process.env.POWERTOOLS_DEV;
+  delete process.env.POWERTOOLS_METRICS_DISABLED;
+  delete process.env.AWS_PROFILE;
+
+  // Capture stdout: EMF and log lines are kept for the assertions, anything else passes through.
+  const write = process.stdout.write.bind(process.stdout);
+  jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: never[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.trimStart().startsWith('{')) {
+      captured.push(text);
+      return true;
+    }
+    return write(chunk, ...rest);
+  }) as typeof process.stdout.write);
+
+  // Not a mock: every call goes through. It only remembers the clients to disconnect them at the end.
+  const connect = Valkey.prototype.connect;
+  jest.spyOn(Valkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
+    valkeyClients.add(this);
+    return connect.apply(this, args);
+  });
+
+  // The handler reads its configuration at module load: load it only now. (A dynamic import()
+  // is left as a native import by TypeScript's node16 module setting, which jest cannot run
+  // without --experimental-vm-modules; jest's own loader goes through ts-jest.)
+  ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
+
+  // Warm up once (client creation, secret read, cache connection) so that no test depends on
+  // how long a cold start takes here.
+  const warm = await invoke(userQuestion('warm-up'));
+  expect(warm.status).toBe(200);
+});
+
+beforeEach(async () => {
+  if (!redis.running) await redis.start();
+  aws.reset();
+  await admin.flushall();
+});
+
+/** Disconnects a client (no reconnect) and waits until its socket is closed. */
+async function closeClient(client: Valkey | undefined): Promise<void> {
+  if (!client || client.status === 'end') return;
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  client.disconnect();
+  await ended;
+}
+
+afterAll(async () => {
+  // The handler's client (and the admin client, once it reconnected) went through the spy.
+  await Promise.all([...new Set([...valkeyClients, admin])].map(closeClient));
+  jest.restoreAllMocks();
+  await Promise.all([redis?.dispose(), aws?.close()]);
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('exact cache', () => {
+  test('a miss is answered by the classified tier and cached; the same question is then served from the cache', async () => {
+    const usage = { inputTokens: 1_200, outputTokens: 300 };
+    aws.setModel(SMALL_MODEL, { reply: 'The store opens at 9am, Monday to Saturday.', usage });
+    const question = userQuestion('What time does the store open?', { maxTokens: 5_000 });
+
+    const first = await invoke(question);
+    expect(first.status).toBe(200);
+    expect(first.headers['x-cache']).toBe('miss');
+    expect(first.headers['x-tier']).toBe('small');
+    expect(first.headers['x-cost-usd']).toBe(expectedCost('small', usage).toFixed(6));
+    expect(first.body.output.text).toBe('The store opens at 9am, Monday to Saturday.');
+    expect(first.body.usage).toEqual(usage);
+    expect(first.body.costUsd).toBeCloseTo(expectedCost('small', usage), 9);
+    expect(first.body.routing.attempts).toEqual([expect.objectContaining({ tierId: 'small', outcome: 'ok' })]);
+
+    // The model saw one Converse call over HTTP/2, with maxTokens capped to the tier's limit.
+    const calls = aws.callsOf();
+    expect(calls).toHaveLength(1);
+    expect(calls[0].request).toMatchObject({ service: 'bedrock', target: SMALL_MODEL, maxTokens: tier('small').maxTokens });
+    expect(calls[0].request.messages).toEqual([{ role: 'user', text: 'What time does the store open?' }]);
+    expect(calls[0].httpVersion).toBe('2.0');
+    expect(calls[0].headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDLOCALTEST\/\d{8}\/us-east-1\/bedrock\//);
+
+    expect(metricSum(first.metrics, M.REQUESTS)).toBe(1);
+    expect(metricSum(first.metrics, M.CACHE_MISSES, { [M.DIMENSION_CACHE_LEVEL]: 'exact' })).toBe(1);
+    expect(metricSum(first.metrics, M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'small' })).toBe(1);
+    expect(metricSum(first.metrics, M.INPUT_TOKENS, { [M.DIMENSION_TIER]: 'small' })).toBe(usage.inputTokens);
+    expect(metricSum(first.metrics, M.OUTPUT_TOKENS, { [M.DIMENSION_TIER]: 'small' })).toBe(usage.outputTokens);
+    expect(metricSum(first.metrics, M.COST_USD, { [M.DIMENSION_TIER]: 'small' })).toBeCloseTo(expectedCost('small', usage), 9);
+    expect(metricsNamed(first.metrics, M.LATENCY, { [M.DIMENSION_SERVED_BY]: 'model' })).toHaveLength(1);
+    expect(first.metrics.every((m) => m.namespace === M.NAMESPACE && m.dimensions[M.DIMENSION_SERVICE] === 'router-test')).toBe(true);
+
+    // The answer is in the cache, with a TTL.
+    const keys = await exactKeys();
+    expect(keys).toHaveLength(1);
+    const ttl = await admin.ttl(keys[0]);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(TTL_SECONDS);
+    expect(JSON.parse((await admin.get(keys[0]))!)).toMatchObject({ text: 'The store opens at 9am, Monday to Saturday.', tierId: 'small', usage });
+
+    const second = await invoke(question);
+    expect(second.status).toBe(200);
+    expect(second.headers['x-cache']).toBe('exact');
+    expect(second.headers['x-cost-usd']).toBe('0.000000');
+    expect(second.body.output.text).toBe(first.body.output.text);
+    expect(second.body.routing.cachedFromTier).toBe('small');
+    expect(metricSum(second.metrics, M.CACHE_HITS, { [M.DIMENSION_CACHE_LEVEL]: 'exact' })).toBe(1);
+    expect(metricsNamed(second.metrics, M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'small' })).toHaveLength(0);
+
+    // Case, spacing and a trailing "?" do not change the key.
+    const third = await invoke(userQuestion('  what TIME does the store   open', { maxTokens: 5_000 }));
+    expect(third.headers['x-cache']).toBe('exact');
+
+    expect(aws.callsOf()).toHaveLength(1);
+  });
+
+  test('the cache AUTH token is read from Secrets Manager (the cache requires it)', async () => {
+    expect(aws.secretCalls).toContainEqual({ secretId: authSecretArn, found: true });
+    // Without the token the cache refuses every command: the warm-up answer was cached only because the handler authenticated.
+    const anonymous = new Valkey({ host: redis.host, port: redis.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    anonymous.on('error', () => undefined);
+    try {
+      await expect(anonymous.get('anything')).rejects.toThrow(/NOAUTH/);
+    } finally {
+      anonymous.disconnect();
+    }
+    await invoke(userQuestion('Do you ship to Canada?'));
+    const hit = await invoke(userQuestion('Do you ship to Canada?'));
+    expect(hit.headers['x-cache']).toBe('exact');
+  });
+
+  test('tenants never share an entry; users of one tenant share single questions', async () => {
+    const question = userQuestion('How do I reset my password?');
+
+    const a1 = await invoke(question, { userArn: TENANT_A_USER_1 });
+    const b1 = await invoke(question, { userArn: TENANT_B_USER_1 });
+    expect(a1.headers['x-cache']).toBe('miss');
+    expect(b1.headers['x-cache']).toBe('miss');
+    expect(aws.callsOf(SMALL_MODEL)).toHaveLength(2);
+
+    const keys = await exactKeys();
+    expect(keys).toHaveLength(2);
+    // The second segment is the tenant hash: one per tenant.
+    expect(new Set(keys.map((k) => k.split(':')[2])).size).toBe(2);
+
+    // Each tenant now hits its own entry; another user of tenant A shares A's.
+    const a2 = await invoke(question, { userArn: TENANT_A_USER_2 });
+    const b2 = await invoke(question, { userArn: TENANT_B_USER_1 });
+    expect(a2.headers['x-cache']).toBe('exact');
+    expect(b2.headers['x-cache']).toBe('exact');
+    expect(aws.callsOf(SMALL_MODEL)).toHaveLength(2);
+  });
+
+  test('a multi-turn conversation is scoped to its user', async () => {
+    const conversation = {
+      messages: [
+        { role: 'user', content: 'My order number is 4411.' },
+        { role: 'assistant', content: 'Thanks, I found order 4411.' },
+        { role: 'user', content: 'When will it arrive?' },
+      ],
+    };
+    const user1 = await invoke(conversation, { userArn: TENANT_A_USER_1 });
+    const user2 = await invoke(conversation, { userArn: TENANT_A_USER_2 });
+    const user1Again = await invoke(conversation, { userArn: TENANT_A_USER_1 });
+    expect([user1, user2, user1Again].map((r) => r.headers['x-cache'])).toEqual(['miss', 'miss', 'exact']);
+  });
+});
+
+describe('fallback', () => {
+  test.each<[string, InjectedFailure, string]>([
+    ['ThrottlingException', Failures.throttling(), 'throttled'],
+    ['InternalServerException (500)', Failures.internal(), 'server'],
+    ['ServiceUnavailableException (503)', Failures.serviceUnavailable(), 'server'],
+  ])('the small tier fails with %s once: the medium tier answers', async (_, failure, errorKind) => {
+    aws.failNext(SMALL_MODEL, failure);
+    aws.setModel(MEDIUM_MODEL, { reply: 'from medium', usage: { inputTokens: 100, outputTokens: 50 } });
+
+    const r = await invoke(userQuestion('Where is my parcel?'));
+    expect(r.status).toBe(200);
+    expect(r.headers['x-cache']).toBe('miss');
+    expect(r.headers['x-tier']).toBe('medium');
+    expect(r.headers['x-cost-usd']).toBe(expectedCost('medium', { inputTokens: 100, outputTokens: 50 }).toFixed(6));
+    expect(r.body.output.text).toBe('from medium');
+    expect(r.body.routing.classifiedTier).toBe('small');
+    expect(r.body.routing.attempts).toEqual([
+      expect.objectContaining({ tierId: 'small', outcome: 'failed', errorKind }),
+      expect.objectContaining({ tierId: 'medium', outcome: 'ok' }),
+    ]);
+    expect(aws.callsOf(SMALL_MODEL)).toHaveLength(1);
+    expect(aws.callsOf(MEDIUM_MODEL)).toHaveLength(1);
+
+    expect(metricSum(r.metrics, M.FALLBACKS, { [M.DIMENSION_TIER]: 'small' })).toBe(1);
+    expect(metricSum(r.metrics, M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: errorKind })).toBe(1);
+    expect(metricSum(r.metrics, M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'medium' })).toBe(1);
+    expect(metricsNamed(r.metrics, M.UNAVAILABLE)).toHaveLength(0);
+  });
+
+  test('the SageMaker tier fails with a ModelError: the fallback goes down to medium', async () => {
+    aws.failNext(LARGE_ENDPOINT, Failures.sageMakerModelError());
+    const r = await invoke(userQuestion('Summarize our return policy.', { tier: 'large' }));
+    expect(r.status).toBe(200);
+    expect(r.headers['x-tier']).toBe('medium');
+    expect(r.body.routing.attempts).toEqual([
+      expect.objectContaining({ tierId: 'large', outcome: 'failed', errorKind: 'server' }),
+      expect.objectContaining({ tierId: 'medium', outcome: 'ok' }),
+    ]);
+    expect(metricSum(r.metrics, M.FALLBACKS, { [M.DIMENSION_TIER]: 'large' })).toBe(1);
+    expect(metricSum(r.metrics, M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'large', [M.DIMENSION_ERROR_KIND]: 'server' })).toBe(1);
+  });
+
+  test('a tier that hangs past its timeoutMs is abandoned as a timeout; the next tier answers', async () => {
+    aws.failNext(SMALL_MODEL, Failures.hang(20_000));
+    const r = await invoke(userQuestion('Is the sale still on?'));
+    expect(r.status).toBe(200);
+    expect(r.headers['x-tier']).toBe('medium');
+    expect(r.body.routing.attempts).toEqual([
+      expect.objectContaining({ tierId: 'small', outcome: 'failed', errorKind: 'timeout' }),
+      expect.objectContaining({ tierId: 'medium', outcome: 'ok' }),
+    ]);
+    expect(metricSum(r.metrics, M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: 'timeout' })).toBe(1);
+    expect(metricSum(r.metrics, M.FALLBACKS, { [M.DIMENSION_TIER]: 'small' })).toBe(1);
+    // The router cancelled the hanging request instead of leaving it open.
+    const [hung] = aws.callsOf(SMALL_MODEL);
+    await waitFor(() => hung.outcome === 'aborted', 'the hanging call to be cancelled');
+  });
+
+  test('a model that rejects the request itself (ValidationException) is not retried on other tiers: 400', async () => {
+    aws.failNext(SMALL_MODEL, Failures.validation('The model does not support this input.'));
+    const r = await invoke(userQuestion('Tell me about gift cards.'));
+    expect(r.status).toBe(400);
+    expect(r.body.error?.code).toBe('model-rejected');
+    expect(r.body.error?.message).toMatch(/does not support this input/);
+    expect(aws.callsOf()).toHaveLength(1);
+    expect(metricSum(r.metrics, M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: 'invalid' })).toBe(1);
+    expect(await exactKeys()).toHaveLength(0);
+  });
+
+  test('every tier failing answers 503 with retry-after, naming the tiers tried, and caches nothing', async () => {
+    aws.failNext(SMALL_MODEL, Failures.throttling());
+    aws.failNext(MEDIUM_MODEL, Failures.internal());
+    aws.failNext(LARGE_ENDPOINT, Failures.sageMakerModelError());
+
+    const r = await invoke(userQuestion('Can I change my delivery address?'));
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toMatch(/^\d+$/);
+    expect(r.body.error?.code).toBe('unavailable');
+    expect(r.body.error?.message).toContain('small (throttled)');
+    expect(r.body.error?.message).toContain('medium (server)');
+    expect(r.body.error?.message).toContain('large (server)');
+    expect([aws.callsOf(SMALL_MODEL), aws.callsOf(MEDIUM_MODEL), aws.callsOf(LARGE_ENDPOINT)].map((c) => c.length)).toEqual([1, 1, 1]);
+
+    expect(metricSum(r.metrics, M.UNAVAILABLE)).toBe(1);
+    expect(metricSum(r.metrics, M.FALLBACKS, { [M.DIMENSION_TIER]: 'small' })).toBe(1);
+    expect(metricSum(r.metrics, M.FALLBACKS, { [M.DIMENSION_TIER]: 'medium' })).toBe(1);
+    expect(metricSum(r.metrics, M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'large', [M.DIMENSION_ERROR_KIND]: 'server' })).toBe(1);
+    expect(await exactKeys()).toHaveLength(0);
+
+    // The failures were transient: the next request is answered (and only now cached).
+    const again = await invoke(userQuestion('Can I change my delivery address?'));
+    expect(again.status).toBe(200);
+    expect(again.headers['x-tier']).toBe('small');
+    expect(await exactKeys()).toHaveLength(1);
+  });
+});
+
+describe('bad requests are rejected before any model call', () => {
+  test.each<[string, EventOptions & { body?: unknown }, RegExp]>([
+    ['invalid JSON', { raw: '{"messages": [' }, /not valid JSON/],
+    ['no body', { body: undefined }, /body is required/],
+    ['empty messages', { body: { messages: [] } }, /messages: messages must not be empty/],
+    ['a bad role', { body: { messages: [{ role: 'system', content: 'hi' }] } }, /messages\.0\.role/],
+    ['an empty content', { body: { messages: [{ role: 'user', content: '   ' }] } }, /messages\.0\.content/],
+    ['an unknown tier hint', { body: userQuestion('hi', { tier: 'huge' }) }, /tier: unknown tier "huge"/],
+    [
+      'turns that do not alternate',
+      { body: { messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }] } },
+      /messages\.1\.role/,
+    ],
+    ['an unknown field', { body: userQuestion('hi', { model: 'gpt' }) }, /model/],
+    ['a temperature out of range', { body: userQuestion('hi', { temperature: 3 }) }, /temperature/],
+  ])('%s → 400 naming the field', async (_, { body, ...options }, message) => {
+    const r = await invoke(body, options);
+    expect(r.status).toBe(400);
+    expect(r.body.error?.code).toBe('invalid');
+    expect(r.body.error?.message).toMatch(message);
+    expect(metricSum(r.metrics, M.REJECTED_REQUESTS, { [M.DIMENSION_REASON]: 'invalid' })).toBe(1);
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test('a base64-encoded body is decoded', async () => {
+    const r = await invoke(userQuestion('Are returns free?'), { base64: true });
+    expect(r.status).toBe(200);
+    expect(aws.callsOf(SMALL_MODEL)[0].request.messages).toEqual([{ role: 'user', text: 'Are returns free?' }]);
+  });
+
+  test('a body larger than maxRequestBytes → 413', async () => {
+    const r = await invoke(userQuestion('x'.repeat(10_000)));
+    expect(r.status).toBe(413);
+    expect(r.body.error?.code).toBe('too-large');
+    expect(r.body.error?.message).toMatch(/limit is 8192 bytes/);
+    expect(metricSum(r.metrics, M.REJECTED_REQUESTS, { [M.DIMENSION_REASON]: 'too-large' })).toBe(1);
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test('no authorizer context → 401', async () => {
+    const r = await invoke(userQuestion('hello'), { userArn: null });
+    expect(r.status).toBe(401);
+    expect(r.body.error?.code).toBe('unauthenticated');
+    expect(metricSum(r.metrics, M.REJECTED_REQUESTS, { [M.DIMENSION_REASON]: 'unauthenticated' })).toBe(1);
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+});
+
+describe('cache outage', () => {
+  test('with the cache server down, requests are answered by a model; when it is back, caching resumes', async () => {
+    const question = userQuestion('Which payment methods do you accept?');
+    const first = await invoke(question);
+    expect(first.headers['x-cache']).toBe('miss');
+    expect(await exactKeys()).toHaveLength(1);
+
+    await redis.stop('SIGKILL');
+    const during = await invoke(question);
+    expect(during.status).toBe(200);
+    expect(during.headers['x-cache']).toBe('miss');
+    expect(during.headers['x-tier']).toBe('small');
+    expect(metricSum(during.metrics, M.CACHE_ERRORS, { [M.DIMENSION_CACHE_LEVEL]: 'exact' })).toBeGreaterThanOrEqual(1);
+    expect(aws.callsOf(SMALL_MODEL)).toHaveLength(2);
+
+    // Same port, empty data (no persistence): the handler's client reconnects by itself.
+    await redis.start();
+    const afterRestart = userQuestion('Do you price match?');
+    await waitFor(async () => {
+      const r = await invoke(afterRestart);
+      expect(r.status).toBe(200);
+      return metricsNamed(r.metrics, M.CACHE_ERRORS, { [M.DIMENSION_CACHE_LEVEL]: 'exact' }).length === 0;
+    }, 'the handler to reconnect to the cache', 40);
+    const hit = await invoke(afterRestart);
+    expect(hit.headers['x-cache']).toBe('exact');
+  });
+});
+
+describe('SageMaker tier', () => {
+  const SYSTEM = 'You are the support assistant of an online shop. Answer precisely.';
+
+  test('a long, complex prompt is classified to the large tier and sent in OpenAI chat format, system prompt first', async () => {
+    const prompt =
+      'Explain step by step why this Python function is slow and compare two ways to fix it: ' +
+      '```python\ndef total(orders):\n    return sum(o.price for o in orders if o in orders)\n```\n' +
+      'Then calculate the expected speed-up for 10000 orders, assuming 3 * 4 = 12 operations per lookup, ' +
+      'and prove that the fixed version is linear. Also evaluate the trade-offs of caching the result.';
+    const usage = { inputTokens: 900, outputTokens: 700 };
+    aws.setModel(LARGE_ENDPOINT, { reply: 'A detailed answer.', usage });
+
+    const r = await invoke({ system: SYSTEM, messages: [{ role: 'user', content: prompt }], temperature: 0.2 });
+    expect(r.status).toBe(200);
+    expect(r.headers['x-tier']).toBe('large');
+    expect(r.body.routing.classifiedTier).toBe('large');
+    expect(r.body.routing.tierHintHonoured).toBe(false);
+    expect(r.body.output.text).toBe('A detailed answer.');
+    expect(r.body.stopReason).toBe('stop');
+    expect(r.headers['x-cost-usd']).toBe(expectedCost('large', usage).toFixed(6));
+
+    const [call] = aws.callsOf(LARGE_ENDPOINT);
+    expect(call.httpVersion).toBe('1.1');
+    expect(call.body).toEqual({
+      messages: [
+        { role: 'system', content: SYSTEM },
+        { role: 'user', content: prompt },
+      ],
+      max_tokens: tier('large').maxTokens,
+      temperature: 0.2,
+    });
+    expect(aws.callsOf()).toHaveLength(1);
+    expect(metricSum(r.metrics, M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'large' })).toBe(1);
+  });
+
+  test('a tier hint (policy "any") sends a short conversation to the large tier, turns in order', async () => {
+    const r = await invoke({
+      system: SYSTEM,
+      tier: 'large',
+      maxTokens: 64,
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello! How can I help?' },
+        { role: 'user', content: [{ text: 'Where is my order?' }] },
+      ],
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers['x-tier']).toBe('large');
+    expect(r.body.routing.tierHintHonoured).toBe(true);
+    expect(r.body.output.text).toBe(`[${LARGE_ENDPOINT}] Where is my order?`);
+    const [call] = aws.callsOf(LARGE_ENDPOINT);
+    expect((call.body as { messages: unknown }).messages).toEqual([
+      { role: 'system', content: SYSTEM },
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello! How can I help?' },
+      { role: 'user', content: 'Where is my order?' },
+    ]);
+    expect((call.body as { max_tokens: number }).max_tokens).toBe(64);
+  });
+});
