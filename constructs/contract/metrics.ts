@@ -14,13 +14,13 @@ export class AiMetricNames {
   public static readonly DIMENSION_SERVICE = 'service';
   /** Dimension: the model tier id (`small`, `medium`, ...). */
   public static readonly DIMENSION_TIER = 'Tier';
-  /** Dimension: how a request was served: `static`, `exact`, `semantic` or `model`. */
+  /** Dimension: how a request was served: `static`, `exact`, `semantic`, `model`, or `error` (a 4xx/5xx answer). */
   public static readonly DIMENSION_SERVED_BY = 'ServedBy';
   /** Dimension: the cache level (`static`, `exact`, `semantic`, `context`). */
   public static readonly DIMENSION_CACHE_LEVEL = 'CacheLevel';
   /** Dimension: the kind of a model error (`throttled`, `timeout`, `server`, `network`, `config`, `invalid`). */
   public static readonly DIMENSION_ERROR_KIND = 'ErrorKind';
-  /** Dimension: why a request was rejected with a 4xx (`invalid`, `too-large`, `unauthenticated`). */
+  /** Dimension: why a request was rejected with a 4xx (`invalid`, `too-large`, `unauthenticated`, `model-rejected`). */
   public static readonly DIMENSION_REASON = 'Reason';
 
   /** Count of chat requests received (valid or not). Dimensions: service. */

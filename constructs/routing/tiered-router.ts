@@ -47,7 +47,7 @@ export interface TieredRouterOptions {
   /**
    * Complexity-score thresholds between consecutive tiers (one fewer than the tiers, ascending,
    * within 0..1). The default classifier and its score are documented in the README.
-   * @default - evenly spread between 0.25 and 0.55 ([0.25, 0.55] for three tiers)
+   * @default - evenly spread between 0.15 and 0.35 ([0.15, 0.35] for three tiers)
    */
   readonly classifierThresholds?: number[];
   /**

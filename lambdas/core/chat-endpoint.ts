@@ -87,6 +87,7 @@ export async function handleChat(
     };
   } catch (err) {
     if (err instanceof HttpError) {
+      metrics.add(M.LATENCY, 'Milliseconds', now() - started, { [M.DIMENSION_SERVED_BY]: 'error' });
       if (err.statusCode < 500) metrics.add(M.REJECTED_REQUESTS, 'Count', 1, { [M.DIMENSION_REASON]: err.reason });
       return {
         statusCode: err.statusCode,

@@ -68,9 +68,10 @@ export class ChatService {
   async chat(req: ChatRequest, caller: Caller, deadline: number): Promise<ChatResult> {
     const { config, metrics } = this.deps;
     const complexity = this.deps.classifier.classify(req);
-    const classifiedIndex = tierIndexForScore(complexity.score, this.thresholds);
+    const classifiedIndex = Math.min(tierIndexForScore(complexity.score, this.thresholds), config.tiers.length - 1);
     const plan = planTiers(config.tiers, classifiedIndex, req.tierHint, config.tierHintPolicy, config.fallbackOrder);
-    const classified = { ...complexity, tierId: plan.attempts[0].id };
+    const classified = { ...complexity, tierId: config.tiers[classifiedIndex].id };
+    const selectedIndex = config.tiers.indexOf(plan.attempts[0]);
 
     const cacheKey = this.deps.exactCache && config.exactCache && isCacheable(caller, req)
       ? exactCacheKey(config.exactCache.keyPrefix, caller, req, plan.hintHonoured ? req.tierHint : undefined)
@@ -107,7 +108,10 @@ export class ChatService {
         attempts.push({ tierId: tier.id, outcome: 'ok', latencyMs });
         const costUsd = invocationCostUsd(tier, response.usage);
         this.recordInvocation(tier, response, costUsd, latencyMs);
-        if (cacheKey && isCacheableAnswer(response)) {
+        // A cheaper tier standing in for a failed one answers this request, but its answer is not
+        // kept for the requests that will be routed to the selected tier once it recovers.
+        const standIn = config.tiers.indexOf(tier) < selectedIndex;
+        if (cacheKey && !standIn && isCacheableAnswer(response)) {
           await this.cacheSet(cacheKey, {
             text: response.text,
             tierId: tier.id,
@@ -146,15 +150,21 @@ export class ChatService {
     });
   }
 
+  /**
+   * Invokes a tier with a deadline. The abort signal lets the SDK cancel the request; the race
+   * makes the deadline hold even for an invoker that ignores the signal.
+   */
   private async invoke(tier: TierRuntimeConfig, req: ChatRequest, timeoutMs: number): Promise<ModelResponse> {
     const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new ModelInvocationError('timeout', tier.id, `timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
     try {
-      return await this.deps.invoker.invoke(
+      const invocation = this.deps.invoker.invoke(
         tier,
         {
           messages: req.messages,
@@ -164,8 +174,11 @@ export class ChatService {
         },
         controller.signal,
       );
+      // After a timeout the abandoned invocation may still reject; that is expected, not unhandled.
+      invocation.catch(() => undefined);
+      return await Promise.race([invocation, deadline]);
     } catch (err) {
-      throw classifyAwsError(tier.id, err, timedOut);
+      throw classifyAwsError(tier.id, err, controller.signal.aborted);
     } finally {
       clearTimeout(timer);
     }

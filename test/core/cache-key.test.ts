@@ -1,0 +1,145 @@
+import { exactCacheKey, isCacheable, normalizeText, type Caller } from '../../lambdas/core/cache-key';
+import type { ChatMessage, ChatRequest } from '../../lambdas/core/chat-request';
+
+const PREFIX = 'sai:';
+const ALICE: Caller = { tenantId: 'tenant-a', userId: 'alice' };
+const BOB: Caller = { tenantId: 'tenant-a', userId: 'bob' };
+const OTHER_TENANT: Caller = { tenantId: 'tenant-b', userId: 'alice' };
+
+const ask = (text: string, extra: Partial<ChatRequest> = {}): ChatRequest => ({ messages: [{ role: 'user', text }], ...extra });
+const turns = (...texts: string[]): ChatRequest => ({
+  messages: texts.map((text, i): ChatMessage => ({ role: i % 2 === 0 ? 'user' : 'assistant', text })),
+});
+
+describe('normalizeText', () => {
+  test.each([
+    ['lower case', 'Where Is My ORDER', 'where is my order'],
+    ['whitespace collapsed and trimmed', '  where \t is\n\nmy   order  ', 'where is my order'],
+    ['trailing question mark', 'where is my order?', 'where is my order'],
+    ['trailing mixed punctuation and spaces', 'where is my order ?!. ', 'where is my order'],
+    ['NFKC: full-width letters and punctuation', 'Ｗｈｅｒｅ ｉｓ ｍｙ ｏｒｄｅｒ？', 'where is my order'],
+    ['NFKC: ligatures', 'ﬁnd my order', 'find my order'],
+    ['NFKC: no-break space', 'where\u00a0is my order', 'where is my order'],
+    ['NFKC: composed and decomposed accents are equal', 'cafe\u0301', 'caf\u00e9'],
+  ])('%s', (_name, input, expected) => {
+    expect(normalizeText(input)).toBe(expected);
+  });
+
+  test('punctuation inside the text is kept', () => {
+    expect(normalizeText('Is 3.5 > 3? Yes.')).toBe('is 3.5 > 3? yes');
+    expect(normalizeText('¿Dónde está mi pedido?')).toBe('¿dónde está mi pedido');
+  });
+
+  test('other trailing characters are kept', () => {
+    expect(normalizeText('order #42')).toBe('order #42');
+    expect(normalizeText('hello :)')).toBe('hello :)');
+  });
+
+  test('is idempotent', () => {
+    const once = normalizeText('  Ｗhere   IS my order?!  ');
+    expect(normalizeText(once)).toBe(once);
+  });
+});
+
+describe('exactCacheKey', () => {
+  const key = (caller: Caller, req: ChatRequest, tier?: string) => exactCacheKey(PREFIX, caller, req, tier);
+
+  test('starts with the prefix and carries no plain text of the request', () => {
+    const k = key(ALICE, ask('my secret order number 12345'));
+    expect(k.startsWith(`${PREFIX}exact:`)).toBe(true);
+    expect(k).not.toMatch(/secret|12345|tenant-a|alice/);
+  });
+
+  test('equivalent requests share a key', () => {
+    const base = key(ALICE, ask('Where is my order?', { system: 'You are helpful.' }));
+    expect(key(ALICE, ask('  where IS my   order ', { system: 'you are HELPFUL' }))).toBe(base);
+    expect(key(ALICE, ask('Ｗｈｅｒｅ is my order！', { system: 'You are helpful.' }))).toBe(base);
+  });
+
+  test('is stable across calls', () => {
+    expect(key(ALICE, ask('hi'))).toBe(key(ALICE, ask('hi')));
+  });
+
+  describe('differs when anything that changes the answer differs', () => {
+    const base = ask('Where is my order?', { system: 'You are helpful.', maxTokens: 200, temperature: 0.5 });
+    const baseKey = key(ALICE, base, 'small');
+
+    test.each<[string, Caller, ChatRequest, string | undefined]>([
+      ['tenant', OTHER_TENANT, base, 'small'],
+      ['system prompt', ALICE, { ...base, system: 'You are terse.' }, 'small'],
+      ['no system prompt', ALICE, { ...base, system: undefined }, 'small'],
+      ['maxTokens', ALICE, { ...base, maxTokens: 201 }, 'small'],
+      ['no maxTokens', ALICE, { ...base, maxTokens: undefined }, 'small'],
+      ['temperature', ALICE, { ...base, temperature: 0.6 }, 'small'],
+      ['temperature 0', ALICE, { ...base, temperature: 0 }, 'small'],
+      ['tier', ALICE, base, 'large'],
+      ['no tier', ALICE, base, undefined],
+      ['message text', ALICE, { ...base, messages: [{ role: 'user', text: 'Where is my refund?' }] }, 'small'],
+    ])('%s', (_name, caller, req, tier) => {
+      expect(key(caller, req, tier)).not.toBe(baseKey);
+    });
+
+    test('temperature 0 and no temperature are different requests', () => {
+      expect(key(ALICE, ask('hi', { temperature: 0 }))).not.toBe(key(ALICE, ask('hi')));
+    });
+
+    test('where the text is split between turns matters', () => {
+      expect(key(ALICE, turns('a b', 'c', 'd'))).not.toBe(key(ALICE, turns('a', 'b c', 'd')));
+    });
+
+    test('the earlier turns of a conversation matter', () => {
+      expect(key(ALICE, turns('my size is S', 'noted', 'which shirt fits me?'))).not.toBe(
+        key(ALICE, turns('my size is XL', 'noted', 'which shirt fits me?')),
+      );
+    });
+  });
+
+  test('a tenant id cannot be confused with a user id', () => {
+    expect(key({ tenantId: 'a', userId: 'b' }, turns('x', 'y', 'z'))).not.toBe(key({ tenantId: 'b', userId: 'a' }, turns('x', 'y', 'z')));
+  });
+
+  test('a single question is shared by the users of a tenant', () => {
+    const q = ask('What are your opening hours?');
+    expect(key(ALICE, q)).toBe(key(BOB, q));
+    expect(key(ALICE, q)).toBe(key({ tenantId: 'tenant-a' }, q));
+  });
+
+  test('a single question is never shared across tenants', () => {
+    const q = ask('What are your opening hours?');
+    expect(key(ALICE, q)).not.toBe(key(OTHER_TENANT, q));
+  });
+
+  test('a multi-turn conversation is scoped to its user', () => {
+    const c = turns('my address is 1 Main St', 'noted', 'when will it arrive?');
+    expect(key(ALICE, c)).not.toBe(key(BOB, c));
+    expect(key(ALICE, c)).toBe(key({ ...ALICE }, c));
+  });
+
+  test('keys of one tenant share a tenant segment that other tenants do not have (for SCAN MATCH)', () => {
+    const segment = (k: string) => k.split(':').slice(0, -1).join(':');
+    const a1 = key(ALICE, ask('one'));
+    const a2 = key(BOB, turns('two', 'x', 'y'), 'large');
+    const b1 = key(OTHER_TENANT, ask('one'));
+    expect(segment(a1)).toBe(segment(a2));
+    expect(segment(a1)).not.toBe(segment(b1));
+    expect(segment(a1).startsWith(`${PREFIX}exact:`)).toBe(true);
+    expect(segment(a1).length).toBeGreaterThan(`${PREFIX}exact:`.length);
+  });
+
+  test('the prefix namespaces keys', () => {
+    expect(exactCacheKey('x:', ALICE, ask('hi'), undefined)).not.toBe(exactCacheKey('y:', ALICE, ask('hi'), undefined));
+  });
+});
+
+describe('isCacheable', () => {
+  test('a single question is cacheable with or without a user id', () => {
+    expect(isCacheable(ALICE, ask('hi'))).toBe(true);
+    expect(isCacheable({ tenantId: 't' }, ask('hi'))).toBe(true);
+  });
+
+  test('a conversation is cacheable only when it can be scoped to a user', () => {
+    const c = turns('a', 'b', 'c');
+    expect(isCacheable(ALICE, c)).toBe(true);
+    expect(isCacheable({ tenantId: 't' }, c)).toBe(false);
+  });
+});
