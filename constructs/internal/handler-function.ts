@@ -27,7 +27,6 @@ export interface HandlerFunctionProps {
   readonly logRetention: logs.RetentionDays;
   readonly vpc?: ec2.IVpc;
   readonly vpcSubnets?: ec2.SubnetSelection;
-  readonly securityGroups?: ec2.ISecurityGroup[];
   readonly reservedConcurrentExecutions?: number;
   readonly serviceName: string;
 }
@@ -41,6 +40,8 @@ export class HandlerFunction extends Construct {
   readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** Security group of the function, when it runs in a VPC. */
+  readonly securityGroup?: ec2.SecurityGroup;
 
   constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
     super(scope, id);
@@ -56,6 +57,14 @@ export class HandlerFunction extends Construct {
     this.logGroup.grantWrite(this.role);
 
     if (props.vpc) {
+      // Outbound: HTTPS to AWS APIs (through VPC endpoints or NAT); other ports are opened per
+      // peer with `connections`, as ResponseCache.grantConnect() does.
+      this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+        vpc: props.vpc,
+        description: `${props.description}: HTTPS to AWS APIs, other ports per granted peer`,
+        allowAllOutbound: false,
+      });
+      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS service endpoints');
       // What AWSLambdaVPCAccessExecutionRole grants, inline so that no managed policy is attached.
       this.role.addToPolicy(new iam.PolicyStatement({
         actions: [
@@ -87,7 +96,7 @@ export class HandlerFunction extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       vpc: props.vpc,
       vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
-      securityGroups: props.securityGroups,
+      securityGroups: this.securityGroup ? [this.securityGroup] : undefined,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
         POWERTOOLS_SERVICE_NAME: props.serviceName,

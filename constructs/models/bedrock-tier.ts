@@ -55,6 +55,8 @@ export class BedrockModelTier implements IModelTier {
   /** Whether `modelIdentifier` names an inference profile rather than a foundation model. */
   public readonly usesInferenceProfile: boolean;
   private readonly foundationModelIds: string[];
+  /** The foundation model ARN given as `modelId`, granted as is. */
+  private readonly foundationModelArn?: string;
   private readonly profileArn?: string;
   private readonly destinationRegions?: string[];
 
@@ -83,6 +85,7 @@ export class BedrockModelTier implements IModelTier {
     const parsed = parseModelId(where, props.modelId, props.profileModelIds);
     this.usesInferenceProfile = parsed.profileArn !== undefined;
     this.foundationModelIds = parsed.foundationModelIds;
+    this.foundationModelArn = parsed.foundationModelArn;
     this.profileArn = parsed.profileArn;
   }
 
@@ -91,7 +94,7 @@ export class BedrockModelTier implements IModelTier {
       return iam.Grant.addToPrincipal({
         grantee,
         actions: INVOKE_ACTIONS,
-        resourceArns: this.foundationModelIds.map((id) => foundationModelArn(Aws.REGION, id)),
+        resourceArns: this.foundationModelArn ? [this.foundationModelArn] : this.foundationModelIds.map((id) => foundationModelArn(Aws.REGION, id)),
       });
     }
     const profileGrant = iam.Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: [this.profileArn] });
@@ -119,7 +122,13 @@ function foundationModelArn(region: string, modelId: string): string {
   return `arn:${Aws.PARTITION}:bedrock:${region}::foundation-model/${modelId}`;
 }
 
-function parseModelId(where: string, modelId: string, profileModelIds?: string[]): { profileArn?: string; foundationModelIds: string[] } {
+interface ParsedModelId {
+  readonly profileArn?: string;
+  readonly foundationModelArn?: string;
+  readonly foundationModelIds: string[];
+}
+
+function parseModelId(where: string, modelId: string, profileModelIds?: string[]): ParsedModelId {
   if (modelId.startsWith('arn:')) {
     const arn = Arn.split(modelId, ArnFormat.SLASH_RESOURCE_NAME);
     if (arn.service !== 'bedrock' || !arn.resourceName) {
@@ -127,7 +136,7 @@ function parseModelId(where: string, modelId: string, profileModelIds?: string[]
     }
     switch (arn.resource) {
       case 'foundation-model':
-        return { foundationModelIds: [arn.resourceName] };
+        return { foundationModelArn: modelId, foundationModelIds: [arn.resourceName] };
       case 'inference-profile':
         return { profileArn: modelId, foundationModelIds: [arn.resourceName.replace(PROFILE_PREFIX, '')] };
       case 'application-inference-profile':

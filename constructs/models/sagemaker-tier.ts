@@ -90,7 +90,7 @@ export interface SageMakerTierProps extends ModelTierBaseProps {
   readonly vpc?: ec2.IVpc;
   /**
    * Subnets of the model when `vpc` is set.
-   * @default - the VPC's private subnets
+   * @default - the VPC's private subnets with egress, or its isolated subnets if it has none
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
@@ -205,6 +205,9 @@ export class SageMakerModelTier extends Construct implements IModelTier {
       throw new Error(`${where}: startupTimeout must be between 1 and 60 minutes; got ${startupSeconds} seconds`);
     }
 
+    if (props.endpointName !== undefined && !Token.isUnresolved(props.endpointName) && !/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(props.endpointName)) {
+      throw new Error(`${where}: endpointName must be 1-63 letters, digits and dashes, starting and ending with a letter or digit; got "${props.endpointName}"`);
+    }
     this.endpointName = props.endpointName ?? Names.uniqueResourceName(this, { maxLength: 63, separator: '-' }).replace(/[^a-zA-Z0-9-]/g, '-');
     this.modelIdentifier = this.endpointName;
 
@@ -256,7 +259,10 @@ export class SageMakerModelTier extends Construct implements IModelTier {
         vpc: props.vpc,
         description: `SageMaker model of tier ${props.tierId}`,
       });
-      const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+      // Private subnets with egress reach S3 and ECR without endpoints; isolated ones are the fallback.
+      const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? {
+        subnetType: props.vpc.privateSubnets.length > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED,
+      });
       vpcConfig = { securityGroupIds: [securityGroup.securityGroupId], subnets: subnets.subnetIds };
       role.addToPolicy(new iam.PolicyStatement({
         actions: [

@@ -37,7 +37,7 @@ export abstract class RouterAuthorization {
   public abstract readonly tenantSource: string;
   /** The claim that names the tenant (JWT only). */
   public abstract readonly tenantClaim?: string;
-  /** The HTTP API authorizer. */
+  /** A new HTTP API authorizer (each router needs its own). */
   public abstract authorizer(): apigwv2.IHttpRouteAuthorizer;
 }
 
@@ -52,13 +52,12 @@ class IamAuthorization extends RouterAuthorization {
 class JwtAuthorization extends RouterAuthorization {
   public readonly tenantSource = 'jwt';
   public readonly tenantClaim: string;
-  private instance?: apigwv2.IHttpRouteAuthorizer;
   constructor(private readonly options: JwtAuthorizationOptions) {
     super();
     this.tenantClaim = options.tenantClaim ?? 'tenant_id';
   }
+  // A new authorizer per call: an authorizer is bound to the first API it is used with.
   public authorizer(): apigwv2.IHttpRouteAuthorizer {
-    this.instance ??= new authorizers.HttpJwtAuthorizer('JwtAuthorizer', this.options.issuer, { jwtAudience: this.options.audience });
-    return this.instance;
+    return new authorizers.HttpJwtAuthorizer('JwtAuthorizer', this.options.issuer, { jwtAudience: this.options.audience });
   }
 }

@@ -1,4 +1,4 @@
-import { Duration, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -125,6 +125,22 @@ export interface TieredRouterProps extends TieredRouterOptions {
   readonly vpcSubnets?: ec2.SubnetSelection;
 }
 
+/** Access log fields of an HTTP API (its own `$context` variables, not a REST API's). */
+const HTTP_API_ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTime',
+  routeKey: '$context.routeKey',
+  path: '$context.path',
+  status: '$context.status',
+  responseLength: '$context.responseLength',
+  responseLatency: '$context.responseLatency',
+  integrationLatency: '$context.integrationLatency',
+  integrationError: '$context.integrationErrorMessage',
+  authorizerError: '$context.authorizer.error',
+  sourceIp: '$context.identity.sourceIp',
+  userArn: '$context.identity.userArn',
+};
+
 /** The chat route. */
 const CHAT_PATH = '/v1/chat';
 
@@ -202,7 +218,7 @@ export class TieredRouter extends Construct {
     for (const tier of props.tiers) tier.grantInvoke(this.function);
     if (props.cache) props.cache.grantConnect(this.function);
 
-    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention });
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.api = new apigwv2.HttpApi(this, 'Api', {
       description: 'cdk-scalable-ai router',
       createDefaultStage: false,
@@ -217,7 +233,7 @@ export class TieredRouter extends Construct {
       },
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
-        format: apigw.AccessLogFormat.jsonWithStandardFields(),
+        format: apigw.AccessLogFormat.custom(JSON.stringify(HTTP_API_ACCESS_LOG_FIELDS)),
       },
     });
     this.url = this.stage.url;
@@ -323,9 +339,14 @@ function validateRouterProps(props: TieredRouterProps): void {
   if (props.cache && !props.vpc) {
     throw new Error('TieredRouter: vpc is required with a cache (the function must reach the cache inside the VPC)');
   }
-  const timeout = props.timeout;
-  if (timeout && !Token.isUnresolved(timeout.toSeconds()) && (timeout.toSeconds() < 3 || timeout.toSeconds() > 30)) {
+  const timeout = props.timeout ?? Duration.seconds(29);
+  if (timeout.toSeconds() < 3 || timeout.toSeconds() > 30) {
     throw new Error(`TieredRouter: timeout must be between 3 and 30 seconds (HTTP API integrations time out at 30 s); got ${timeout.toHumanString()}`);
+  }
+  const slowest = props.tiers.reduce((a, b) => (b.timeout.toMilliseconds() > a.timeout.toMilliseconds() ? b : a));
+  if (slowest.timeout.toMilliseconds() >= timeout.toMilliseconds()) {
+    throw new Error(`TieredRouter: timeout (${timeout.toHumanString()}) must be longer than the timeout of tier "${slowest.tierId}" `
+      + `(${slowest.timeout.toHumanString()}), or that tier could never fall back`);
   }
   const positive: Array<[string, number | undefined]> = [
     ['maxRequestBytes', props.maxRequestBytes],

@@ -1,0 +1,200 @@
+/**
+ * The example apps synthesize cleanly under cdk-nag's AWS Solutions pack (cdk-nag 3: a CDK policy
+ * validation plugin; an unacknowledged finding makes `app.synth()` throw), their acknowledgements
+ * carry reasons and sit on constructs, and their templates hold the security properties of
+ * DESIGN.md §7.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as cxapi from 'aws-cdk-lib/cx-api';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { acknowledgements, onlyResource, resourcesAllowing, resourcesOf, statementsAllowing, wildcardActions } from './helpers';
+import { EcommerceAssistantSageMakerStack, EcommerceAssistantStack } from '../../examples/ecommerce-assistant';
+
+function nagApp(): App {
+  const app = new App();
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return app;
+}
+
+interface Violation {
+  ruleName: string;
+  severity?: string;
+  violatingConstructs: Array<{ constructPath: string }>;
+}
+
+interface ValidationReport {
+  pluginReports: Array<{ pluginName: string; conclusion: string; violations: Violation[] }>;
+}
+
+function readReport(file: string): ValidationReport {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+/** Synthesizes `app`, returning the error (and what the validation printed) instead of throwing. */
+function trySynth(app: App): { assembly?: cxapi.CloudAssembly; error?: Error; printed: string } {
+  const printed: string[] = [];
+  const spies = (['error', 'log', 'warn'] as const).map((method) =>
+    jest.spyOn(console, method).mockImplementation((...args: unknown[]) => { printed.push(args.map(String).join(' ')); }));
+  try {
+    return { assembly: app.synth(), printed: printed.join('\n') };
+  } catch (error) {
+    return { error: error as Error, printed: printed.join('\n') };
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+}
+
+describe('cdk-nag itself: the check can fail', () => {
+  test('an S3 bucket without SSL enforcement fails synthesis with AwsSolutions-S10', () => {
+    const app = nagApp();
+    new s3.Bucket(new Stack(app, 'Bad'), 'Bucket');
+    const { error, printed } = trySynth(app);
+    expect(error).toBeDefined();
+    // The findings are printed or carried by the error, depending on the environment.
+    expect(`${error!.message}\n${printed}`).toContain('AwsSolutions-S10');
+    const reportFile = /found in: (\S+)/.exec(error!.message)?.[1];
+    expect(reportFile).toBeDefined();
+    const violations = readReport(reportFile!).pluginReports.flatMap((r) => r.violations);
+    expect(violations).toContainEqual(expect.objectContaining({
+      ruleName: 'AwsSolutions-S10',
+      violatingConstructs: [expect.objectContaining({ constructPath: 'Bad/Bucket/Resource' })],
+    }));
+  });
+
+  test('the same bucket with its findings acknowledged on the bucket synthesizes', () => {
+    const app = nagApp();
+    const bucket = new s3.Bucket(new Stack(app, 'Acknowledged'), 'Bucket');
+    Validations.of(bucket).acknowledge(
+      { id: 'AwsSolutions-S1', reason: 'test fixture: no access logs' },
+      { id: 'AwsSolutions-S10', reason: 'test fixture: no SSL policy' },
+    );
+    const { error } = trySynth(app);
+    expect(error).toBeUndefined();
+  });
+});
+
+describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
+  let app: App;
+  let bedrockStack: EcommerceAssistantStack;
+  let sageMakerStack: EcommerceAssistantSageMakerStack;
+  let synth: ReturnType<typeof trySynth>;
+  const templates: Record<string, Template> = {};
+
+  beforeAll(() => {
+    app = nagApp();
+    bedrockStack = new EcommerceAssistantStack(app, 'EcommerceAssistant');
+    sageMakerStack = new EcommerceAssistantSageMakerStack(app, 'EcommerceAssistantSageMaker', { env: { region: 'us-east-1' } });
+    synth = trySynth(app);
+    if (synth.assembly) {
+      for (const stack of [bedrockStack, sageMakerStack]) {
+        templates[stack.stackName] = Template.fromJSON(synth.assembly.getStackArtifact(stack.artifactId).template);
+      }
+    }
+  });
+
+  test('both stacks synthesize with no unacknowledged finding', () => {
+    // On failure, `printed` holds cdk-nag's findings.
+    expect({ error: synth.error?.message, printed: synth.error ? synth.printed : '' }).toEqual({ error: undefined, printed: '' });
+    const report = readReport(path.join(synth.assembly!.directory, 'validation-report.json'));
+    const failures = report.pluginReports.filter((r) => r.conclusion !== 'success' && r.violations.length > 0);
+    expect(failures).toEqual([]);
+  });
+
+  test('every acknowledgement carries a reason', () => {
+    const acks = acknowledgements(app);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) {
+      expect({ id: ack.id, path: ack.path, reasonType: typeof ack.reason }).toEqual({ id: ack.id, path: ack.path, reasonType: 'string' });
+      expect((ack.reason as string).trim().length).toBeGreaterThanOrEqual(20);
+    }
+  });
+
+  test('no AwsSolutions acknowledgement is stack-wide or app-wide: each sits on the construct it concerns', () => {
+    const nagAcks = acknowledgements(app).filter((a) => a.id.includes('AwsSolutions-'));
+    expect(nagAcks.length).toBeGreaterThan(0);
+    const wide = nagAcks.filter((a) => a.construct === app || Stack.isStack(a.construct)).map((a) => `${a.path}: ${a.id}`);
+    expect(wide).toEqual([]);
+    // The only stack-level acknowledgements are aws-cdk-lib's own (its built-in template validation).
+    const stackLevel = acknowledgements(app).filter((a) => a.construct === app || Stack.isStack(a.construct));
+    for (const ack of stackLevel) expect(ack.id).toMatch(/^CloudFormation-Validate::/);
+  });
+
+  test('IAM5 acknowledgements name the exact finding (resource), never the whole rule', () => {
+    const iam5 = acknowledgements(app).filter((a) => a.id.includes('AwsSolutions-IAM5'));
+    expect(iam5.length).toBeGreaterThan(0);
+    for (const ack of iam5) expect(ack.id).toMatch(/AwsSolutions-IAM5\[Resource::[^\]]+\]$/);
+  });
+
+  describe.each(['EcommerceAssistant', 'EcommerceAssistantSageMaker'])('%s template', (stackName) => {
+    const template = () => {
+      const t = templates[stackName];
+      if (!t) throw new Error(`${stackName} did not synthesize: ${synth.error?.message}`);
+      return t;
+    };
+
+    test('a Node.js 22+ router function on arm64', () => {
+      const [, fn] = onlyResource(template(), 'AWS::Lambda::Function');
+      const version = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime);
+      expect(version).not.toBeNull();
+      expect(Number(version![1])).toBeGreaterThanOrEqual(22);
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+    });
+
+    test('an HTTP API with the chat route', () => {
+      template().hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+      template().hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/chat', AuthorizationType: 'AWS_IAM' });
+    });
+
+    test('a Valkey >= 8.2 replication group encrypted in transit and at rest', () => {
+      const [, group] = onlyResource(template(), 'AWS::ElastiCache::ReplicationGroup');
+      expect(group.Properties).toMatchObject({
+        Engine: 'valkey',
+        TransitEncryptionEnabled: true,
+        TransitEncryptionMode: 'required',
+        AtRestEncryptionEnabled: true,
+      });
+      const [major, minor] = String(group.Properties.EngineVersion).split('.').map(Number);
+      expect(major > 8 || (major === 8 && minor >= 2)).toBe(true);
+      template().resourceCountIs('AWS::ElastiCache::CacheCluster', 0);
+    });
+
+    test('bedrock:InvokeModel only on foundation-model and inference-profile ARNs', () => {
+      const resources = resourcesAllowing(template(), 'bedrock:InvokeModel');
+      expect(resources.length).toBeGreaterThan(0);
+      for (const arn of resources) {
+        expect(arn).not.toBe('*');
+        expect(arn).toMatch(/:foundation-model\/|:inference-profile\//);
+      }
+      // A grant on a model in any Region is tied to one of the tiers' profiles.
+      for (const { statement } of statementsAllowing(template(), 'bedrock:InvokeModel')) {
+        if (resourcesOf(statement).some((r) => r.includes(':bedrock:*:'))) {
+          expect(Object.keys(statement.Condition?.StringEquals ?? {})).toEqual(['bedrock:InferenceProfileArn']);
+        }
+      }
+    });
+
+    test('no IAM statement has a wildcard action', () => {
+      expect(wildcardActions(template())).toEqual([]);
+    });
+  });
+
+  test('the SageMaker example has an endpoint, and sagemaker:InvokeEndpoint is scoped to it', () => {
+    const template = templates.EcommerceAssistantSageMaker;
+    expect(template).toBeDefined();
+    const [endpointId] = onlyResource(template, 'AWS::SageMaker::Endpoint');
+    expect(resourcesAllowing(template, 'sagemaker:InvokeEndpoint')).toEqual([`\${Ref:${endpointId}}`]);
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 1, MaxCapacity: 3, ServiceNamespace: 'sagemaker' });
+    template.hasResourceProperties('AWS::SageMaker::EndpointConfig', { KmsKeyId: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } });
+  });
+
+  test('the Bedrock example has no SageMaker resources and no sagemaker:InvokeEndpoint grant', () => {
+    const template = templates.EcommerceAssistant;
+    expect(template).toBeDefined();
+    template.resourceCountIs('AWS::SageMaker::Endpoint', 0);
+    expect(resourcesAllowing(template, 'sagemaker:InvokeEndpoint')).toEqual([]);
+  });
+});
