@@ -82,6 +82,22 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'iovalkey@^0.4.0',
     'zod@^4.1.0',
     '@types/aws-lambda@^8.10.150',
+    `@aws-sdk/client-s3@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-dynamodb@${AWS_SDK_VERSION}`,
+    `@aws-sdk/lib-dynamodb@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-bedrock@${AWS_SDK_VERSION}`,
+    '@aws-sdk/credential-provider-node@^3.972.0',
+    `@aws-lambda-powertools/batch@${POWERTOOLS_VERSION}`,
+    `@aws-lambda-powertools/idempotency@${POWERTOOLS_VERSION}`,
+    'pg@^8.16.0',
+    '@types/pg@^8.15.0',
+    '@opensearch-project/opensearch@^3.5.0',
+    // Local servers for the tests: Postgres + pgvector in WASM over the wire protocol, DynamoDB.
+    '@electric-sql/pglite@^0.5.0',
+    '@electric-sql/pglite-socket@^0.2.0',
+    '@electric-sql/pglite-pgvector@^0.0.15',
+    'dynalite@^4.0.0',
   ],
 });
 

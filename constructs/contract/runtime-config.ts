@@ -7,6 +7,8 @@
 
 /** Environment variable that carries the JSON-serialized {@link RouterRuntimeConfig}. */
 export const ROUTER_CONFIG_ENV = 'SCALABLE_AI_ROUTER_CONFIG';
+/** Environment variable that carries the JSON-serialized {@link StaticAnswersLoaderRuntimeConfig}. */
+export const STATIC_LOADER_CONFIG_ENV = 'SCALABLE_AI_STATIC_LOADER_CONFIG';
 
 /** Providers a tier can be served by. */
 export type TierProvider = 'bedrock' | 'sagemaker';
@@ -34,22 +36,96 @@ export interface TierRuntimeConfig {
   readonly timeoutMs: number;
 }
 
-export interface ExactCacheRuntimeConfig {
+/** How to reach the Valkey replication group of `ResponseCache`. */
+export interface CacheConnectionRuntimeConfig {
   readonly host: string;
   readonly port: number;
   readonly tls: boolean;
   /** Secrets Manager secret holding the AUTH token (absent: no AUTH). */
   readonly authSecretArn?: string;
-  readonly ttlSeconds: number;
   /** Prefix of every key the library writes. */
   readonly keyPrefix: string;
   /** Milliseconds to wait for the cache before failing open. */
   readonly timeoutMs: number;
 }
 
+export interface ExactCacheRuntimeConfig {
+  readonly ttlSeconds: number;
+}
+
+/** Embedding model of the semantic cache and the static answers. */
+export interface EmbedderRuntimeConfig {
+  /** `bedrock` (Titan Text Embeddings V2 or another Bedrock embedding model) or `sagemaker`. */
+  readonly provider: 'bedrock' | 'sagemaker';
+  /** Bedrock model id (provider `bedrock`). */
+  readonly modelId?: string;
+  /** SageMaker endpoint name (provider `sagemaker`). */
+  readonly endpointName?: string;
+  /** Vector dimensions. */
+  readonly dimensions: number;
+}
+
+/** HNSW parameters of a vector index. */
+export interface HnswRuntimeConfig {
+  readonly m: number;
+  readonly efConstruction: number;
+  readonly efSearch: number;
+}
+
+/** Where the semantic cache keeps its vectors. */
+export interface VectorStoreRuntimeConfig {
+  readonly kind: 'valkey' | 'opensearch' | 'pgvector';
+  readonly hnsw: HnswRuntimeConfig;
+  /** Valkey: FT index name (on the cache connection). */
+  readonly indexName?: string;
+  /** OpenSearch Serverless: collection endpoint (https://...aoss.amazonaws.com) and index. */
+  readonly opensearch?: { readonly endpoint: string; readonly index: string };
+  /** Aurora PostgreSQL with pgvector: where to connect and which table to use. */
+  readonly pgvector?: {
+    readonly host: string;
+    readonly port: number;
+    readonly database: string;
+    /** Secrets Manager secret with `username` and `password` (the RDS secret format). */
+    readonly secretArn: string;
+    readonly table: string;
+    readonly ssl: boolean;
+  };
+}
+
+export interface SemanticCacheRuntimeConfig {
+  readonly embedder: EmbedderRuntimeConfig;
+  readonly store: VectorStoreRuntimeConfig;
+  readonly threshold: number;
+  readonly margin: number;
+  readonly answerEquivalence: number;
+  readonly neighbours: number;
+  readonly ttlSeconds: number;
+  readonly maxEntriesPerScope: number;
+}
+
+export interface StaticAnswersRuntimeConfig {
+  /** Cosine similarity at or above which a static answer matches semantically (absent: exact matches only). */
+  readonly threshold?: number;
+  /** `Cache-Control` max-age of `GET /v1/static-answers`, in seconds. */
+  readonly maxAgeSeconds: number;
+}
+
+export interface UserContextRuntimeConfig {
+  /** `valkey` (on the cache connection) or `dynamodb`. */
+  readonly kind: 'valkey' | 'dynamodb';
+  /** DynamoDB table name (kind `dynamodb`). */
+  readonly tableName?: string;
+  /** Most recent turns kept per session. */
+  readonly maxTurns: number;
+  readonly ttlSeconds: number;
+}
+
 export type TierHintPolicy = 'ignore' | 'cheaper-only' | 'any';
 
 export type TenantSource = 'iam' | 'jwt';
+
+/** Where answers produced for one user (a conversation, merged user context) may be cached. */
+export type PersonalCaching = 'user' | 'none';
 
 export interface RouterRuntimeConfig {
   /** Tiers in ascending order of capability and price. */
@@ -68,5 +144,24 @@ export interface RouterRuntimeConfig {
     /** JWT claim that carries the tenant id (source `jwt`). */
     readonly claim?: string;
   };
+  /** Personal answers: cached per user, or not at all. */
+  readonly personalCaching: PersonalCaching;
+  /** The Valkey connection shared by the cache levels that live in Valkey. */
+  readonly cache?: CacheConnectionRuntimeConfig;
   readonly exactCache?: ExactCacheRuntimeConfig;
+  readonly semanticCache?: SemanticCacheRuntimeConfig;
+  readonly staticAnswers?: StaticAnswersRuntimeConfig;
+  readonly userContext?: UserContextRuntimeConfig;
+}
+
+/** Configuration of the static answers loader. */
+export interface StaticAnswersLoaderRuntimeConfig {
+  readonly bucketName: string;
+  /** Key prefix of the answer files. */
+  readonly prefix: string;
+  readonly cache: CacheConnectionRuntimeConfig;
+  /** Embedder for semantic matching (absent: exact matches only). */
+  readonly embedder?: EmbedderRuntimeConfig;
+  /** Vector index of the static answers in Valkey (with `embedder`). */
+  readonly vectorIndex?: { readonly indexName: string; readonly hnsw: HnswRuntimeConfig };
 }

@@ -188,15 +188,16 @@ export class TieredRouter extends Construct {
       maxMessages: props.maxMessages ?? 50,
       classifierThresholds: props.classifierThresholds,
       tenant: { source: authorization.tenantSource as RouterRuntimeConfig['tenant']['source'], claim: authorization.tenantClaim },
-      exactCache: props.cache ? {
+      personalCaching: 'user',
+      cache: props.cache ? {
         host: props.cache.endpointAddress,
         port: props.cache.port,
         tls: true,
         authSecretArn: props.cache.authSecret.secretArn,
-        ttlSeconds: props.cache.exactCacheTtl.toSeconds(),
         keyPrefix: props.cache.keyPrefix,
         timeoutMs: cacheTimeout.toMilliseconds(),
       } : undefined,
+      exactCache: props.cache ? { ttlSeconds: props.cache.exactCacheTtl.toSeconds() } : undefined,
     };
 
     const vpc = props.vpc;

@@ -73,8 +73,8 @@ export class ChatService {
     const classified = { ...complexity, tierId: config.tiers[classifiedIndex].id };
     const selectedIndex = config.tiers.indexOf(plan.attempts[0]);
 
-    const cacheKey = this.deps.exactCache && config.exactCache && isCacheable(caller, req)
-      ? exactCacheKey(config.exactCache.keyPrefix, caller, req, plan.hintHonoured ? req.tierHint : undefined)
+    const cacheKey = this.deps.exactCache && config.exactCache && config.cache && isCacheable(caller, req)
+      ? exactCacheKey(config.cache.keyPrefix, caller, req, plan.hintHonoured ? req.tierHint : undefined)
       : undefined;
 
     if (cacheKey) {

@@ -22,8 +22,8 @@ let exactCache: AnswerCache | undefined;
 
 /** Connects the exact cache once per container; a failure is counted and retried next time. */
 async function resolveExactCache(metrics: MetricsRecorder): Promise<AnswerCache | undefined> {
-  const c = config.exactCache;
-  if (!c || exactCache) return exactCache;
+  const c = config.cache;
+  if (!c || !config.exactCache || exactCache) return exactCache;
   try {
     const password = c.authSecretArn ? await getSecret(c.authSecretArn, { maxAge: 3600 }) : undefined;
     exactCache = new ValkeyAnswerCache(

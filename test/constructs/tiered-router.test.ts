@@ -116,6 +116,7 @@ describe('TieredRouter: defaults (IAM authorization, no cache, no VPC)', () => {
     expect(config.fallbackOrder).toBeUndefined();
     expect(config.classifierThresholds).toBeUndefined();
     expect(config.exactCache).toBeUndefined();
+    expect(config.cache).toBeUndefined();
   });
 
   test('the tiers\' invoke permissions are attached to the function\'s role', () => {
@@ -223,15 +224,15 @@ describe('TieredRouter: JWT authorization, options, cache and VPC', () => {
   test('the exact cache: the primary endpoint over TLS, the AUTH secret and the cache TTL', () => {
     const [groupId] = onlyResource(template, 'AWS::ElastiCache::ReplicationGroup');
     const [secretId] = onlyResource(template, 'AWS::SecretsManager::Secret');
-    expect(routerConfig(template).exactCache).toEqual({
+    expect(routerConfig(template).cache).toEqual({
       host: `\${GetAtt:${groupId}.PrimaryEndPoint.Address}`,
       port: 6379,
       tls: true,
       authSecretArn: `\${Ref:${secretId}}`,
-      ttlSeconds: 7200,
       keyPrefix: 'shop:',
       timeoutMs: 150,
     });
+    expect(routerConfig(template).exactCache).toEqual({ ttlSeconds: 7200 });
   });
 
   test('the function runs in the isolated subnets and reaches the cache through its security group', () => {

@@ -48,7 +48,9 @@ const CONFIG: RouterRuntimeConfig = {
   maxMessages: 10,
   classifierThresholds: [0.5],
   tenant: { source: 'iam' },
-  exactCache: { host: 'cache.internal', port: 6379, tls: true, ttlSeconds: 60, keyPrefix: 't:', timeoutMs: 50 },
+  personalCaching: 'user',
+  cache: { host: 'cache.internal', port: 6379, tls: true, keyPrefix: 't:', timeoutMs: 50 },
+  exactCache: { ttlSeconds: 60 },
 };
 
 const CALLER: Caller = { tenantId: 'arn:aws:iam::111111111111:role/shop', userId: 'alice' };

@@ -146,7 +146,9 @@ function routerConfig(overrides: Partial<RouterRuntimeConfig> = {}): RouterRunti
     maxMessages: 20,
     classifierThresholds: [0.3, 0.6],
     tenant: { source: 'iam' },
-    exactCache: { host: 'cache.internal', port: 6379, tls: true, ttlSeconds: TTL_SECONDS, keyPrefix: 'test:', timeoutMs: 50 },
+    personalCaching: 'user',
+    cache: { host: 'cache.internal', port: 6379, tls: true, keyPrefix: 'test:', timeoutMs: 50 },
+    exactCache: { ttlSeconds: TTL_SECONDS },
     ...overrides,
   };
 }
@@ -210,7 +212,7 @@ describe('ChatService: exact cache', () => {
     const { service, invoker, cache, metrics, config } = setup();
     const req = ask('What are your opening hours?');
     const stored: CachedAnswer = { text: 'From 9 to 5.', tierId: 'medium', usage: { inputTokens: 10, outputTokens: 5 }, costUsd: 0.00003, createdAt: NOW - 1_000 };
-    cache.entries.set(exactCacheKey(config.exactCache!.keyPrefix, ALICE, req, undefined), stored);
+    cache.entries.set(exactCacheKey(config.cache!.keyPrefix, ALICE, req, undefined), stored);
 
     const result = await service.chat(req, ALICE, DEADLINE);
 

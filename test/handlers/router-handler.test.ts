@@ -243,7 +243,9 @@ beforeAll(async () => {
     maxRequestBytes: 8_192,
     maxMessages: 10,
     tenant: { source: 'iam' },
-    exactCache: { host: redis.host, port: redis.port, tls: false, authSecretArn, ttlSeconds: TTL_SECONDS, keyPrefix: KEY_PREFIX, timeoutMs: 500 },
+    personalCaching: 'user',
+    cache: { host: redis.host, port: redis.port, tls: false, authSecretArn, keyPrefix: KEY_PREFIX, timeoutMs: 500 },
+    exactCache: { ttlSeconds: TTL_SECONDS },
   };
   Object.assign(process.env, aws.env(), {
     [ROUTER_CONFIG_ENV]: JSON.stringify(config),

@@ -1,0 +1,60 @@
+/**
+ * Ports of the semantic cache: an embedder turns text into unit vectors, a vector store keeps
+ * entries and finds the nearest ones within a scope.
+ */
+import type { CachedAnswer } from '../ports';
+
+/** Turns texts into unit-length vectors of a fixed dimension. */
+export interface Embedder {
+  /** Identifies the model (entries embedded by another model are not comparable). */
+  readonly modelId: string;
+  readonly dimensions: number;
+  embed(texts: string[]): Promise<Float32Array[]>;
+}
+
+/** One cached question with its answer. */
+export interface SemanticEntry {
+  /** Unique id of the entry. */
+  readonly id: string;
+  /**
+   * Opaque scope: tenant, system prompt and the parameters that change an answer (and the user,
+   * for personal entries). A lookup only ever sees entries of its own scope.
+   */
+  readonly scope: string;
+  /** The question as asked. */
+  readonly question: string;
+  /** Embedding of the question. */
+  readonly vector: Float32Array;
+  readonly answer: CachedAnswer;
+  /**
+   * Embedding of the answer, to tell whether two cached answers are equivalent (see
+   * `SemanticCache`). Absent when `answerKey` decides.
+   */
+  readonly answerVector?: Float32Array;
+  /** Answer-equivalence key: entries with equal keys hold equivalent answers (eval-cache uses the label). */
+  readonly answerKey?: string;
+  /** Epoch milliseconds of creation. */
+  readonly createdAt: number;
+}
+
+/** A stored entry and its cosine similarity to the query. */
+export interface VectorMatch {
+  readonly entry: SemanticEntry;
+  readonly similarity: number;
+}
+
+export interface StoreOptions {
+  /** Seconds the entry lives. */
+  readonly ttlSeconds: number;
+  /** Most entries one scope keeps; the oldest are evicted beyond it. */
+  readonly maxEntriesPerScope: number;
+}
+
+/** Where the semantic cache keeps its entries. Failures are thrown; the cache fails open. */
+export interface VectorStore {
+  /** Creates the index (or table) if it does not exist. Idempotent. */
+  ensureIndex(dimensions: number): Promise<void>;
+  /** The `k` entries of `scope` nearest to `vector`, most similar first. */
+  search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]>;
+  put(entry: SemanticEntry, options: StoreOptions): Promise<void>;
+}
