@@ -27,12 +27,12 @@ export interface SemanticEntry {
   readonly vector: Float32Array;
   readonly answer: CachedAnswer;
   /**
-   * Embedding of the answer, to tell whether two cached answers are equivalent (see
-   * `SemanticCache`). Absent when `answerKey` decides.
+   * Embedding of the answer: a later entry whose answer embeds close to it shares its answer key.
+   * Absent when the caller supplied the key.
    */
   readonly answerVector?: Float32Array;
-  /** Answer-equivalence key: entries with equal keys hold equivalent answers (eval-cache uses the label). */
-  readonly answerKey?: string;
+  /** Answer-equivalence key: entries with equal keys hold equivalent answers. */
+  readonly answerKey: string;
   /** Epoch milliseconds of creation. */
   readonly createdAt: number;
 }

@@ -8,22 +8,19 @@ export interface SemanticCacheOptions {
   /** Cosine similarity at or above which a cached question may answer. */
   readonly threshold: number;
   /**
-   * How much closer the answering entry must be than the nearest entry holding a different
-   * answer. Near two different answers the cache cannot tell which one is meant, so it asks a
-   * model instead.
+   * How much closer the answering entry must be than a rival: an entry with a different answer
+   * that `rivalSupport` neighbours hold. Between two answers the cache cannot tell which one is
+   * meant, so it asks a model instead.
    */
   readonly margin: number;
+  /** Neighbours that must hold a different answer before it counts as a rival. */
+  readonly rivalSupport: number;
   /** Cosine similarity of two answers' embeddings at or above which they count as the same answer. */
   readonly answerEquivalence: number;
   /** Neighbours fetched per lookup (the candidates for the guard and the margin test). */
   readonly neighbours: number;
   readonly ttlSeconds: number;
   readonly maxEntriesPerScope: number;
-  /**
-   * Embed each stored answer so the margin test can compare answers. Off when the caller
-   * supplies an `answerKey` instead (eval-cache, where a label stands for the answer).
-   */
-  readonly embedAnswers: boolean;
 }
 
 /** What a lookup found, and why it did or did not answer. */
@@ -32,6 +29,8 @@ export interface SemanticLookup {
   readonly hit?: VectorMatch;
   /** Embedding of the question, to store it after a miss without embedding it again. */
   readonly vector: Float32Array;
+  /** The neighbours the store returned, most similar first (they give a new entry its answer key). */
+  readonly neighbours: readonly VectorMatch[];
   /** `hit`, `empty`, `below-threshold`, `guard:<reason>` or `ambiguous`. */
   readonly outcome: string;
   /** Similarity of the nearest entry (0 when the scope is empty). */
@@ -40,8 +39,13 @@ export interface SemanticLookup {
 
 /**
  * The semantic cache: answers a question with the answer of an earlier question of the same
- * scope when the two embed close enough, the lexical guard finds no difference that changes
- * the answer, and no entry with a different answer sits about as close.
+ * scope when the two embed close enough, the lexical guard finds no difference that changes the
+ * answer, and no rival answer sits about as close.
+ *
+ * Answers are grouped by an answer key. A new entry inherits the key of the neighbour whose
+ * answer embeds within `answerEquivalence` of its own (so paraphrased questions answered in
+ * different words share a key), or starts a key of its own. Callers that know which answers are
+ * equivalent (eval-cache, where a label stands for the answer) pass the key instead.
  */
 export class SemanticCache {
   constructor(
@@ -51,18 +55,33 @@ export class SemanticCache {
     readonly options: SemanticCacheOptions,
   ) {}
 
-  async lookup(scope: string, question: string): Promise<SemanticLookup> {
-    const [vector] = await this.embedder.embed([question]);
-    const matches = await this.store.search(scope, vector, this.options.neighbours);
-    return { vector, ...decide(question, matches, this.guard, this.options) };
+  get embedderId(): string {
+    return `${this.embedder.modelId}/${this.embedder.dimensions}`;
   }
 
-  /** Stores a question and the answer a model gave it. */
-  async put(scope: string, question: string, vector: Float32Array, answer: CachedAnswer, answerKey?: string): Promise<SemanticEntry> {
-    const answerVector = this.options.embedAnswers && answerKey === undefined
-      ? (await this.embedder.embed([answer.text]))[0]
-      : undefined;
-    const entry: SemanticEntry = { id: randomUUID(), scope, question, vector, answer, answerVector, answerKey, createdAt: Date.now() };
+  async lookup(scope: string, question: string): Promise<SemanticLookup> {
+    const [vector] = await this.embedder.embed([question]);
+    const neighbours = await this.store.search(scope, vector, this.options.neighbours);
+    return { vector, neighbours, ...decide(question, neighbours, this.guard, this.options) };
+  }
+
+  /** Stores a question and the answer a model gave it, after a lookup that missed. */
+  async put(
+    scope: string,
+    question: string,
+    lookup: Pick<SemanticLookup, 'vector' | 'neighbours'>,
+    answer: CachedAnswer,
+    answerKey?: string,
+  ): Promise<SemanticEntry> {
+    const id = randomUUID();
+    let key = answerKey;
+    let answerVector: Float32Array | undefined;
+    if (key === undefined) {
+      [answerVector] = await this.embedder.embed([answer.text]);
+      key = lookup.neighbours.find((n) => n.entry.answerVector
+        && cosine(n.entry.answerVector, answerVector!) >= this.options.answerEquivalence)?.entry.answerKey ?? id;
+    }
+    const entry: SemanticEntry = { id, scope, question, vector: lookup.vector, answer, answerVector, answerKey: key, createdAt: Date.now() };
     await this.store.put(entry, { ttlSeconds: this.options.ttlSeconds, maxEntriesPerScope: this.options.maxEntriesPerScope });
     return entry;
   }
@@ -71,13 +90,17 @@ export class SemanticCache {
 /**
  * The decision of a lookup, given the neighbours the store returned (most similar first). Pure:
  * eval-cache sweeps thresholds with it.
+ *
+ * Candidates at or above the threshold are tried in order; the first the guard allows answers,
+ * unless a rival answer (one held by at least `rivalSupport` neighbours) has a neighbour within
+ * `margin` of it.
  */
 export function decide(
   question: string,
   matches: readonly VectorMatch[],
   guard: QuestionGuard,
-  options: Pick<SemanticCacheOptions, 'threshold' | 'margin' | 'answerEquivalence'>,
-): Omit<SemanticLookup, 'vector'> {
+  options: Pick<SemanticCacheOptions, 'threshold' | 'margin' | 'rivalSupport'>,
+): Pick<SemanticLookup, 'hit' | 'outcome' | 'nearestSimilarity'> {
   const nearestSimilarity = matches[0]?.similarity ?? 0;
   if (matches.length === 0) return { outcome: 'empty', nearestSimilarity };
   let veto: GuardVerdict | undefined;
@@ -88,27 +111,21 @@ export function decide(
       veto ??= verdict;
       continue;
     }
-    const rival = matches.find((other) => other !== match
-      && other.similarity > match.similarity - options.margin
-      && !sameAnswer(match.entry, other.entry, options.answerEquivalence));
-    if (rival) return { outcome: 'ambiguous', nearestSimilarity };
+    if (hasRival(match, matches, options)) return { outcome: 'ambiguous', nearestSimilarity };
     return { hit: match, outcome: 'hit', nearestSimilarity };
   }
   return { outcome: veto ? `guard:${veto.reason}` : 'below-threshold', nearestSimilarity };
 }
 
-/**
- * Whether two entries hold the same answer: equal answer keys when both have one (eval-cache's
- * labels), else answer embeddings at least `equivalence` apart, else identical normalized text.
- */
-export function sameAnswer(a: SemanticEntry, b: SemanticEntry, equivalence: number): boolean {
-  if (a.answerKey !== undefined && b.answerKey !== undefined) return a.answerKey === b.answerKey;
-  if (a.answerVector && b.answerVector) return cosine(a.answerVector, b.answerVector) >= equivalence;
-  return normalizeAnswer(a.answer.text) === normalizeAnswer(b.answer.text);
-}
-
-function normalizeAnswer(text: string): string {
-  return text.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+function hasRival(candidate: VectorMatch, matches: readonly VectorMatch[], options: Pick<SemanticCacheOptions, 'margin' | 'rivalSupport'>): boolean {
+  const support = new Map<string, number>();
+  for (const m of matches) {
+    const key = m.entry.answerKey;
+    if (key !== candidate.entry.answerKey) support.set(key, (support.get(key) ?? 0) + 1);
+  }
+  return matches.some((m) => m.entry.answerKey !== candidate.entry.answerKey
+    && m.similarity > candidate.similarity - options.margin
+    && (support.get(m.entry.answerKey) ?? 0) >= options.rivalSupport);
 }
 
 /** The scope of a semantic lookup, as an opaque, fixed-length string safe for TAG fields and SQL. */
