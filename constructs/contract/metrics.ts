@@ -51,6 +51,21 @@ export class AiMetricNames {
   public static readonly UNAVAILABLE = 'Unavailable';
   /** Count of requests rejected with a 4xx. Dimensions: service + Reason. */
   public static readonly REJECTED_REQUESTS = 'RejectedRequests';
+  /**
+   * Count of static answers published by one run of the static answers loader (0 when it published
+   * nothing; emitted on every run). Dimensions: service.
+   */
+  public static readonly STATIC_ANSWERS_PUBLISHED = 'StaticAnswersPublished';
+  /**
+   * Count of errors of one run of the static answers loader: an answer file that could not be read
+   * (`read`, `too-large`), is not JSON (`json`) or fails the schema (`schema`); answer ids or question
+   * variants defined twice for a tenant (`duplicate`); a tenant whose variants could not be embedded
+   * (`embedding`) or written (`publish`); a tenant that could not be removed (`remove`); a replaced
+   * version that could not be deleted (`cleanup`); a run that failed as a whole because the files or
+   * the cache could not be reached (`unavailable`). A tenant with an error keeps its published answers.
+   * Dimensions: service + Reason; and service alone, the run's total (0 on a clean run).
+   */
+  public static readonly STATIC_ANSWER_ERRORS = 'StaticAnswerErrors';
 
   private constructor() {}
 }

@@ -97,6 +97,8 @@ export interface SemanticCacheRuntimeConfig {
   readonly store: VectorStoreRuntimeConfig;
   readonly threshold: number;
   readonly margin: number;
+  /** Neighbours that must hold a different answer before it counts as a rival (see SemanticCache). */
+  readonly rivalSupport: number;
   readonly answerEquivalence: number;
   readonly neighbours: number;
   readonly ttlSeconds: number;
@@ -108,6 +110,10 @@ export interface StaticAnswersRuntimeConfig {
   readonly threshold?: number;
   /** `Cache-Control` max-age of `GET /v1/static-answers`, in seconds. */
   readonly maxAgeSeconds: number;
+  /** The embedder the loader used for the question variants (with `threshold`). */
+  readonly embedder?: EmbedderRuntimeConfig;
+  /** The Valkey vector index the loader wrote the variants to (with `threshold`). */
+  readonly vectorIndex?: { readonly indexName: string; readonly hnsw: HnswRuntimeConfig };
 }
 
 export interface UserContextRuntimeConfig {

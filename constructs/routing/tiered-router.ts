@@ -9,10 +9,17 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { RouterAuthorization } from './router-authorization';
+import type { EmbeddingModel } from '../cache/embedding-model';
 import type { ResponseCache } from '../cache/response-cache';
+import type { SemanticCacheOptions } from '../cache/semantic-cache';
+import type { StaticAnswers } from '../cache/static-answers';
+import { UserContextBackend, type UserContextStore } from '../cache/user-context-store';
+import type { VectorStore } from '../cache/vector-store';
 import { AiMetricNames } from '../contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
+import { cacheConnectionConfig } from '../internal/cache-connection';
 import { HandlerFunction } from '../internal/handler-function';
+import { bindSemanticCache } from '../internal/semantic-cache-binding';
 import { defaultPrivateSubnets } from '../internal/subnets';
 import type { IModelTier } from '../models/model-tier';
 import { tierRuntimeConfig } from '../models/tier-support';
@@ -25,6 +32,14 @@ export enum TierHintPolicy {
   CHEAPER_ONLY = 'cheaper-only',
   /** Honour any hint. */
   ANY = 'any',
+}
+
+/** Where answers produced for one user (a conversation, an answer with user context) may be cached. */
+export enum PersonalCaching {
+  /** In entries scoped to the user (and tenant): only that user is ever served them. */
+  USER = 'user',
+  /** Not at all: only answers to stand-alone questions without user context are cached. */
+  NONE = 'none',
 }
 
 /** Options of a {@link TieredRouter} that do not name its tiers, cache or network. */
@@ -101,6 +116,20 @@ export interface TieredRouterOptions {
    * @default - unreserved
    */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * The semantic cache (level 1, after the static answers and the exact cache): given, the
+   * router embeds each question and answers it from a similar enough earlier one of the same
+   * scope. `{}` takes every default: vectors in the response cache (`VectorStore.valkey()`,
+   * which needs `cache`), Titan Text Embeddings V2.
+   * @default - no semantic cache
+   */
+  readonly semanticCache?: SemanticCacheOptions;
+  /**
+   * Whether answers produced for one user (multi-turn conversations, answers with user context)
+   * are cached in entries of that user, or not at all. Never shared with other users either way.
+   * @default PersonalCaching.USER
+   */
+  readonly personalCaching?: PersonalCaching;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -123,6 +152,18 @@ export interface TieredRouterProps extends TieredRouterOptions {
    * @default - the VPC's isolated subnets if it has any, otherwise its private subnets with egress
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * Static answers to serve before any other cache level, and at `GET /v1/static-answers?q=...`.
+   * They publish into `cache`, which must be the router's cache.
+   * @default - no static answers
+   */
+  readonly staticAnswers?: StaticAnswers;
+  /**
+   * Where the router keeps user context (recent turns of a session, preferences), served at
+   * `PUT /v1/context/preferences` and `DELETE /v1/context`. The `VALKEY` backend needs `cache`.
+   * @default - no user context
+   */
+  readonly userContext?: UserContextStore;
 }
 
 /** Access log fields of an HTTP API (its own `$context` variables, not a REST API's). */
@@ -143,6 +184,12 @@ const HTTP_API_ACCESS_LOG_FIELDS = {
 
 /** The chat route. */
 const CHAT_PATH = '/v1/chat';
+/** Static answer lookup (with `staticAnswers`). */
+const STATIC_ANSWERS_PATH = '/v1/static-answers';
+/** The calling user's preferences (with `userContext`). */
+const CONTEXT_PREFERENCES_PATH = '/v1/context/preferences';
+/** Everything kept for the calling user (with `userContext`). */
+const CONTEXT_PATH = '/v1/context';
 
 /**
  * The router: an HTTP API (API Gateway v2, IAM authorization by default) in front of a Lambda
@@ -151,7 +198,9 @@ const CHAT_PATH = '/v1/chat';
  * throttling, 5xx and timeouts.
  *
  * `POST /v1/chat` returns the answer, the tier, how it was served and its cost, with the
- * headers `x-cache`, `x-tier` and `x-cost-usd`.
+ * headers `x-cache`, `x-tier` and `x-cost-usd`. With `staticAnswers` the router also serves
+ * `GET /v1/static-answers?q=...`; with `userContext`, `PUT /v1/context/preferences` and
+ * `DELETE /v1/context`. Every route uses the same authorization.
  */
 export class TieredRouter extends Construct {
   /** The router function. */
@@ -170,6 +219,15 @@ export class TieredRouter extends Construct {
   public readonly tiers: IModelTier[];
   /** The `service` dimension of the router's metrics. */
   public readonly serviceName: string;
+  /** The semantic cache's vector store, when the semantic cache is on. */
+  public readonly vectorStore?: VectorStore;
+  /** The semantic cache's embedding model, when the semantic cache is on. */
+  public readonly embeddingModel?: EmbeddingModel;
+  /** The static answers the router serves, if any. */
+  public readonly staticAnswers?: StaticAnswers;
+  /** The user context store of the router, if any. */
+  public readonly userContext?: UserContextStore;
+  private readonly routes: Array<[apigwv2.HttpMethod, string]> = [];
 
   constructor(scope: Construct, id: string, props: TieredRouterProps) {
     super(scope, id);
@@ -180,27 +238,8 @@ export class TieredRouter extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const cacheTimeout = props.cacheTimeout ?? Duration.millis(200);
 
-    const config: RouterRuntimeConfig = {
-      tiers: props.tiers.map(tierRuntimeConfig),
-      fallbackOrder: props.fallbackOrder,
-      tierHintPolicy: props.tierHintPolicy ?? TierHintPolicy.CHEAPER_ONLY,
-      maxRequestBytes: props.maxRequestBytes ?? 32_768,
-      maxMessages: props.maxMessages ?? 50,
-      classifierThresholds: props.classifierThresholds,
-      tenant: { source: authorization.tenantSource as RouterRuntimeConfig['tenant']['source'], claim: authorization.tenantClaim },
-      personalCaching: 'user',
-      cache: props.cache ? {
-        host: props.cache.endpointAddress,
-        port: props.cache.port,
-        tls: true,
-        authSecretArn: props.cache.authSecret.secretArn,
-        keyPrefix: props.cache.keyPrefix,
-        timeoutMs: cacheTimeout.toMilliseconds(),
-      } : undefined,
-      exactCache: props.cache ? { ttlSeconds: props.cache.exactCacheTtl.toSeconds() } : undefined,
-    };
-
     const vpc = props.vpc;
+    const vpcSubnets = vpc ? (props.vpcSubnets ?? defaultPrivateSubnets(vpc)) : undefined;
     const handler = new HandlerFunction(this, 'Handler', {
       handlerName: 'router',
       description: 'cdk-scalable-ai router: cache, classify, invoke a model tier with fallback',
@@ -209,15 +248,44 @@ export class TieredRouter extends Construct {
       memorySize: props.memorySize ?? 512,
       logRetention,
       vpc,
-      vpcSubnets: vpc ? (props.vpcSubnets ?? defaultPrivateSubnets(vpc)) : undefined,
+      vpcSubnets,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
-      environment: { [ROUTER_CONFIG_ENV]: Stack.of(this).toJsonString(config) },
+      environment: {},
     });
     this.function = handler.function;
     this.logGroup = handler.logGroup;
 
     for (const tier of props.tiers) tier.grantInvoke(this.function);
     if (props.cache) props.cache.grantConnect(this.function);
+
+    const semantic = props.semanticCache ? bindSemanticCache(props.semanticCache, {
+      scope: this, function: this.function, role: handler.role, vpc, vpcSubnets, cache: props.cache,
+    }) : undefined;
+    this.vectorStore = semantic?.vectorStore;
+    this.embeddingModel = semantic?.embeddingModel;
+
+    this.staticAnswers = props.staticAnswers;
+    // With semantic matching the router embeds questions with the model of the static answers.
+    props.staticAnswers?.embeddingModel?.grantInvoke(this.function);
+    this.userContext = props.userContext;
+    props.userContext?.grantReadWrite(this.function);
+
+    const config: RouterRuntimeConfig = {
+      tiers: props.tiers.map(tierRuntimeConfig),
+      fallbackOrder: props.fallbackOrder,
+      tierHintPolicy: props.tierHintPolicy ?? TierHintPolicy.CHEAPER_ONLY,
+      maxRequestBytes: props.maxRequestBytes ?? 32_768,
+      maxMessages: props.maxMessages ?? 50,
+      classifierThresholds: props.classifierThresholds,
+      tenant: { source: authorization.tenantSource as RouterRuntimeConfig['tenant']['source'], claim: authorization.tenantClaim },
+      personalCaching: props.personalCaching ?? PersonalCaching.USER,
+      cache: props.cache ? cacheConnectionConfig(props.cache, cacheTimeout) : undefined,
+      exactCache: props.cache ? { ttlSeconds: props.cache.exactCacheTtl.toSeconds() } : undefined,
+      semanticCache: semantic?.config,
+      staticAnswers: props.staticAnswers?._runtimeConfig(),
+      userContext: props.userContext?._runtimeConfig(),
+    };
+    this.function.addEnvironment(ROUTER_CONFIG_ENV, Stack.of(this).toJsonString(config));
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.api = new apigwv2.HttpApi(this, 'Api', {
@@ -238,19 +306,24 @@ export class TieredRouter extends Construct {
       },
     });
     this.url = this.stage.url;
-    this.api.addRoutes({
-      path: CHAT_PATH,
-      methods: [apigwv2.HttpMethod.POST],
-      integration: new integrations.HttpLambdaIntegration('Chat', this.function),
-    });
+    this.addRoute('Chat', apigwv2.HttpMethod.POST, CHAT_PATH);
+    if (props.staticAnswers) this.addRoute('StaticAnswers', apigwv2.HttpMethod.GET, STATIC_ANSWERS_PATH);
+    if (props.userContext) {
+      this.addRoute('ContextPreferences', apigwv2.HttpMethod.PUT, CONTEXT_PREFERENCES_PATH);
+      this.addRoute('Context', apigwv2.HttpMethod.DELETE, CONTEXT_PATH);
+    }
   }
 
-  /** Grants `grantee` permission to call `POST /v1/chat` (with IAM authorization). */
+  /**
+   * Grants `grantee` permission to call every route of the router (with IAM authorization):
+   * `POST /v1/chat`, and `GET /v1/static-answers`, `PUT /v1/context/preferences` and
+   * `DELETE /v1/context` where the router serves them.
+   */
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['execute-api:Invoke'],
-      resourceArns: [this.api.arnForExecuteApi('POST', CHAT_PATH, '$default')],
+      resourceArns: this.routes.map(([method, path]) => this.api.arnForExecuteApi(method, path, '$default')),
     });
   }
 
@@ -278,12 +351,17 @@ export class TieredRouter extends Construct {
     return this.metric(AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_SERVED_BY]: servedBy }, { statistic: 'p99', ...props });
   }
 
-  /** Answers served from a cache level (`exact`, ...). */
+  /** Answers served from a cache level (`static`, `exact`, `semantic`). */
   public metricCacheHits(cacheLevel: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(AiMetricNames.CACHE_HITS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: cacheLevel }, props);
   }
 
-  /** Failed cache operations of a level (the requests were still answered). */
+  /** Lookups of a cache level (`static`, `exact`, `semantic`) that found nothing. */
+  public metricCacheMisses(cacheLevel: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.CACHE_MISSES, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: cacheLevel }, props);
+  }
+
+  /** Failed cache operations of a level (`static`, `exact`, `semantic`, `context`); the requests were still answered. */
   public metricCacheErrors(cacheLevel: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(AiMetricNames.CACHE_ERRORS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: cacheLevel }, props);
   }
@@ -318,6 +396,11 @@ export class TieredRouter extends Construct {
   public metricUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(AiMetricNames.UNAVAILABLE, undefined, props);
   }
+
+  private addRoute(id: string, method: apigwv2.HttpMethod, path: string): void {
+    this.api.addRoutes({ path, methods: [method], integration: new integrations.HttpLambdaIntegration(id, this.function) });
+    this.routes.push([method, path]);
+  }
 }
 
 function validateRouterProps(props: TieredRouterProps): void {
@@ -339,6 +422,14 @@ function validateRouterProps(props: TieredRouterProps): void {
   }
   if (props.cache && !props.vpc) {
     throw new Error('TieredRouter: vpc is required with a cache (the function must reach the cache inside the VPC)');
+  }
+  if (props.staticAnswers && props.staticAnswers.cache !== props.cache) {
+    throw new Error(props.cache
+      ? 'TieredRouter: staticAnswers publish into another ResponseCache than the router\'s cache; give both the same cache'
+      : 'TieredRouter: staticAnswers need the router\'s cache; set cache to the ResponseCache the static answers publish into');
+  }
+  if (props.userContext && props.userContext.backend === UserContextBackend.VALKEY && !props.cache) {
+    throw new Error('TieredRouter: userContext with the VALKEY backend keeps user context in the ResponseCache; set cache (or use UserContextBackend.DYNAMODB)');
   }
   const timeout = props.timeout ?? Duration.seconds(29);
   if (timeout.toSeconds() < 3 || timeout.toSeconds() > 30) {

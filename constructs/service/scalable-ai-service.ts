@@ -3,6 +3,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ResponseCache, type ResponseCacheOptions } from '../cache/response-cache';
+import type { SemanticCacheOptions } from '../cache/semantic-cache';
+import { StaticAnswers, type StaticAnswersOptions } from '../cache/static-answers';
+import { UserContextBackend, UserContextStore, type UserContextStoreOptions } from '../cache/user-context-store';
+import { VectorStoreKind } from '../cache/vector-store';
 import type { IModelTier } from '../models/model-tier';
 import { TieredRouter, type TieredRouterOptions } from '../routing/tiered-router';
 
@@ -12,9 +16,11 @@ export interface ScalableAiServiceProps {
   readonly tiers: IModelTier[];
   /**
    * The VPC to run in. Bring your own to share it; it needs private subnets and a route to
-   * Bedrock Runtime, SageMaker Runtime and Secrets Manager (VPC endpoints or NAT).
+   * Bedrock Runtime, SageMaker Runtime, Secrets Manager, and (for static answers and a DynamoDB
+   * user context) S3 and DynamoDB: VPC endpoints or NAT.
    * @default - a new VPC over two Availability Zones with isolated subnets only, interface
-   * endpoints for Bedrock Runtime, SageMaker Runtime and Secrets Manager, and flow logs
+   * endpoints for Bedrock Runtime, SageMaker Runtime and Secrets Manager, gateway endpoints for
+   * S3 and DynamoDB, and flow logs
    */
   readonly vpc?: ec2.IVpc;
   /**
@@ -28,6 +34,35 @@ export interface ScalableAiServiceProps {
    */
   readonly cacheOptions?: ResponseCacheOptions;
   /**
+   * Whether the router has a semantic cache.
+   * @default - true, unless `enableCache` is false and `semanticCache` is not given (the default
+   * vector store lives in the response cache)
+   */
+  readonly enableSemanticCache?: boolean;
+  /**
+   * Options of the semantic cache (also accepted as `routerOptions.semanticCache`; give one of the two).
+   * @default - vectors in the response cache (`VectorStore.valkey()`), Titan Text Embeddings V2
+   * (1024 dimensions), the thresholds of `SemanticCacheOptions`
+   */
+  readonly semanticCache?: SemanticCacheOptions;
+  /**
+   * Static answers (FAQ, policies) from S3, published into the response cache daily. Given, a
+   * `StaticAnswers` is created; it needs the response cache. Its embedding model defaults to the
+   * semantic cache's.
+   * @default - no static answers
+   */
+  readonly staticAnswers?: StaticAnswersOptions;
+  /**
+   * Whether the router keeps user context (recent turns, preferences).
+   * @default - true, unless `enableCache` is false and `userContext` does not choose the DYNAMODB backend
+   */
+  readonly enableUserContext?: boolean;
+  /**
+   * Options of the user context store.
+   * @default - in the response cache (`UserContextBackend.VALKEY`), 10 turns, 7 days
+   */
+  readonly userContext?: UserContextStoreOptions;
+  /**
    * Options of the router.
    * @default - see `TieredRouterOptions`
    */
@@ -35,38 +70,77 @@ export interface ScalableAiServiceProps {
 }
 
 /**
- * The whole request path in one construct: a VPC (or yours), the response cache, and the
- * tiered router in front of the model tiers. Each part is also usable on its own.
+ * The whole request path in one construct: a VPC (or yours), the response cache, the semantic
+ * cache, static answers (optional), user context, and the tiered router in front of the model
+ * tiers. Each part is also usable on its own.
  */
 export class ScalableAiService extends Construct {
   /** The VPC the service runs in. */
   public readonly vpc: ec2.IVpc;
   /** The response cache, unless disabled. */
   public readonly cache?: ResponseCache;
+  /** The static answers, when `staticAnswers` is given. */
+  public readonly staticAnswers?: StaticAnswers;
+  /** The user context store, unless disabled. */
+  public readonly userContext?: UserContextStore;
   /** The router. */
   public readonly router: TieredRouter;
   /** Interface endpoints of the VPC this construct created (none with your own VPC). */
   public readonly vpcEndpoints: ec2.InterfaceVpcEndpoint[] = [];
+  /** Gateway endpoints (S3, DynamoDB) of the VPC this construct created (none with your own VPC). */
+  public readonly gatewayEndpoints: ec2.GatewayVpcEndpoint[] = [];
+  private bedrockEndpoint?: ec2.InterfaceVpcEndpoint;
+  private secretsManagerEndpoint?: ec2.InterfaceVpcEndpoint;
 
   constructor(scope: Construct, id: string, props: ScalableAiServiceProps) {
     super(scope, id);
+    const cacheEnabled = props.enableCache ?? true;
+    const semanticCache = semanticCacheOptions(props, cacheEnabled);
+    const userContextOptions = userContextStoreOptions(props, cacheEnabled);
+    if (props.staticAnswers && !cacheEnabled) {
+      throw new Error('ScalableAiService: staticAnswers are published into the response cache; they cannot be combined with enableCache: false');
+    }
+
     this.vpc = props.vpc ?? this.createVpc();
-    if (props.enableCache ?? true) {
+    if (cacheEnabled) {
       this.cache = new ResponseCache(this, 'Cache', { vpc: this.vpc, ...props.cacheOptions });
+    }
+    const serviceName = props.routerOptions?.serviceName;
+    if (props.staticAnswers) {
+      this.staticAnswers = new StaticAnswers(this, 'StaticAnswers', {
+        serviceName,
+        // One embedding model for both levels unless told otherwise.
+        embeddingModel: props.staticAnswers.semanticMatching === false ? undefined : semanticCache?.embeddingModel,
+        ...props.staticAnswers,
+        cache: this.cache!,
+        vpc: this.vpc,
+      });
+    }
+    if (userContextOptions) {
+      this.userContext = new UserContextStore(this, 'UserContext', userContextOptions);
     }
     this.router = new TieredRouter(this, 'Router', {
       ...props.routerOptions,
+      semanticCache,
       tiers: props.tiers,
       cache: this.cache,
       vpc: this.vpc,
+      staticAnswers: this.staticAnswers,
+      userContext: this.userContext,
     });
-    // The endpoints admit only the router.
+    // The endpoints admit only the functions that use them.
     for (const endpoint of this.vpcEndpoints) endpoint.connections.allowDefaultPortFrom(this.router.function);
+    if (this.staticAnswers) {
+      for (const endpoint of [this.secretsManagerEndpoint, this.bedrockEndpoint]) {
+        endpoint?.connections.allowDefaultPortFrom(this.staticAnswers.loaderFunction);
+      }
+    }
   }
 
   /**
-   * No internet route at all: the functions reach AWS services through interface endpoints,
-   * which also costs less than a NAT gateway per Availability Zone at low traffic.
+   * No internet route at all: the functions reach AWS services through VPC endpoints, which
+   * also costs less than a NAT gateway per Availability Zone at low traffic. The S3 and DynamoDB
+   * gateway endpoints are free.
    */
   private createVpc(): ec2.Vpc {
     const vpc = new ec2.Vpc(this, 'Vpc', {
@@ -79,13 +153,51 @@ export class ScalableAiService extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs) });
+    const endpoint = (name: string, service: ec2.InterfaceVpcEndpointAwsService) => {
+      const created = vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false });
+      this.vpcEndpoints.push(created);
+      return created;
+    };
+    this.bedrockEndpoint = endpoint('BedrockRuntime', ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME);
+    endpoint('SageMakerRuntime', ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME);
+    this.secretsManagerEndpoint = endpoint('SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER);
     for (const [name, service] of [
-      ['BedrockRuntime', ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME],
-      ['SageMakerRuntime', ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME],
-      ['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+      ['S3', ec2.GatewayVpcEndpointAwsService.S3],
+      ['DynamoDb', ec2.GatewayVpcEndpointAwsService.DYNAMODB],
     ] as const) {
-      this.vpcEndpoints.push(vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false }));
+      this.gatewayEndpoints.push(vpc.addGatewayEndpoint(name, { service }));
     }
     return vpc;
   }
+}
+
+function semanticCacheOptions(props: ScalableAiServiceProps, cacheEnabled: boolean): SemanticCacheOptions | undefined {
+  const fromRouter = props.routerOptions?.semanticCache;
+  if (props.semanticCache && fromRouter) {
+    throw new Error('ScalableAiService: give the semantic cache options once, as semanticCache or as routerOptions.semanticCache');
+  }
+  const options = props.semanticCache ?? fromRouter;
+  const enabled = props.enableSemanticCache ?? (cacheEnabled || options !== undefined);
+  if (!enabled) {
+    if (options) throw new Error('ScalableAiService: semanticCache options are given but enableSemanticCache is false');
+    return undefined;
+  }
+  if (!cacheEnabled && (options?.vectorStore === undefined || options.vectorStore.kind === VectorStoreKind.VALKEY)) {
+    throw new Error('ScalableAiService: the semantic cache keeps its vectors in the response cache by default; with enableCache: false set semanticCache.vectorStore to another store, or enableSemanticCache: false');
+  }
+  return options ?? {};
+}
+
+function userContextStoreOptions(props: ScalableAiServiceProps, cacheEnabled: boolean): UserContextStoreOptions | undefined {
+  const options = props.userContext;
+  const inDynamoDb = options?.backend === UserContextBackend.DYNAMODB;
+  const enabled = props.enableUserContext ?? (cacheEnabled || inDynamoDb);
+  if (!enabled) {
+    if (options) throw new Error('ScalableAiService: userContext options are given but enableUserContext is false');
+    return undefined;
+  }
+  if (!cacheEnabled && !inDynamoDb) {
+    throw new Error('ScalableAiService: user context lives in the response cache by default; with enableCache: false set userContext.backend to UserContextBackend.DYNAMODB, or enableUserContext: false');
+  }
+  return options ?? {};
 }

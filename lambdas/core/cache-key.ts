@@ -26,15 +26,23 @@ function sha256(value: string): string {
 }
 
 /**
+ * Whether a request is personal: a conversation (its earlier turns may carry the user's data)
+ * or a request that names a session (the router merges the user's context into it). Personal
+ * answers are cached for their user only, or not at all.
+ */
+export function isPersonal(req: ChatRequest): boolean {
+  return req.messages.length > 1 || req.session !== undefined;
+}
+
+/**
  * The exact-cache key of a request.
  *
  * It hashes everything that changes an answer: the tenant, the system prompt, the normalized
- * messages, maxTokens, temperature and the tier that was asked for. A multi-turn conversation
- * is scoped to its user as well, because earlier turns may carry that user's data; a single
- * question is shared by the users of one tenant. Tenants never share a key.
+ * messages, maxTokens, temperature and the tier that was asked for. A personal request is
+ * scoped to its user as well; any other question is shared by the users of one tenant.
+ * Tenants never share a key.
  */
-export function exactCacheKey(prefix: string, caller: Caller, req: ChatRequest, tierId: string | undefined): string {
-  const personal = req.messages.length > 1;
+export function exactCacheKey(prefix: string, caller: Caller, req: ChatRequest, tierId: string | undefined, personal = isPersonal(req)): string {
   const canonical = JSON.stringify({
     v: 1,
     tenant: caller.tenantId,
@@ -49,7 +57,7 @@ export function exactCacheKey(prefix: string, caller: Caller, req: ChatRequest, 
   return `${prefix}exact:${sha256(caller.tenantId).slice(0, 16)}:${sha256(canonical)}`;
 }
 
-/** Whether a request may be cached at all: a personal conversation needs a user id to be scoped to. */
+/** Whether a request may be cached at all: a personal one needs a user id to be scoped to. */
 export function isCacheable(caller: Caller, req: ChatRequest): boolean {
-  return req.messages.length === 1 || caller.userId !== undefined;
+  return !isPersonal(req) || caller.userId !== undefined;
 }

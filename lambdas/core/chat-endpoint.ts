@@ -17,7 +17,7 @@ export interface ChatResponseBody {
   readonly output: { readonly text: string };
   /** Tier that answered; null when a cache did. */
   readonly tier: string | null;
-  /** How the request was served: `exact` (cache) or `miss` (a model answered). */
+  /** How the request was served: `static`, `exact`, `semantic` (a cache level) or `miss` (a model answered). */
   readonly cache: string;
   readonly usage: { readonly inputTokens: number; readonly outputTokens: number };
   readonly costUsd: number;
@@ -29,10 +29,26 @@ export interface ChatResponseBody {
     readonly tierHintHonoured: boolean;
     readonly attempts: ChatResult['attempts'];
     readonly cachedFromTier?: string;
+    /** Cosine similarity of the cached question that answered (semantic matches). */
+    readonly similarity?: number;
+    /** Id of the static answer that answered. */
+    readonly staticAnswerId?: string;
+    /** Turns of the user's session merged into the model request. */
+    readonly contextTurns: number;
   };
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+export const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+
+/** The response of a rejected or failed request: `{ "error": { "code", "message" } }`. */
+export function errorResponse(err: HttpError, metrics: MetricsRecorder): HttpResponse {
+  if (err.statusCode < 500) metrics.add(M.REJECTED_REQUESTS, 'Count', 1, { [M.DIMENSION_REASON]: err.reason });
+  return {
+    statusCode: err.statusCode,
+    headers: { ...JSON_HEADERS, ...err.headers },
+    body: JSON.stringify({ error: { code: err.reason, message: err.message } }),
+  };
+}
 
 /**
  * `POST /v1/chat` from body to response: validate, answer, shape, and record the request
@@ -73,6 +89,9 @@ export async function handleChat(
         tierHintHonoured: result.hintHonoured,
         attempts: result.attempts,
         cachedFromTier: result.originalTierId,
+        similarity: result.similarity === undefined ? undefined : Math.round(result.similarity * 1000) / 1000,
+        staticAnswerId: result.staticAnswerId,
+        contextTurns: result.contextTurns,
       },
     };
     return {
@@ -88,12 +107,7 @@ export async function handleChat(
   } catch (err) {
     if (err instanceof HttpError) {
       metrics.add(M.LATENCY, 'Milliseconds', now() - started, { [M.DIMENSION_SERVED_BY]: 'error' });
-      if (err.statusCode < 500) metrics.add(M.REJECTED_REQUESTS, 'Count', 1, { [M.DIMENSION_REASON]: err.reason });
-      return {
-        statusCode: err.statusCode,
-        headers: { ...JSON_HEADERS, ...err.headers },
-        body: JSON.stringify({ error: { code: err.reason, message: err.message } }),
-      };
+      return errorResponse(err, metrics);
     }
     throw err;
   }

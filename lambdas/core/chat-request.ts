@@ -15,6 +15,11 @@ export interface ChatRequest {
   readonly temperature?: number;
   /** Tier the caller asks for; policy decides whether it is honoured. */
   readonly tierHint?: string;
+  /**
+   * A conversation session of the caller's user: the router merges the session's recent turns
+   * and the user's preferences into the model request, and caches the answer for that user only.
+   */
+  readonly session?: string;
 }
 
 export interface RequestLimits {
@@ -43,6 +48,7 @@ const requestSchema = z
     maxTokens: z.number().int('maxTokens must be an integer').min(1, 'maxTokens must be at least 1').optional(),
     temperature: z.number().min(0, 'temperature must be between 0 and 1').max(1, 'temperature must be between 0 and 1').optional(),
     tier: z.string().optional(),
+    session: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'session must be 1-128 letters, digits, ".", "_", ":" or "-"').optional(),
   })
   .strict();
 
@@ -102,6 +108,7 @@ export function parseChatRequest(body: string | undefined, limits: RequestLimits
     maxTokens: req.maxTokens,
     temperature: req.temperature,
     tierHint: req.tier,
+    session: req.session,
   };
 }
 

@@ -1,14 +1,19 @@
-import { exactCacheKey, isCacheable, type Caller } from './cache-key';
-import type { ChatRequest } from './chat-request';
+import { AnswerCaches, type CacheHit, type StaticAnswersDeps } from './answer-caches';
+import { isPersonal, type Caller } from './cache-key';
+import { lastUserText, type ChatRequest } from './chat-request';
 import { defaultThresholds, tierIndexForScore, type ComplexityClassifier } from './classifier';
 import { invocationCostUsd, type TokenUsage } from './cost';
 import { HttpError, ModelInvocationError, classifyAwsError } from './errors';
-import type { AnswerCache, MetricsRecorder, ModelInvoker, ModelResponse } from './ports';
+import { mergeUserContext } from './context-merge';
+import type { AnswerCache, CachedAnswer, MetricsRecorder, ModelInvoker, ModelResponse } from './ports';
+import { QuestionGuard } from './semantic/question-guard';
+import type { SemanticCache } from './semantic/semantic-cache';
 import { planTiers } from './tier-plan';
+import type { UserContext, UserContextStore } from './user-context';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 
-export type ServedBy = 'exact' | 'model';
+export type ServedBy = 'static' | 'exact' | 'semantic' | 'model';
 
 export interface AttemptRecord {
   readonly tierId: string;
@@ -31,6 +36,12 @@ export interface ChatResult {
   readonly complexity: { readonly score: number; readonly reasons: string[]; readonly tierId: string };
   readonly hintHonoured: boolean;
   readonly attempts: AttemptRecord[];
+  /** Cosine similarity of the cached question that answered (semantic and semantic-static hits). */
+  readonly similarity?: number;
+  /** Id of the static answer that answered. */
+  readonly staticAnswerId?: string;
+  /** Turns of the user's session merged into the model request. */
+  readonly contextTurns: number;
 }
 
 export interface ChatServiceDeps {
@@ -38,8 +49,19 @@ export interface ChatServiceDeps {
   readonly invoker: ModelInvoker;
   readonly classifier: ComplexityClassifier;
   readonly metrics: MetricsRecorder;
+  /**
+   * The lexical guard of the semantic levels.
+   * @default a QuestionGuard with the default contrast families
+   */
+  readonly guard?: QuestionGuard;
   /** The exact cache; absent when the router runs without one. */
   readonly exactCache?: AnswerCache;
+  /** The semantic cache; absent when disabled. */
+  readonly semanticCache?: SemanticCache;
+  /** Static answers; absent when none are configured. */
+  readonly staticAnswers?: StaticAnswersDeps;
+  /** User context; absent when disabled. */
+  readonly userContext?: UserContextStore;
   readonly now?: () => number;
 }
 
@@ -49,16 +71,27 @@ const RETRY_AFTER_SECONDS = 2;
 const DEADLINE_MARGIN_MS = 250;
 
 /**
- * The request path after validation: exact cache → classify → invoke with fallback → cache write.
- * Shared by the router Lambda and the local tools.
+ * The request path after validation: user context → static answers → exact cache → semantic
+ * cache → classify → invoke with fallback → cache writes. Shared by the router Lambda and the
+ * local tools.
  */
 export class ChatService {
   private readonly now: () => number;
   private readonly thresholds: number[];
 
+  readonly caches: AnswerCaches;
+
   constructor(private readonly deps: ChatServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.thresholds = deps.config.classifierThresholds ?? defaultThresholds(deps.config.tiers.length);
+    this.caches = new AnswerCaches({
+      config: deps.config,
+      metrics: deps.metrics,
+      guard: deps.guard ?? new QuestionGuard(),
+      exact: deps.exactCache,
+      semantic: deps.semanticCache,
+      staticAnswers: deps.staticAnswers,
+    });
   }
 
   /**
@@ -73,26 +106,20 @@ export class ChatService {
     const classified = { ...complexity, tierId: config.tiers[classifiedIndex].id };
     const selectedIndex = config.tiers.indexOf(plan.attempts[0]);
 
-    const cacheKey = this.deps.exactCache && config.exactCache && config.cache && isCacheable(caller, req)
-      ? exactCacheKey(config.cache.keyPrefix, caller, req, plan.hintHonoured ? req.tierHint : undefined)
-      : undefined;
-
-    if (cacheKey) {
-      const hit = await this.cacheGet(cacheKey);
-      if (hit) {
-        metrics.add(M.CACHE_HITS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
-        metrics.add(M.COST_USD, 'None', 0);
-        return {
-          text: hit.text,
-          servedBy: 'exact',
-          originalTierId: hit.tierId,
-          usage: { inputTokens: 0, outputTokens: 0 },
-          costUsd: 0,
-          complexity: classified,
-          hintHonoured: plan.hintHonoured,
-          attempts: [],
-        };
-      }
+    const context = await this.loadContext(req, caller);
+    const effective = mergeUserContext(req, context);
+    const contextTurns = effective.messages.length - req.messages.length;
+    const personal = isPersonal(req);
+    const { hit, pending } = await this.caches.lookup({
+      caller,
+      request: effective,
+      personal,
+      hintedTier: plan.hintHonoured ? req.tierHint : undefined,
+    });
+    if (hit) {
+      metrics.add(M.COST_USD, 'None', 0);
+      await this.saveContext(req, caller, hit.answer.text);
+      return this.cacheResult(hit, classified, plan.hintHonoured, contextTurns);
     }
 
     const attempts: AttemptRecord[] = [];
@@ -103,7 +130,7 @@ export class ChatService {
       if (lastError) metrics.add(M.FALLBACKS, 'Count', 1, { [M.DIMENSION_TIER]: lastError.tierId });
       const started = this.now();
       try {
-        const response = await this.invoke(tier, req, Math.min(tier.timeoutMs, budget));
+        const response = await this.invoke(tier, effective, Math.min(tier.timeoutMs, budget));
         const latencyMs = this.now() - started;
         attempts.push({ tierId: tier.id, outcome: 'ok', latencyMs });
         const costUsd = invocationCostUsd(tier, response.usage);
@@ -111,15 +138,11 @@ export class ChatService {
         // A cheaper tier standing in for a failed one answers this request, but its answer is not
         // kept for the requests that will be routed to the selected tier once it recovers.
         const standIn = config.tiers.indexOf(tier) < selectedIndex;
-        if (cacheKey && !standIn && isCacheableAnswer(response)) {
-          await this.cacheSet(cacheKey, {
-            text: response.text,
-            tierId: tier.id,
-            usage: response.usage,
-            costUsd,
-            createdAt: this.now(),
-          });
+        if (!standIn && isCacheableAnswer(response)) {
+          const answer: CachedAnswer = { text: response.text, tierId: tier.id, usage: response.usage, costUsd, createdAt: this.now() };
+          await this.caches.store(pending, answer);
         }
+        await this.saveContext(req, caller, response.text);
         return {
           text: response.text,
           servedBy: 'model',
@@ -130,6 +153,7 @@ export class ChatService {
           complexity: classified,
           hintHonoured: plan.hintHonoured,
           attempts,
+          contextTurns,
         };
       } catch (err) {
         const latencyMs = this.now() - started;
@@ -195,23 +219,45 @@ export class ChatService {
     m.add(M.COST_USD, 'None', costUsd);
   }
 
-  // The cache fails open: an error or timeout is counted and the request goes on to a model.
-  private async cacheGet(key: string) {
+  private cacheResult(hit: CacheHit, complexity: ChatResult['complexity'], hintHonoured: boolean, contextTurns: number): ChatResult {
+    return {
+      text: hit.answer.text,
+      servedBy: hit.level,
+      originalTierId: hit.level === 'static' ? undefined : hit.answer.tierId,
+      usage: { inputTokens: 0, outputTokens: 0 },
+      costUsd: 0,
+      complexity,
+      hintHonoured,
+      attempts: [],
+      similarity: hit.similarity,
+      staticAnswerId: hit.staticAnswerId,
+      contextTurns,
+    };
+  }
+
+  /** The user's context for a request that names a session; none (and counted) if it cannot be read. */
+  private async loadContext(req: ChatRequest, caller: Caller): Promise<UserContext | undefined> {
+    const store = this.deps.userContext;
+    const limits = this.deps.config.userContext;
+    if (!store || !limits || !req.session || !caller.userId) return undefined;
     try {
-      const hit = await this.deps.exactCache!.get(key);
-      if (!hit) this.deps.metrics.add(M.CACHE_MISSES, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
-      return hit;
+      return await store.load(caller.tenantId, caller.userId, req.session, limits.maxTurns);
     } catch {
-      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
+      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'context' });
       return undefined;
     }
   }
 
-  private async cacheSet(key: string, answer: Parameters<AnswerCache['set']>[1]): Promise<void> {
+  /** Appends the exchange to the user's session. */
+  private async saveContext(req: ChatRequest, caller: Caller, answer: string): Promise<void> {
+    const store = this.deps.userContext;
+    const limits = this.deps.config.userContext;
+    if (!store || !limits || !req.session || !caller.userId) return;
     try {
-      await this.deps.exactCache!.set(key, answer, this.deps.config.exactCache!.ttlSeconds);
+      const turns = [{ role: 'user' as const, text: lastUserText(req) }, { role: 'assistant' as const, text: answer }];
+      await store.appendTurns(caller.tenantId, caller.userId, req.session, turns, limits);
     } catch {
-      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'exact' });
+      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'context' });
     }
   }
 }

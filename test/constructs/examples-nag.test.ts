@@ -11,8 +11,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as cxapi from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { acknowledgements, onlyResource, resourcesAllowing, resourcesOf, statementsAllowing, wildcardActions } from './helpers';
-import { EcommerceAssistantSageMakerStack, EcommerceAssistantStack } from '../../examples/ecommerce-assistant';
+import {
+  acknowledgements, flatten, loaderConfig, onlyResource, parseJsonValue, resourcesAllowing, resourcesOf, routerConfig, statementsAllowing,
+  wildcardActions,
+} from './helpers';
+import { EcommerceAssistantOpenSearchStack, EcommerceAssistantSageMakerStack, EcommerceAssistantStack } from '../../examples/ecommerce-assistant';
+
+const TITAN_V2_ARN = 'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0';
 
 function nagApp(): App {
   const app = new App();
@@ -81,6 +86,7 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
   let app: App;
   let bedrockStack: EcommerceAssistantStack;
   let sageMakerStack: EcommerceAssistantSageMakerStack;
+  let openSearchStack: EcommerceAssistantOpenSearchStack;
   let synth: ReturnType<typeof trySynth>;
   const templates: Record<string, Template> = {};
 
@@ -88,15 +94,16 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
     app = nagApp();
     bedrockStack = new EcommerceAssistantStack(app, 'EcommerceAssistant');
     sageMakerStack = new EcommerceAssistantSageMakerStack(app, 'EcommerceAssistantSageMaker', { env: { region: 'us-east-1' } });
+    openSearchStack = new EcommerceAssistantOpenSearchStack(app, 'EcommerceAssistantOpenSearch');
     synth = trySynth(app);
     if (synth.assembly) {
-      for (const stack of [bedrockStack, sageMakerStack]) {
+      for (const stack of [bedrockStack, sageMakerStack, openSearchStack]) {
         templates[stack.stackName] = Template.fromJSON(synth.assembly.getStackArtifact(stack.artifactId).template);
       }
     }
   });
 
-  test('both stacks synthesize with no unacknowledged finding', () => {
+  test('all three stacks synthesize with no unacknowledged finding', () => {
     // On failure, `printed` holds cdk-nag's findings.
     expect({ error: synth.error?.message, printed: synth.error ? synth.printed : '' }).toEqual({ error: undefined, printed: '' });
     const report = readReport(path.join(synth.assembly!.directory, 'validation-report.json'));
@@ -129,19 +136,30 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
     for (const ack of iam5) expect(ack.id).toMatch(/AwsSolutions-IAM5\[Resource::[^\]]+\]$/);
   });
 
-  describe.each(['EcommerceAssistant', 'EcommerceAssistantSageMaker'])('%s template', (stackName) => {
+  describe.each(['EcommerceAssistant', 'EcommerceAssistantSageMaker', 'EcommerceAssistantOpenSearch'])('%s template', (stackName) => {
     const template = () => {
       const t = templates[stackName];
       if (!t) throw new Error(`${stackName} did not synthesize: ${synth.error?.message}`);
       return t;
     };
 
-    test('a Node.js 22+ router function on arm64', () => {
-      const [, fn] = onlyResource(template(), 'AWS::Lambda::Function');
-      const version = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime);
-      expect(version).not.toBeNull();
-      expect(Number(version![1])).toBeGreaterThanOrEqual(22);
-      expect(fn.Properties.Architectures).toEqual(['arm64']);
+    test('Node.js 22+ functions on arm64, in the VPC', () => {
+      const functions = Object.values(template().findResources('AWS::Lambda::Function'));
+      expect(functions.length).toBeGreaterThan(0);
+      for (const fn of functions) {
+        const version = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime);
+        expect(version).not.toBeNull();
+        expect(Number(version![1])).toBeGreaterThanOrEqual(22);
+        expect(fn.Properties.Architectures).toEqual(['arm64']);
+        expect(fn.Properties.VpcConfig).toBeDefined();
+      }
+    });
+
+    test('the semantic cache is on, with Titan Text Embeddings V2 granted (bedrock:InvokeModel on its foundation model ARN)', () => {
+      expect(routerConfig(template()).semanticCache.embedder).toEqual({ provider: 'bedrock', modelId: 'amazon.titan-embed-text-v2:0', dimensions: 1024 });
+      const titan = statementsAllowing(template(), 'bedrock:InvokeModel').filter(({ statement }) => resourcesOf(statement).includes(TITAN_V2_ARN));
+      expect(titan.length).toBeGreaterThan(0);
+      for (const { statement } of titan) expect(resourcesOf(statement)).toEqual([TITAN_V2_ARN]);
     });
 
     test('an HTTP API with the chat route', () => {
@@ -189,6 +207,72 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
     expect(resourcesAllowing(template, 'sagemaker:InvokeEndpoint')).toEqual([`\${Ref:${endpointId}}`]);
     template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 1, MaxCapacity: 3, ServiceNamespace: 'sagemaker' });
     template.hasResourceProperties('AWS::SageMaker::EndpointConfig', { KmsKeyId: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } });
+  });
+
+  describe.each(['EcommerceAssistant', 'EcommerceAssistantOpenSearch'])('%s static answers', (stackName) => {
+    const template = () => {
+      const t = templates[stackName];
+      if (!t) throw new Error(`${stackName} did not synthesize: ${synth.error?.message}`);
+      return t;
+    };
+
+    test('a daily schedule runs the loader, with retries and an encrypted dead-letter queue', () => {
+      const [, schedule] = onlyResource(template(), 'AWS::Scheduler::Schedule');
+      expect(schedule.Properties.ScheduleExpression).toBe('rate(1 day)');
+      const loaderId = Object.entries(template().findResources('AWS::Lambda::Function'))
+        .find(([, f]) => f.Properties.Environment.Variables.SCALABLE_AI_STATIC_LOADER_CONFIG)![0];
+      expect(schedule.Properties.Target.Arn).toEqual({ 'Fn::GetAtt': [loaderId, 'Arn'] });
+      expect(schedule.Properties.Target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+      const [queueId, queue] = onlyResource(template(), 'AWS::SQS::Queue');
+      expect(schedule.Properties.Target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    });
+
+    test('the answers bucket is encrypted, versioned, logged, private and TLS only', () => {
+      const bucketRef = loaderConfig(template()).bucketName;
+      const bucketId = /^\$\{Ref:(.+)\}$/.exec(bucketRef)![1];
+      const bucket = template().toJSON().Resources[bucketId];
+      expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBeDefined();
+      expect(bucket.Properties).toMatchObject({
+        VersioningConfiguration: { Status: 'Enabled' },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        LoggingConfiguration: { DestinationBucketName: expect.anything() },
+      });
+      const policies = Object.values(template().findResources('AWS::S3::BucketPolicy')).filter((p) => p.Properties.Bucket.Ref === bucketId);
+      expect(policies[0].Properties.PolicyDocument.Statement).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
+    });
+
+    test('the router serves GET /v1/static-answers and matches semantically', () => {
+      template().hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/static-answers', AuthorizationType: 'AWS_IAM' });
+      expect(routerConfig(template()).staticAnswers).toMatchObject({ threshold: 0.9, maxAgeSeconds: 3600 });
+    });
+  });
+
+  test('the OpenSearch example keeps vectors in a VECTORSEARCH collection behind its encryption, network and data access policies', () => {
+    const template = templates.EcommerceAssistantOpenSearch;
+    expect(template).toBeDefined();
+    const [collectionId, collection] = onlyResource(template, 'AWS::OpenSearchServerless::Collection');
+    expect(collection.Properties).toMatchObject({ Name: 'ecommerce-semantic', Type: 'VECTORSEARCH', StandbyReplicas: 'DISABLED' });
+    const policies = Object.values(template.findResources('AWS::OpenSearchServerless::SecurityPolicy')).map((p) => p.Properties);
+    expect(policies.map((p) => p.Type).sort()).toEqual(['encryption', 'network']);
+    const encryption = JSON.parse(policies.find((p) => p.Type === 'encryption')!.Policy);
+    expect(encryption).toMatchObject({ AWSOwnedKey: true, Rules: [{ ResourceType: 'collection', Resource: ['collection/ecommerce-semantic'] }] });
+    const [endpointId] = onlyResource(template, 'AWS::OpenSearchServerless::VpcEndpoint');
+    const network = parseJsonValue(policies.find((p) => p.Type === 'network')!.Policy);
+    expect(network).toEqual([expect.objectContaining({ AllowFromPublic: false, SourceVPCEs: [`\${Ref:${endpointId}}`] })]);
+    const [, access] = onlyResource(template, 'AWS::OpenSearchServerless::AccessPolicy');
+    const rules = parseJsonValue(access.Properties.Policy)[0].Rules;
+    expect(rules.flatMap((r: { Permission: string[] }) => r.Permission).every((p: string) => !p.includes('*'))).toBe(true);
+    expect(resourcesAllowing(template, 'aoss:APIAccessAll')).toEqual([`\${GetAtt:${collectionId}.Arn}`]);
+    expect(routerConfig(template).semanticCache.store).toMatchObject({ kind: 'opensearch', opensearch: { index: 'semantic-cache' } });
+    expect(flatten(routerConfig(template).semanticCache.store.opensearch.endpoint)).toBe(`\${GetAtt:${collectionId}.CollectionEndpoint}`);
+  });
+
+  test('the SageMaker example has no static answers and no OpenSearch collection', () => {
+    const template = templates.EcommerceAssistantSageMaker;
+    expect(template).toBeDefined();
+    template.resourceCountIs('AWS::Scheduler::Schedule', 0);
+    template.resourceCountIs('AWS::OpenSearchServerless::Collection', 0);
   });
 
   test('the Bedrock example has no SageMaker resources and no sagemaker:InvokeEndpoint grant', () => {

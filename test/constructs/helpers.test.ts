@@ -53,3 +53,8 @@ test('parseJsonValue parses a literal and a joined JSON document with tokens ins
   expect(parseJsonValue({ 'Fn::Join': ['', ['{"host":"', { 'Fn::GetAtt': ['Cache', 'PrimaryEndPoint.Address'] }, '","port":6379}']] }))
     .toEqual({ host: '${GetAtt:Cache.PrimaryEndPoint.Address}', port: 6379 });
 });
+
+test('parseJsonValue reads a token in the place of a number as its placeholder string', () => {
+  expect(parseJsonValue({ 'Fn::Join': ['', ['{"port":', { 'Fn::GetAtt': ['Db', 'Endpoint.Port'] }, ',"ports":[', { Ref: 'P' }, '],"s":"a${x}b"}']] }))
+    .toEqual({ port: '${GetAtt:Db.Endpoint.Port}', ports: ['${Ref:P}'], s: 'a${x}b' });
+});

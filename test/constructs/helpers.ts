@@ -146,19 +146,40 @@ export function onlyResource(template: Template, type: string): [string, { Type:
 
 /**
  * Parses the JSON carried by an environment variable: a literal string, or an `Fn::Join` whose
- * tokens are replaced by placeholders (see {@link flatten}).
+ * tokens are replaced by placeholders (see {@link flatten}); a token in the place of a number
+ * (unquoted) reads as its placeholder string.
  */
 export function parseJsonValue(value: unknown): any {
-  return JSON.parse(flatten(value));
+  // A number token (such as a database port) renders unquoted: read its placeholder as a string.
+  return JSON.parse(flatten(value).replace(/([:[,])(\$\{[^}"]*\})(?=[,\]}])/g, '$1"$2"'));
+}
+
+/** The JSON configuration in environment variable `name` of the only function that has one. */
+export function functionConfig(template: Template, name: string): any {
+  const functions = Object.values(template.findResources('AWS::Lambda::Function'))
+    .map((f) => f.Properties?.Environment?.Variables?.[name])
+    .filter((v) => v !== undefined);
+  if (functions.length !== 1) throw new Error(`expected one function with ${name}, found ${functions.length}`);
+  return parseJsonValue(functions[0]);
 }
 
 /** The router configuration (`SCALABLE_AI_ROUTER_CONFIG`) of the only function that has one. */
 export function routerConfig(template: Template): any {
-  const functions = Object.values(template.findResources('AWS::Lambda::Function'))
-    .map((f) => f.Properties?.Environment?.Variables?.SCALABLE_AI_ROUTER_CONFIG)
-    .filter((v) => v !== undefined);
-  if (functions.length !== 1) throw new Error(`expected one function with SCALABLE_AI_ROUTER_CONFIG, found ${functions.length}`);
-  return parseJsonValue(functions[0]);
+  return functionConfig(template, 'SCALABLE_AI_ROUTER_CONFIG');
+}
+
+/** The static answers loader configuration (`SCALABLE_AI_STATIC_LOADER_CONFIG`) of the only function that has one. */
+export function loaderConfig(template: Template): any {
+  return functionConfig(template, 'SCALABLE_AI_STATIC_LOADER_CONFIG');
+}
+
+/** The statements of the identity policies attached to `role` (by its logical id). */
+export function roleStatements(template: Template, roleLogicalId: string): PolicyStatementJson[] {
+  const resources = template.toJSON().Resources as Resources;
+  return iamPolicyStatements(template)
+    .filter(({ logicalId, type }) => (type === 'AWS::IAM::Policy' && JSON.stringify(resources[logicalId].Properties?.Roles ?? []).includes(`"${roleLogicalId}"`))
+      || (type === 'AWS::IAM::Role' && logicalId === roleLogicalId))
+    .map(({ statement }) => statement);
 }
 
 export interface FoundAcknowledgement {

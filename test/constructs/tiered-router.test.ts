@@ -1,5 +1,6 @@
 import { Duration, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -9,9 +10,11 @@ import {
   routerConfig, statementsAllowing, wildcardActions,
 } from './helpers';
 import {
-  AiMetricNames, ModelTier, ResponseCache, RouterAuthorization, TierHintPolicy, TieredRouter,
-  type IModelTier, type TieredRouterProps,
+  AiMetricNames, EmbeddingModel, ModelTier, PersonalCaching, ResponseCache, RouterAuthorization, StaticAnswers, TierHintPolicy,
+  TieredRouter, UserContextBackend, UserContextStore, VectorStoreKind,
+  type IModelTier, type SemanticCacheOptions, type TieredRouterProps,
 } from '../../constructs';
+import { DEFAULT_SEMANTIC_THRESHOLD } from '../../constructs/contract/semantic-defaults';
 
 
 function smallTier(): IModelTier {
@@ -319,6 +322,7 @@ describe('TieredRouter: metrics', () => {
     ['metricRequests', (r) => r.metricRequests(), AiMetricNames.REQUESTS, {}, 'Sum'],
     ['metricLatency', (r) => r.metricLatency('model'), AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_SERVED_BY]: 'model' }, 'p99'],
     ['metricCacheHits', (r) => r.metricCacheHits('exact'), AiMetricNames.CACHE_HITS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: 'exact' }, 'Sum'],
+    ['metricCacheMisses', (r) => r.metricCacheMisses('static'), AiMetricNames.CACHE_MISSES, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: 'static' }, 'Sum'],
     ['metricCacheErrors', (r) => r.metricCacheErrors('exact'), AiMetricNames.CACHE_ERRORS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: 'exact' }, 'Sum'],
     ['metricCostUsd', (r) => r.metricCostUsd(), AiMetricNames.COST_USD, {}, 'Sum'],
     ['metricTierCostUsd', (r) => r.metricTierCostUsd('small'), AiMetricNames.COST_USD, { [AiMetricNames.DIMENSION_TIER]: 'small' }, 'Sum'],
@@ -385,5 +389,233 @@ describe('TieredRouter: validation', () => {
 
   test('accepts the 30 s limit and a single tier', () => {
     expect(attempt({ timeout: Duration.seconds(30), tiers: [smallTier()], classifierThresholds: [] })).not.toThrow();
+  });
+});
+
+describe('TieredRouter: semantic cache, static answers, user context and personal caching', () => {
+  let stack: Stack;
+  let template: Template;
+  let router: TieredRouter;
+  let cache: ResponseCache;
+  let answers: StaticAnswers;
+  let userContext: UserContextStore;
+  let caller: iam.Role;
+
+  beforeAll(() => {
+    stack = newStack();
+    const vpc = isolatedVpc(stack);
+    cache = new ResponseCache(stack, 'Cache', { vpc });
+    answers = new StaticAnswers(stack, 'StaticAnswers', { cache, vpc, threshold: 0.93, maxAge: Duration.minutes(15) });
+    userContext = new UserContextStore(stack, 'UserContext', { backend: UserContextBackend.DYNAMODB, maxTurns: 6, ttl: Duration.days(2) });
+    router = new TieredRouter(stack, 'Router', {
+      tiers: [smallTier(), mediumTier()],
+      cache,
+      vpc,
+      semanticCache: {
+        embeddingModel: EmbeddingModel.titanTextV2({ dimensions: 512 }),
+        threshold: 0.85,
+        margin: 0.05,
+        rivalSupport: 3,
+        answerEquivalence: 0.95,
+        neighbours: 20,
+        ttl: Duration.days(3),
+        maxEntriesPerScope: 500,
+      },
+      staticAnswers: answers,
+      userContext,
+      personalCaching: PersonalCaching.NONE,
+    });
+    caller = newGrantee(stack, 'Caller');
+    router.grantInvoke(caller);
+    template = Template.fromStack(stack);
+  });
+
+  test('the semantic cache configuration: embedder, Valkey store, thresholds and limits', () => {
+    expect(routerConfig(template).semanticCache).toEqual({
+      embedder: { provider: 'bedrock', modelId: 'amazon.titan-embed-text-v2:0', dimensions: 512 },
+      store: { kind: 'valkey', hnsw: { m: 16, efConstruction: 128, efSearch: 64 }, indexName: 'sai:semantic' },
+      threshold: 0.85,
+      margin: 0.05,
+      rivalSupport: 3,
+      answerEquivalence: 0.95,
+      neighbours: 20,
+      ttlSeconds: 259_200,
+      maxEntriesPerScope: 500,
+    });
+    expect(router.embeddingModel?.dimensions).toBe(512);
+    expect(router.vectorStore?.kind).toBe(VectorStoreKind.VALKEY);
+  });
+
+  test('the static answers configuration: threshold, max-age, the loader\'s embedder and index', () => {
+    expect(routerConfig(template).staticAnswers).toEqual({
+      threshold: 0.93,
+      maxAgeSeconds: 900,
+      embedder: { provider: 'bedrock', modelId: 'amazon.titan-embed-text-v2:0', dimensions: 1024 },
+      vectorIndex: { indexName: 'sai:static', hnsw: { m: 16, efConstruction: 128, efSearch: 64 } },
+    });
+    expect(router.staticAnswers).toBe(answers);
+  });
+
+  test('the user context configuration names the table; personal answers are not cached', () => {
+    const tableId = stack.getLogicalId(userContext.table!.node.defaultChild as dynamodb.CfnTable);
+    const config = routerConfig(template);
+    expect(config.userContext).toEqual({ kind: 'dynamodb', tableName: `\${Ref:${tableId}}`, maxTurns: 6, ttlSeconds: 172_800 });
+    expect(config.personalCaching).toBe('none');
+    expect(router.userContext).toBe(userContext);
+  });
+
+  test('routes: chat, static answers lookup, preferences and context deletion, all with IAM authorization, all to the router', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['DELETE /v1/context', 'GET /v1/static-answers', 'POST /v1/chat', 'PUT /v1/context/preferences']);
+    for (const route of routes) expect(route.AuthorizationType).toBe('AWS_IAM');
+    const integrations = Object.values(template.findResources('AWS::ApiGatewayV2::Integration')).map((i) => i.Properties.IntegrationUri);
+    expect(integrations).toHaveLength(4);
+    for (const uri of integrations) expect(uri).toEqual(stack.resolve(router.function.functionArn));
+  });
+
+  test('grantInvoke covers every route of the router', () => {
+    const [apiId] = onlyResource(template, 'AWS::ApiGatewayV2::Api');
+    const arn = (method: string, path: string) => `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${apiId}}/$default/${method}${path}`;
+    expect(resourcesAllowing(template, 'execute-api:Invoke')).toEqual([
+      arn('POST', '/v1/chat'), arn('GET', '/v1/static-answers'), arn('PUT', '/v1/context/preferences'), arn('DELETE', '/v1/context'),
+    ]);
+  });
+
+  test('the router may invoke both embedding models, use the user context table, and nothing with a wildcard action', () => {
+    const statements = functionRoleStatements(stack, template, router.function);
+    const granted = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap(resourcesOf);
+    expect(granted('bedrock:InvokeModel')).toEqual(expect.arrayContaining([
+      'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0',
+    ]));
+    const tableId = stack.getLogicalId(userContext.table!.node.defaultChild as dynamodb.CfnTable);
+    expect(granted('dynamodb:Query')).toEqual([`\${GetAtt:${tableId}.Arn}`]);
+    expect(granted('dynamodb:BatchWriteItem')).toEqual([`\${GetAtt:${tableId}.Arn}`]);
+    expect(wildcardActions(template)).toEqual([]);
+  });
+
+  test('metrics of the new cache levels', () => {
+    expect(router.metricCacheHits('semantic').dimensions).toEqual({ service: 'scalable-ai', CacheLevel: 'semantic' });
+    expect(router.metricCacheHits('static').dimensions).toEqual({ service: 'scalable-ai', CacheLevel: 'static' });
+    const misses = router.metricCacheMisses('semantic');
+    expect(misses.metricName).toBe(AiMetricNames.CACHE_MISSES);
+    expect(misses.dimensions).toEqual({ service: 'scalable-ai', CacheLevel: 'semantic' });
+  });
+});
+
+describe('TieredRouter: semantic cache defaults and optional levels', () => {
+  test('semanticCache: {} takes every default', () => {
+    const stack = newStack();
+    const vpc = isolatedVpc(stack);
+    const cache = new ResponseCache(stack, 'Cache', { vpc });
+    new TieredRouter(stack, 'Router', { tiers: [smallTier()], cache, vpc, semanticCache: {} });
+    const template = Template.fromStack(stack);
+    expect(routerConfig(template).semanticCache).toEqual({
+      embedder: { provider: 'bedrock', modelId: 'amazon.titan-embed-text-v2:0', dimensions: 1024 },
+      store: { kind: 'valkey', hnsw: { m: 16, efConstruction: 128, efSearch: 64 }, indexName: 'sai:semantic' },
+      threshold: DEFAULT_SEMANTIC_THRESHOLD,
+      margin: 0.1,
+      rivalSupport: 2,
+      answerEquivalence: 0.9,
+      neighbours: 10,
+      ttlSeconds: 604_800,
+      maxEntriesPerScope: 10_000,
+    });
+    expect(resourcesAllowing(template, 'bedrock:InvokeModel')).toContain('arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0');
+  });
+
+  test('without them: no semantic cache, static answers or user context; personal answers cached per user; one route', () => {
+    const stack = newStack();
+    const vpc = isolatedVpc(stack);
+    const cache = new ResponseCache(stack, 'Cache', { vpc });
+    const router = new TieredRouter(stack, 'Router', { tiers: [smallTier()], cache, vpc });
+    const template = Template.fromStack(stack);
+    const config = routerConfig(template);
+    for (const key of ['semanticCache', 'staticAnswers', 'userContext']) expect(config).not.toHaveProperty(key);
+    expect(config.personalCaching).toBe('user');
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
+    expect(router.vectorStore).toBeUndefined();
+    expect(router.embeddingModel).toBeUndefined();
+    expect(resourcesAllowing(template, 'bedrock:InvokeModel').some((arn) => arn.includes('titan'))).toBe(false);
+  });
+
+  test('a Valkey user context and static answers without semantic matching', () => {
+    const stack = newStack();
+    const vpc = isolatedVpc(stack);
+    const cache = new ResponseCache(stack, 'Cache', { vpc });
+    const answers = new StaticAnswers(stack, 'StaticAnswers', { cache, vpc, semanticMatching: false });
+    new TieredRouter(stack, 'Router', {
+      tiers: [smallTier()],
+      cache,
+      vpc,
+      staticAnswers: answers,
+      userContext: new UserContextStore(stack, 'UserContext'),
+      authorization: RouterAuthorization.jwt({ issuer: 'https://issuer.example.com', audience: ['web'] }),
+    });
+    const template = Template.fromStack(stack);
+    const config = routerConfig(template);
+    expect(config.staticAnswers).toEqual({ maxAgeSeconds: 3600 });
+    expect(config.userContext).toEqual({ kind: 'valkey', maxTurns: 10, ttlSeconds: 604_800 });
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+    expect(routes).toHaveLength(4);
+    for (const route of routes) expect(route.AuthorizationType).toBe('JWT');
+    expect(resourcesAllowing(template, 'bedrock:InvokeModel').some((arn) => arn.includes('titan'))).toBe(false);
+    template.resourceCountIs('AWS::DynamoDB::Table', 0);
+  });
+});
+
+describe('TieredRouter: validation of the cache levels', () => {
+  type Extra = (stack: Stack, vpc: ec2.Vpc, cache: ResponseCache) => Partial<TieredRouterProps>;
+  function withCache(extra: Extra, withRouterCache = true): () => TieredRouter {
+    return () => {
+      const stack = newStack();
+      const vpc = isolatedVpc(stack);
+      const cache = new ResponseCache(stack, 'Cache', { vpc });
+      return new TieredRouter(stack, 'Router', { tiers: [smallTier()], vpc, cache: withRouterCache ? cache : undefined, ...extra(stack, vpc, cache) });
+    };
+  }
+
+  test.each<[string, SemanticCacheOptions, RegExp]>([
+    ['threshold 0', { threshold: 0 }, /TieredRouter: semanticCache\.threshold must be a cosine similarity in \(0, 1\]; got 0/],
+    ['threshold above 1', { threshold: 1.1 }, /semanticCache\.threshold/],
+    ['a NaN threshold', { threshold: NaN }, /semanticCache\.threshold/],
+    ['answerEquivalence 0', { answerEquivalence: 0 }, /semanticCache\.answerEquivalence must be a cosine similarity in \(0, 1\]/],
+    ['margin 1', { margin: 1 }, /semanticCache\.margin must be in \[0, 1\); got 1/],
+    ['a negative margin', { margin: -0.1 }, /semanticCache\.margin/],
+    ['neighbours 0', { neighbours: 0 }, /semanticCache\.neighbours must be an integer from 1 to 100; got 0/],
+    ['neighbours 101', { neighbours: 101 }, /semanticCache\.neighbours/],
+    ['fractional neighbours', { neighbours: 2.5 }, /semanticCache\.neighbours/],
+    ['rivalSupport 0', { rivalSupport: 0 }, /semanticCache\.rivalSupport must be an integer from 1 to neighbours \(10\); got 0/],
+    ['rivalSupport above neighbours', { neighbours: 5, rivalSupport: 6 }, /semanticCache\.rivalSupport must be an integer from 1 to neighbours \(5\)/],
+    ['ttl 30 seconds', { ttl: Duration.seconds(30) }, /semanticCache\.ttl must be at least 1 minute; got 30 seconds/],
+    ['maxEntriesPerScope 0', { maxEntriesPerScope: 0 }, /semanticCache\.maxEntriesPerScope must be a positive integer; got 0/],
+    ['fractional maxEntriesPerScope', { maxEntriesPerScope: 1.5 }, /semanticCache\.maxEntriesPerScope/],
+  ])('rejects a semantic cache with %s', (_name, semanticCache, message) => {
+    expect(withCache(() => ({ semanticCache }))).toThrow(message);
+  });
+
+  test('accepts the bounds of the semantic cache options', () => {
+    const bounds: SemanticCacheOptions = {
+      threshold: 1, answerEquivalence: 1, margin: 0, neighbours: 100, rivalSupport: 100, ttl: Duration.minutes(1), maxEntriesPerScope: 1,
+    };
+    expect(withCache(() => ({ semanticCache: bounds }))).not.toThrow();
+  });
+
+  test('rejects static answers without a router cache', () => {
+    expect(withCache((stack, vpc, cache) => ({ staticAnswers: new StaticAnswers(stack, 'StaticAnswers', { cache, vpc }) }), false))
+      .toThrow(/TieredRouter: staticAnswers need the router's cache; set cache/);
+  });
+
+  test('rejects static answers that publish into another cache', () => {
+    expect(withCache((stack, vpc) => ({ staticAnswers: new StaticAnswers(stack, 'StaticAnswers', { cache: new ResponseCache(stack, 'Other', { vpc }), vpc }) })))
+      .toThrow(/TieredRouter: staticAnswers publish into another ResponseCache than the router's cache/);
+  });
+
+  test('rejects a VALKEY user context without a cache', () => {
+    expect(withCache((stack) => ({ userContext: new UserContextStore(stack, 'UserContext') }), false))
+      .toThrow(/TieredRouter: userContext with the VALKEY backend keeps user context in the ResponseCache; set cache/);
+  });
+
+  test('accepts a DYNAMODB user context without a cache', () => {
+    expect(withCache((stack) => ({ userContext: new UserContextStore(stack, 'UserContext', { backend: UserContextBackend.DYNAMODB }) }), false)).not.toThrow();
   });
 });

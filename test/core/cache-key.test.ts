@@ -1,4 +1,4 @@
-import { exactCacheKey, isCacheable, normalizeText, type Caller } from '../../lambdas/core/cache-key';
+import { exactCacheKey, isCacheable, isPersonal, normalizeText, type Caller } from '../../lambdas/core/cache-key';
 import type { ChatMessage, ChatRequest } from '../../lambdas/core/chat-request';
 
 const PREFIX = 'sai:';
@@ -141,5 +141,39 @@ describe('isCacheable', () => {
     const c = turns('a', 'b', 'c');
     expect(isCacheable(ALICE, c)).toBe(true);
     expect(isCacheable({ tenantId: 't' }, c)).toBe(false);
+  });
+});
+
+describe('isPersonal', () => {
+  test('a single question without a session is not personal', () => {
+    expect(isPersonal(ask('hi'))).toBe(false);
+    expect(isPersonal(ask('hi', { system: 's', maxTokens: 5, temperature: 0, tierHint: 'large' }))).toBe(false);
+  });
+
+  test('a conversation is personal', () => {
+    expect(isPersonal(turns('a', 'b', 'c'))).toBe(true);
+  });
+
+  test('a request that names a session is personal, even a single question', () => {
+    expect(isPersonal(ask('hi', { session: 's-1' }))).toBe(true);
+    expect(isPersonal({ ...turns('a', 'b', 'c'), session: 's-1' })).toBe(true);
+  });
+
+  test('a session request is cacheable only with a user id', () => {
+    expect(isCacheable(ALICE, ask('hi', { session: 's-1' }))).toBe(true);
+    expect(isCacheable({ tenantId: 't' }, ask('hi', { session: 's-1' }))).toBe(false);
+  });
+
+  test('the exact key of a session request is scoped to its user', () => {
+    const req = ask('What is my name?', { session: 's-1' });
+    expect(exactCacheKey(PREFIX, ALICE, req, undefined)).not.toBe(exactCacheKey(PREFIX, BOB, req, undefined));
+    // Without the session the same question is shared by the users of the tenant.
+    expect(exactCacheKey(PREFIX, ALICE, ask('What is my name?'), undefined)).toBe(exactCacheKey(PREFIX, BOB, ask('What is my name?'), undefined));
+  });
+
+  test('the personal flag, when passed, decides whether the user is in the key', () => {
+    const req = ask('hi');
+    expect(exactCacheKey(PREFIX, ALICE, req, undefined, true)).not.toBe(exactCacheKey(PREFIX, BOB, req, undefined, true));
+    expect(exactCacheKey(PREFIX, ALICE, req, undefined, false)).toBe(exactCacheKey(PREFIX, BOB, req, undefined, false));
   });
 });

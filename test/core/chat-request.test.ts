@@ -180,3 +180,41 @@ describe('parseChatRequest: 413 on the UTF-8 byte length', () => {
     expect(err.statusCode).toBe(413);
   });
 });
+
+describe('parseChatRequest: session', () => {
+  test.each(['s', 'session-1', 'a.b_c:d-1', 'ABC123', 's'.repeat(128)])('%p is accepted and carried over', (session) => {
+    expect(parseChatRequest(json({ messages: [user('hi')], session }), LIMITS).session).toBe(session);
+  });
+
+  test('no session: undefined', () => {
+    expect(parseChatRequest(json({ messages: [user('hi')] }), LIMITS).session).toBeUndefined();
+  });
+
+  test('a session works with a conversation too', () => {
+    const req = parseChatRequest(json({ messages: [user('a'), assistant('b'), user('c')], session: 's-1' }), LIMITS);
+    expect(req.session).toBe('s-1');
+    expect(req.messages).toHaveLength(3);
+  });
+
+  test.each<[string, unknown]>([
+    ['empty', ''],
+    ['longer than 128 characters', 's'.repeat(129)],
+    ['with a space', 'my session'],
+    ['with a slash', 'a/b'],
+    ['with a newline', 'a\nb'],
+    ['with non-ASCII letters', 'sitzung-ä'],
+    ['a number', 42],
+    ['null', null],
+    ['an object', { id: 's' }],
+  ])('a session %s is rejected with a message naming the field', (_name, session) => {
+    const err = rejectionOf(json({ messages: [user('hi')], session }));
+    expect(err.statusCode).toBe(400);
+    expect(err.reason).toBe('invalid');
+    expect(err.message).toMatch(/^Invalid request: session: /);
+  });
+
+  test('the rule is spelled out for a malformed session id', () => {
+    const err = rejectionOf(json({ messages: [user('hi')], session: 'a/b' }));
+    expect(err.message).toMatch(/1-128/);
+  });
+});

@@ -6,8 +6,13 @@
  * - Bedrock Runtime `Converse`: `POST /model/{modelId}/converse` (restJson1). The SDK's
  *   BedrockRuntimeClient talks HTTP/2 (NodeHttp2Handler), so it is served over plaintext HTTP/2
  *   (h2c) on {@link LocalAwsServer.http2Url}.
+ * - Bedrock Runtime `InvokeModel` for embedding models (Titan Text Embeddings V2):
+ *   `POST /model/{modelId}/invoke` with `{ inputText, dimensions, normalize }`, answered with
+ *   `{ embedding, inputTextTokenCount }`.
  * - SageMaker Runtime `InvokeEndpoint`: `POST /endpoints/{name}/invocations` (restJson1 with a
- *   raw payload; here an OpenAI chat-completions container), HTTP/1.1.
+ *   raw payload; here an OpenAI chat-completions container), HTTP/1.1. An endpoint registered
+ *   with {@link LocalAwsServer.setEmbeddingEndpoint} is an embedding container instead (Hugging
+ *   Face TEI / feature extraction: `{ inputs }` in, `[[...], ...]` or `{ embeddings }` out).
  * - Secrets Manager `GetSecretValue`: `POST /` with `X-Amz-Target: secretsmanager.GetSecretValue`
  *   (awsJson1_1), HTTP/1.1.
  *
@@ -17,8 +22,10 @@
  * exception whose `name` is the error type.
  *
  * Per test, a model (Bedrock model id or SageMaker endpoint name) can be given a reply and a token
- * usage, and failures can be queued for its next calls; every call is recorded.
+ * usage, and failures can be queued for its next calls; every call is recorded. Embeddings are
+ * deterministic: {@link hashedTrigramEmbedding} of the text (similar texts get similar vectors).
  */
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -90,6 +97,53 @@ export interface RecordedCall {
   response?: { readonly text: string; readonly usage: TokenUsage };
 }
 
+/** What an embedding call asked for and how it was answered. */
+export interface EmbeddingCall {
+  readonly service: 'bedrock' | 'sagemaker';
+  /** Bedrock model id (URL-decoded) or SageMaker endpoint name. */
+  readonly target: string;
+  /** The parsed JSON body exactly as the client sent it. */
+  readonly body: unknown;
+  /** The texts to embed. */
+  readonly inputs: string[];
+  readonly headers: Record<string, string>;
+  readonly httpVersion: string;
+  outcome: 'ok' | 'aborted' | string;
+  status?: number;
+}
+
+/** How a model or endpoint embeds texts. */
+export interface EmbeddingScript {
+  /** Vector of a text. Default: {@link hashedTrigramEmbedding} (normalized). */
+  readonly embed?: (text: string, dimensions: number) => number[];
+}
+
+/** A SageMaker embedding endpoint. */
+export interface EmbeddingEndpointScript extends EmbeddingScript {
+  readonly dimensions: number;
+  /** `array`: `[[...], ...]` (TEI `/embed`); `embeddings`: `{ "embeddings": [[...], ...] }`. Default `array`. */
+  readonly format?: 'array' | 'embeddings';
+}
+
+/** The output sizes Titan Text Embeddings V2 accepts. */
+const TITAN_V2_DIMENSIONS = [256, 512, 1024];
+
+/**
+ * A deterministic embedding: hashed character trigrams of the lower-cased text (with word
+ * boundaries), each adding ±1 to one of `dimensions` components, normalized to unit length.
+ * Texts that share most trigrams get a high cosine similarity.
+ */
+export function hashedTrigramEmbedding(text: string, dimensions: number): number[] {
+  const v = new Array<number>(dimensions).fill(0);
+  const padded = ` ${text.toLowerCase().replace(/\s+/g, ' ').trim()} `;
+  for (let i = 0; i + 3 <= padded.length; i++) {
+    const digest = createHash('sha256').update(padded.slice(i, i + 3)).digest();
+    v[digest.readUInt32BE(0) % dimensions] += digest[4] < 128 ? 1 : -1;
+  }
+  const norm = Math.sqrt(v.reduce((n, x) => n + x * x, 0));
+  return norm > 0 ? v.map((x) => x / norm) : v;
+}
+
 export interface SecretCall {
   readonly secretId: string;
   readonly found: boolean;
@@ -129,6 +183,8 @@ export class LocalAwsServer {
   readonly calls: RecordedCall[] = [];
   /** Every GetSecretValue call, in arrival order. */
   readonly secretCalls: SecretCall[] = [];
+  /** Every embedding call (Bedrock InvokeModel, SageMaker embedding endpoints), in arrival order. */
+  readonly embeddingCalls: EmbeddingCall[] = [];
 
   private readonly scripts = new Map<string, ModelScript>();
   private readonly failures = new Map<string, InjectedFailure[]>();
@@ -138,6 +194,8 @@ export class LocalAwsServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly pendingHangs = new Set<() => void>();
   private defaultScript: ModelScript = {};
+  private readonly embeddingScripts = new Map<string, EmbeddingScript>();
+  private readonly embeddingEndpoints = new Map<string, EmbeddingEndpointScript>();
 
   private constructor(readonly region: string) {
     const onRequest = (req: AnyRequest, res: AnyResponse): void => {
@@ -220,6 +278,19 @@ export class LocalAwsServer {
     this.scripts.clear();
     this.failures.clear();
     this.defaultScript = {};
+    this.embeddingCalls.length = 0;
+    this.embeddingScripts.clear();
+    this.embeddingEndpoints.clear();
+  }
+
+  /** Sets how a Bedrock embedding model embeds (default: {@link hashedTrigramEmbedding}). */
+  setEmbeddingModel(modelId: string, script: EmbeddingScript): void {
+    this.embeddingScripts.set(modelId, script);
+  }
+
+  /** Makes a SageMaker endpoint an embedding container (instead of an OpenAI chat container). */
+  setEmbeddingEndpoint(endpointName: string, script: EmbeddingEndpointScript): void {
+    this.embeddingEndpoints.set(endpointName, script);
   }
 
   /** Closes both listeners, dropping open connections and pending hangs. */
@@ -258,7 +329,12 @@ export class LocalAwsServer {
 
     const converse = /^\/model\/([^/]+)\/converse$/.exec(url.pathname);
     if (converse) return this.model(res, 'bedrock', decodeURIComponent(converse[1]), raw, req);
+    const invokeModel = /^\/model\/([^/]+)\/invoke$/.exec(url.pathname);
+    if (invokeModel) return this.embedding(res, 'bedrock', decodeURIComponent(invokeModel[1]), raw, req);
     const invoke = /^\/endpoints\/([^/]+)\/invocations$/.exec(url.pathname);
+    if (invoke && this.embeddingEndpoints.has(decodeURIComponent(invoke[1]))) {
+      return this.embedding(res, 'sagemaker', decodeURIComponent(invoke[1]), raw, req);
+    }
     if (invoke) return this.model(res, 'sagemaker', decodeURIComponent(invoke[1]), raw, req);
     if (url.pathname === '/' && header('x-amz-target') === 'secretsmanager.GetSecretValue') return this.getSecretValue(res, raw);
     return this.sendError(res, 404, 'UnknownOperationException', `no such operation: POST ${url.pathname} (${header('x-amz-target') ?? 'no X-Amz-Target'})`);
@@ -324,6 +400,71 @@ export class LocalAwsServer {
       choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: script.stopReason ?? 'stop' }],
       usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens },
     });
+  }
+
+  /**
+   * Bedrock `InvokeModel` on a Titan-style embedding model, or `InvokeEndpoint` on an embedding
+   * endpoint: validates the body as the service would, records the call, applies queued failures.
+   */
+  private async embedding(res: AnyResponse, service: 'bedrock' | 'sagemaker', target: string, raw: string, req: AnyRequest): Promise<void> {
+    const validation = service === 'bedrock' ? 'ValidationException' : 'ValidationError';
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return this.sendError(res, 400, validation, 'request body is not JSON');
+    }
+    const b = (body ?? {}) as { inputText?: unknown; dimensions?: unknown; normalize?: unknown; inputs?: unknown };
+    const inputs = service === 'bedrock'
+      ? (typeof b.inputText === 'string' ? [b.inputText] : [])
+      : (typeof b.inputs === 'string' ? [b.inputs] : Array.isArray(b.inputs) ? b.inputs.map(String) : []);
+    const call: EmbeddingCall = {
+      service,
+      target,
+      body,
+      inputs,
+      headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => !k.startsWith(':')).map(([k, v]) => [k, String(v)])),
+      httpVersion: req.httpVersion,
+      outcome: 'ok',
+    };
+    this.embeddingCalls.push(call);
+    const reject = (status: number, errorType: string, message: string): void => {
+      call.outcome = errorType;
+      call.status = status;
+      this.sendError(res, status, errorType, message);
+    };
+
+    const failure = this.failures.get(target)?.shift();
+    if (failure?.kind === 'error') return reject(failure.status, failure.errorType, failure.message ?? failure.errorType);
+    if (failure?.kind === 'hang' && !(await this.hold(res, failure.ms))) {
+      call.outcome = 'aborted';
+      return;
+    }
+
+    if (service === 'bedrock') {
+      if (typeof b.inputText !== 'string' || b.inputText.length === 0) {
+        return reject(400, validation, 'Malformed input request: #/inputText: expected minLength: 1, please reformat your input and try again.');
+      }
+      const dimensions = b.dimensions === undefined ? 1024 : b.dimensions;
+      if (typeof dimensions !== 'number' || !TITAN_V2_DIMENSIONS.includes(dimensions)) {
+        return reject(400, validation, `Malformed input request: #/dimensions: ${String(dimensions)} is not a valid enum value, please reformat your input and try again.`);
+      }
+      const embed = this.embeddingScripts.get(target)?.embed ?? hashedTrigramEmbedding;
+      const embedding = embed(b.inputText, dimensions);
+      const inputTextTokenCount = words(b.inputText);
+      call.status = 200;
+      res.setHeader('x-amzn-bedrock-input-token-count', String(inputTextTokenCount));
+      res.setHeader('x-amzn-bedrock-invocation-latency', '1');
+      return this.send(res, 200, 'application/json', { embedding, inputTextTokenCount });
+    }
+
+    const endpoint = this.embeddingEndpoints.get(target)!;
+    if (inputs.length === 0) return reject(400, validation, 'inputs must be a string or a non-empty array of strings');
+    const embed = endpoint.embed ?? hashedTrigramEmbedding;
+    const vectors = inputs.map((text) => embed(text, endpoint.dimensions));
+    call.status = 200;
+    res.setHeader('x-amzn-invoked-production-variant', 'AllTraffic');
+    return this.send(res, 200, 'application/json', endpoint.format === 'embeddings' ? { embeddings: vectors } : vectors);
   }
 
   /** Waits `ms`; resolves false when the client went away (or the server closes) first. */

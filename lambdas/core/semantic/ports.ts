@@ -57,4 +57,6 @@ export interface VectorStore {
   /** The `k` entries of `scope` nearest to `vector`, most similar first. */
   search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]>;
   put(entry: SemanticEntry, options: StoreOptions): Promise<void>;
+  /** Deletes every entry of a scope (static answers drop a replaced version's variants). */
+  deleteScope(scope: string): Promise<void>;
 }

@@ -103,7 +103,7 @@ export class QuestionGuard {
       family.poles.map((words, pole) => ({
         family: family.name,
         pole,
-        pattern: new RegExp(`\\b(${words.map(escapeRegExp).join('|')})\\b`),
+        pattern: new RegExp(`\\b(${words.flatMap(inflections).map(escapeRegExp).join('|')})\\b`),
       })),
     );
   }
@@ -152,11 +152,25 @@ function namedEntities(raw: string): Set<string> {
   for (const sentence of raw.split(/[.!?]+\s*/)) {
     const words = sentence.split(/[^\p{L}\p{N}']+/u).filter(Boolean);
     words.forEach((w, i) => {
-      if (i > 0 && w !== 'I' && /^\p{Lu}[\p{Ll}']+$/u.test(w)) entities.add(w.toLowerCase());
+      if (i > 0 && !/^I'/u.test(w) && /^\p{Lu}[\p{Ll}']+$/u.test(w)) entities.add(w.replace(/'s$/u, '').toLowerCase());
       else if (/^\p{Lu}{2,5}$/u.test(w) && w !== 'I') entities.add(w.toLowerCase());
     });
   }
   return entities;
+}
+
+/**
+ * A word with its common English inflections (enable → enables, enabled, enabling; stop →
+ * stopped, stopping), so the families need to list only base forms. Phrases are kept as given.
+ * Forms that are not words never match, so over-generating is harmless.
+ */
+function inflections(word: string): string[] {
+  if (word.includes(' ')) return [word];
+  const forms = [word, `${word}s`, `${word}es`, `${word}ed`, `${word}ing`];
+  if (word.endsWith('e')) forms.push(`${word}d`, `${word.slice(0, -1)}ing`);
+  if (word.endsWith('y')) forms.push(`${word.slice(0, -1)}ies`, `${word.slice(0, -1)}ied`);
+  if (/[^aeiou][aeiou][bdgklmnprt]$/.test(word)) forms.push(`${word}${word.slice(-1)}ed`, `${word}${word.slice(-1)}ing`);
+  return forms;
 }
 
 function escapeRegExp(s: string): string {

@@ -49,7 +49,7 @@ export interface SemanticLookup {
  */
 export class SemanticCache {
   constructor(
-    private readonly embedder: Embedder,
+    readonly embedder: Embedder,
     private readonly store: VectorStore,
     private readonly guard: QuestionGuard,
     readonly options: SemanticCacheOptions,
@@ -59,8 +59,9 @@ export class SemanticCache {
     return `${this.embedder.modelId}/${this.embedder.dimensions}`;
   }
 
-  async lookup(scope: string, question: string): Promise<SemanticLookup> {
-    const [vector] = await this.embedder.embed([question]);
+  /** Looks a question up; pass `vector` when the question is already embedded (one embedding per request). */
+  async lookup(scope: string, question: string, vector?: Float32Array): Promise<SemanticLookup> {
+    vector ??= (await this.embedder.embed([question]))[0];
     const neighbours = await this.store.search(scope, vector, this.options.neighbours);
     return { vector, neighbours, ...decide(question, neighbours, this.guard, this.options) };
   }
@@ -128,10 +129,16 @@ function hasRival(candidate: VectorMatch, matches: readonly VectorMatch[], optio
     && (support.get(m.entry.answerKey) ?? 0) >= options.rivalSupport);
 }
 
-/** The scope of a semantic lookup, as an opaque, fixed-length string safe for TAG fields and SQL. */
+/**
+ * The scope of a semantic lookup, as an opaque, fixed-length string safe for TAG fields and SQL:
+ * everything that changes an answer besides the question itself. `history` (the earlier turns
+ * of a personal conversation) keeps a follow-up question from matching the same words asked in
+ * another conversation.
+ */
 export function semanticScope(parts: {
   tenantId: string;
   userId?: string;
+  history?: string;
   system?: string;
   maxTokens?: number;
   temperature?: number;
@@ -139,7 +146,7 @@ export function semanticScope(parts: {
   embedderId: string;
 }): string {
   const canonical = JSON.stringify([
-    parts.tenantId, parts.userId ?? null, parts.system ?? null, parts.maxTokens ?? null,
+    parts.tenantId, parts.userId ?? null, parts.history ?? null, parts.system ?? null, parts.maxTokens ?? null,
     parts.temperature ?? null, parts.tierId ?? null, parts.embedderId,
   ]);
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);

@@ -1,0 +1,376 @@
+import { Aws, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { EmbeddingModel } from './embedding-model';
+import type { ResponseCache } from './response-cache';
+import {
+  DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, DEFAULT_STATIC_THRESHOLD,
+} from '../contract/semantic-defaults';
+import { AiMetricNames } from '../contract/metrics';
+import {
+  STATIC_LOADER_CONFIG_ENV, type HnswRuntimeConfig, type StaticAnswersLoaderRuntimeConfig, type StaticAnswersRuntimeConfig,
+} from '../contract/runtime-config';
+import { cacheConnectionConfig } from '../internal/cache-connection';
+import { HandlerFunction } from '../internal/handler-function';
+import { nagResourceId } from '../internal/nag';
+import { defaultPrivateSubnets } from '../internal/subnets';
+
+/** Options of {@link StaticAnswers} that do not name its cache or network. */
+export interface StaticAnswersOptions {
+  /**
+   * Subnets of the loader function.
+   * @default - the VPC's isolated subnets if it has any, otherwise its private subnets with egress
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * Whether questions also match a static answer semantically (by embedding), not only exactly
+   * after normalization. The router embeds a question with this `embeddingModel` to match it.
+   * @default true
+   */
+  readonly semanticMatching?: boolean;
+  /**
+   * The model that embeds the question variants (with `semanticMatching`).
+   * @default EmbeddingModel.titanTextV2() (1024 dimensions)
+   */
+  readonly embeddingModel?: EmbeddingModel;
+  /**
+   * Cosine similarity at or above which a question matches a variant semantically, in (0, 1].
+   * Higher than the semantic cache's: a static answer is served to every user of the tenant.
+   * @default 0.9 (DEFAULT_STATIC_THRESHOLD)
+   */
+  readonly threshold?: number;
+  /**
+   * How often the loader publishes the answers from S3 into the cache: whole minutes, at least
+   * 5 minutes (the loader's timeout).
+   * @default Duration.days(1)
+   */
+  readonly refreshInterval?: Duration;
+  /**
+   * `Cache-Control` max-age of `GET /v1/static-answers` (at most 365 days).
+   * @default Duration.hours(1)
+   */
+  readonly maxAge?: Duration;
+  /**
+   * Bring your own bucket of answer files. The loader reads `prefix` of it.
+   * @default - a new encrypted, versioned bucket with server access logs
+   */
+  readonly bucket?: s3.IBucket;
+  /**
+   * Key prefix of the answer files in the bucket (empty: the whole bucket).
+   * @default 'answers/'
+   */
+  readonly prefix?: string;
+  /**
+   * KMS key of the new bucket (not with `bucket`).
+   * @default - S3 managed keys (SSE-S3)
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * What happens to the new buckets when they leave the stack (not with `bucket`).
+   * @default RemovalPolicy.RETAIN (the answers are your content)
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Value of the `service` dimension of the loader's metrics (the router's, to chart them together).
+   * @default 'scalable-ai'
+   */
+  readonly serviceName?: string;
+  /**
+   * Retention of the loader's logs.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** Properties of {@link StaticAnswers}. */
+export interface StaticAnswersProps extends StaticAnswersOptions {
+  /** The response cache the answers are published into (the router's). */
+  readonly cache: ResponseCache;
+  /** The cache's VPC: the loader runs in it. */
+  readonly vpc: ec2.IVpc;
+}
+
+const LOADER_TIMEOUT = Duration.minutes(5);
+/** The loader runs for minutes, not a request's milliseconds. */
+const LOADER_CACHE_TIMEOUT = Duration.seconds(5);
+
+/**
+ * Static answers: FAQ, product and policy answers that a tenant publishes as JSON files in S3.
+ * A loader function publishes them into the response cache on a schedule (daily by default);
+ * the router answers a question from them before any other cache level when it matches a
+ * question variant exactly (after normalization) or, with `semanticMatching`, by embedding
+ * similarity at or above `threshold`. `GET /v1/static-answers?q=...` looks one up directly and
+ * may be cached by browsers and CDNs for `maxAge`.
+ *
+ * One file per tenant (any name ending in `.json` under `prefix`):
+ *
+ * ```json
+ * {
+ *   "tenantId": "<the tenant as the router derives it from the authorizer>",
+ *   "answers": [
+ *     {
+ *       "id": "shipping-canada",
+ *       "questions": ["Do you ship to Canada?", "Can I order from Canada?"],
+ *       "answer": "Yes, we ship to Canada in 5-8 business days."
+ *     }
+ *   ]
+ * }
+ * ```
+ *
+ * `id`: 1-128 letters, digits, `.`, `_` or `-`; `questions`: at least one variant of at most
+ * 1,024 characters; `answer`: at most 32,768 characters; at most 10,000 answers per file.
+ * A file that does not match is skipped and counted in `StaticAnswerErrors` (see
+ * {@link metricLoadErrors}); the tenant keeps the answers published before.
+ *
+ * Resources: the answers bucket (unless you bring one: encrypted, SSL only, no public access,
+ * versioned, server access logs to a second bucket), the loader function (in the cache's VPC; it
+ * needs S3, Secrets Manager and, with semantic matching, Bedrock Runtime endpoints or NAT), an
+ * EventBridge Scheduler schedule with a retry policy and an encrypted dead-letter queue. The
+ * first load happens one `refreshInterval` after deployment; invoke `loaderFunction` to publish
+ * at once.
+ *
+ * Pass it to a router as `staticAnswers`.
+ */
+export class StaticAnswers extends Construct {
+  /** The bucket of answer files. */
+  public readonly bucket: s3.IBucket;
+  /** The bucket of the answer bucket's server access logs (when this construct created the bucket). */
+  public readonly accessLogsBucket?: s3.IBucket;
+  /** Key prefix of the answer files. */
+  public readonly prefix: string;
+  /** The loader function. */
+  public readonly loaderFunction: lambda.IFunction;
+  /** The schedule that runs the loader. */
+  public readonly schedule: scheduler.Schedule;
+  /** The dead-letter queue of loader invocations the schedule could not deliver. */
+  public readonly deadLetterQueue: sqs.IQueue;
+  /** The response cache the answers are published into. */
+  public readonly cache: ResponseCache;
+  /** Whether questions match semantically too. */
+  public readonly semanticMatching: boolean;
+  /** The embedding model of the question variants (with semantic matching). */
+  public readonly embeddingModel?: EmbeddingModel;
+  /** The semantic match threshold (with semantic matching). */
+  public readonly threshold?: number;
+  /** How often the loader runs. */
+  public readonly refreshInterval: Duration;
+  /** `Cache-Control` max-age of `GET /v1/static-answers`. */
+  public readonly maxAge: Duration;
+  /** The `service` dimension of the loader's metrics. */
+  public readonly serviceName: string;
+  /** The Valkey vector index of the question variants (with semantic matching). */
+  private readonly vectorIndex?: { readonly indexName: string; readonly hnsw: HnswRuntimeConfig };
+
+  constructor(scope: Construct, id: string, props: StaticAnswersProps) {
+    super(scope, id);
+    this.cache = props.cache;
+    this.semanticMatching = props.semanticMatching ?? true;
+    this.prefix = props.prefix ?? 'answers/';
+    this.refreshInterval = props.refreshInterval ?? Duration.days(1);
+    this.maxAge = props.maxAge ?? Duration.hours(1);
+    this.serviceName = props.serviceName ?? 'scalable-ai';
+    validate(props, this.semanticMatching, this.prefix, this.refreshInterval, this.maxAge);
+    if (this.semanticMatching) {
+      this.embeddingModel = props.embeddingModel ?? EmbeddingModel.titanTextV2();
+      this.threshold = props.threshold ?? DEFAULT_STATIC_THRESHOLD;
+      this.vectorIndex = {
+        indexName: `${props.cache.keyPrefix}static`,
+        hnsw: { m: DEFAULT_HNSW_M, efConstruction: DEFAULT_HNSW_EF_CONSTRUCTION, efSearch: DEFAULT_HNSW_EF_SEARCH },
+      };
+    }
+
+    if (props.bucket) {
+      this.bucket = props.bucket;
+    } else {
+      const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+      // Server access log buckets support SSE-S3 only.
+      const accessLogs = new s3.Bucket(this, 'AccessLogs', {
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        enforceSSL: true,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycleRules: [{ expiration: Duration.days(365) }],
+        removalPolicy,
+      });
+      Validations.of(accessLogs).acknowledge({
+        id: 'AwsSolutions-S1',
+        reason: 'This bucket receives the server access logs of the static answers bucket; logging the log bucket itself would recurse.',
+      });
+      this.accessLogsBucket = accessLogs;
+      const bucket = new s3.Bucket(this, 'Bucket', {
+        encryption: props.encryptionKey ? s3.BucketEncryption.KMS : s3.BucketEncryption.S3_MANAGED,
+        encryptionKey: props.encryptionKey,
+        bucketKeyEnabled: props.encryptionKey ? true : undefined,
+        enforceSSL: true,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned: true,
+        lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(90) }],
+        removalPolicy,
+      });
+      // Server access logging through a bucket policy (not the legacy log-delivery ACL), whatever
+      // the app's feature flags: the logging service may write only this bucket's logs.
+      const logPrefix = 'static-answers/';
+      (bucket.node.defaultChild as s3.CfnBucket).loggingConfiguration = {
+        destinationBucketName: accessLogs.bucketName,
+        logFilePrefix: logPrefix,
+      };
+      accessLogs.addToResourcePolicy(new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
+        actions: ['s3:PutObject'],
+        resources: [accessLogs.arnForObjects(`${logPrefix}*`)],
+        conditions: {
+          ArnLike: { 'aws:SourceArn': bucket.bucketArn },
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        },
+      }));
+      this.bucket = bucket;
+    }
+
+    const config: StaticAnswersLoaderRuntimeConfig = {
+      bucketName: this.bucket.bucketName,
+      prefix: this.prefix,
+      cache: cacheConnectionConfig(props.cache, LOADER_CACHE_TIMEOUT),
+      embedder: this.embeddingModel?._runtimeConfig(),
+      vectorIndex: this.vectorIndex,
+    };
+    const loader = new HandlerFunction(this, 'Loader', {
+      handlerName: 'static-answers-loader',
+      description: 'cdk-scalable-ai static answers loader: publishes answer files from S3 into the cache',
+      serviceName: this.serviceName,
+      timeout: LOADER_TIMEOUT,
+      memorySize: 512,
+      logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets ?? defaultPrivateSubnets(props.vpc),
+      environment: { [STATIC_LOADER_CONFIG_ENV]: Stack.of(this).toJsonString(config) },
+    });
+    this.loaderFunction = loader.function;
+
+    this.grantReadAnswers(loader.function, loader.role);
+    props.cache.grantConnect(loader.function);
+    this.embeddingModel?.grantInvoke(loader.function);
+
+    const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself a dead-letter queue: that of the EventBridge Scheduler schedule (its DeadLetterConfig), which cdk-nag does not recognise as one.',
+    });
+    this.deadLetterQueue = deadLetterQueue;
+
+    const scheduleRole = new iam.Role(this, 'ScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      description: 'Lets EventBridge Scheduler invoke the cdk-scalable-ai static answers loader',
+    });
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      schedule: scheduler.ScheduleExpression.rate(this.refreshInterval),
+      description: 'Publishes the cdk-scalable-ai static answers from S3 into the cache',
+      target: new targets.LambdaInvoke(loader.function, {
+        role: scheduleRole,
+        deadLetterQueue,
+        retryAttempts: 3,
+        maxEventAge: Duration.hours(1),
+      }),
+    });
+    Validations.of(scheduleRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceId(this, `${loader.function.functionArn}:*`)}]`,
+      reason: 'Function.grantInvoke (called by the scheduler target) also covers the versions and aliases of this one loader function.',
+    });
+  }
+
+  /**
+   * Errors of the loader's runs (files unreadable, invalid or duplicated; tenants not embedded,
+   * published or removed; runs that could not reach the files or the cache): their total, or
+   * those of one `reason` (see `AiMetricNames.STATIC_ANSWER_ERRORS`). Alarm on a sum above 0.
+   */
+  public metricLoadErrors(reason?: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.STATIC_ANSWER_ERRORS, reason === undefined ? {} : { [AiMetricNames.DIMENSION_REASON]: reason }, props);
+  }
+
+  /** Static answers published per run of the loader. */
+  public metricAnswersPublished(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.STATIC_ANSWERS_PUBLISHED, {}, props);
+  }
+
+  /** @internal */
+  public _runtimeConfig(): StaticAnswersRuntimeConfig {
+    return {
+      threshold: this.threshold,
+      maxAgeSeconds: Math.floor(this.maxAge.toMilliseconds() / 1000),
+      embedder: this.embeddingModel?._runtimeConfig(),
+      vectorIndex: this.vectorIndex,
+    };
+  }
+
+  private metric(metricName: string, dimensions: { [name: string]: string }, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: AiMetricNames.NAMESPACE,
+      metricName,
+      statistic: 'Sum',
+      period: this.refreshInterval.toMinutes() >= 60 ? Duration.hours(1) : Duration.minutes(5),
+      ...props,
+      dimensionsMap: { [AiMetricNames.DIMENSION_SERVICE]: this.serviceName, ...dimensions, ...props?.dimensionsMap },
+    });
+  }
+
+  /** Read access to the answer files only: GetObject under the prefix, ListBucket limited to it. */
+  private grantReadAnswers(fn: lambda.IFunction, role: iam.IRole): void {
+    const objects = this.bucket.arnForObjects(`${this.prefix}*`);
+    iam.Grant.addToPrincipal({ grantee: fn, actions: ['s3:GetObject'], resourceArns: [objects] });
+    iam.Grant.addToPrincipal({
+      grantee: fn,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: this.prefix ? { StringLike: { 's3:prefix': [`${this.prefix}*`] } } : undefined,
+    });
+    this.bucket.encryptionKey?.grantDecrypt(fn);
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceId(this, objects)}]`,
+      reason: 'The loader reads every answer file under the prefix of the answers bucket, whatever its name; it may read nothing else.',
+    });
+  }
+}
+
+function validate(props: StaticAnswersProps, semanticMatching: boolean, prefix: string, refreshInterval: Duration, maxAge: Duration): void {
+  const where = 'StaticAnswers';
+  if (!semanticMatching) {
+    for (const name of ['threshold', 'embeddingModel'] as const) {
+      if (props[name] !== undefined) throw new Error(`${where}: ${name} applies to semantic matching only, which semanticMatching: false turns off`);
+    }
+  }
+  const threshold = props.threshold;
+  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) {
+    throw new Error(`${where}: threshold must be a cosine similarity in (0, 1]; got ${threshold}`);
+  }
+  const refreshMs = refreshInterval.toMilliseconds();
+  if (refreshMs < LOADER_TIMEOUT.toMilliseconds() || refreshMs % 60_000 !== 0) {
+    throw new Error(`${where}: refreshInterval must be a whole number of minutes, at least 5 minutes (the loader's timeout); got ${refreshInterval.toHumanString()}`);
+  }
+  const maxAgeMs = maxAge.toMilliseconds();
+  if (maxAgeMs < 0 || maxAgeMs > Duration.days(365).toMilliseconds() || maxAgeMs % 1000 !== 0) {
+    throw new Error(`${where}: maxAge must be whole seconds from 0 to 365 days; got ${maxAge.toHumanString()}`);
+  }
+  if (!Token.isUnresolved(prefix) && (prefix.length > 1024 || prefix.startsWith('/'))) {
+    throw new Error(`${where}: prefix must be at most 1024 characters and must not start with "/"; got "${prefix}"`);
+  }
+  if (props.bucket) {
+    for (const name of ['encryptionKey', 'removalPolicy'] as const) {
+      if (props[name] !== undefined) throw new Error(`${where}: ${name} applies to the bucket this construct creates; it cannot be combined with bucket`);
+    }
+  }
+}

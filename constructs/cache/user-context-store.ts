@@ -1,0 +1,150 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import type { UserContextRuntimeConfig } from '../contract/runtime-config';
+
+/** Where user context (recent turns, preferences) is kept. */
+export enum UserContextBackend {
+  /** In the router's `ResponseCache` (ElastiCache for Valkey): nothing more to run. */
+  VALKEY = 'valkey',
+  /** In a DynamoDB table of its own: durable, survives a cache failover or flush. */
+  DYNAMODB = 'dynamodb',
+}
+
+/** Options of a {@link UserContextStore}. */
+export interface UserContextStoreOptions {
+  /**
+   * Where user context is kept. `VALKEY` needs the router to have a `ResponseCache`.
+   * @default UserContextBackend.VALKEY
+   */
+  readonly backend?: UserContextBackend;
+  /**
+   * Most recent turns kept per session (1 to 100).
+   * @default 10
+   */
+  readonly maxTurns?: number;
+  /**
+   * How long a session's turns and a user's preferences live after their last update (at least
+   * 1 minute, at most 365 days).
+   * @default Duration.days(7)
+   */
+  readonly ttl?: Duration;
+  /**
+   * KMS key of the DynamoDB table (`DYNAMODB` backend only).
+   * @default - the AWS managed key of DynamoDB (`aws/dynamodb`)
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * What happens to the DynamoDB table when it leaves the stack (`DYNAMODB` backend only).
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Properties of a {@link UserContextStore}. */
+export interface UserContextStoreProps extends UserContextStoreOptions {}
+
+const DEFAULT_MAX_TURNS = 10;
+const DEFAULT_TTL = Duration.days(7);
+
+/** DynamoDB actions the router needs on the table, named one by one. */
+const TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+  'dynamodb:BatchWriteItem',
+];
+
+/** KMS actions on the table's key, named one by one. */
+const KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'];
+
+/**
+ * User context: the recent turns of each user's conversation sessions and each user's
+ * preferences, kept per tenant and user with a TTL. The router merges them into the model
+ * request of a request that names a `session`, never into a shared cache entry, and serves
+ * `PUT /v1/context/preferences` and `DELETE /v1/context` (which deletes everything kept for
+ * the calling user).
+ *
+ * With the `VALKEY` backend (default) the context lives in the router's `ResponseCache` and this
+ * construct creates nothing. With `DYNAMODB` it creates a table: partition key `pk`, sort key
+ * `sk` (strings), TTL attribute `expiresAt`, on-demand billing, point-in-time recovery, and
+ * encryption with the AWS managed key or yours.
+ *
+ * Pass it to a router as `userContext`.
+ */
+export class UserContextStore extends Construct {
+  /** Where user context is kept. */
+  public readonly backend: UserContextBackend;
+  /** Most recent turns kept per session. */
+  public readonly maxTurns: number;
+  /** Lifetime of a session's turns and a user's preferences after their last update. */
+  public readonly ttl: Duration;
+  /** The table (`DYNAMODB` backend only). */
+  public readonly table?: dynamodb.Table;
+  private readonly encryptionKey?: kms.IKey;
+
+  constructor(scope: Construct, id: string, props: UserContextStoreProps = {}) {
+    super(scope, id);
+    this.backend = props.backend ?? UserContextBackend.VALKEY;
+    this.maxTurns = props.maxTurns ?? DEFAULT_MAX_TURNS;
+    this.ttl = props.ttl ?? DEFAULT_TTL;
+    validate(props, this.backend, this.maxTurns, this.ttl);
+
+    if (this.backend === UserContextBackend.DYNAMODB) {
+      this.encryptionKey = props.encryptionKey;
+      this.table = new dynamodb.Table(this, 'Table', {
+        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+        timeToLiveAttribute: 'expiresAt',
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
+        encryptionKey: props.encryptionKey,
+        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      });
+    }
+  }
+
+  /**
+   * Lets `grantee` read and write user context: the item actions it needs on the table (and
+   * the use of its KMS key). With the `VALKEY` backend nothing is granted here: access to the
+   * cache comes with `ResponseCache.grantConnect()`.
+   */
+  public grantReadWrite(grantee: iam.IGrantable): iam.Grant {
+    if (!this.table) return iam.Grant.drop(grantee, 'user context in the response cache (granted by ResponseCache.grantConnect)');
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: TABLE_ACTIONS, resourceArns: [this.table.tableArn] });
+    this.encryptionKey?.grant(grantee, ...KEY_ACTIONS);
+    return grant;
+  }
+
+  /** @internal */
+  public _runtimeConfig(): UserContextRuntimeConfig {
+    return {
+      kind: this.backend === UserContextBackend.DYNAMODB ? 'dynamodb' : 'valkey',
+      tableName: this.table?.tableName,
+      maxTurns: this.maxTurns,
+      ttlSeconds: Math.floor(this.ttl.toMilliseconds() / 1000),
+    };
+  }
+}
+
+function validate(props: UserContextStoreProps, backend: UserContextBackend, maxTurns: number, ttl: Duration): void {
+  if (!Number.isInteger(maxTurns) || maxTurns < 1 || maxTurns > 100) {
+    throw new Error(`UserContextStore: maxTurns must be an integer from 1 to 100; got ${maxTurns}`);
+  }
+  const ms = ttl.toMilliseconds();
+  if (ms < 60_000 || ms > Duration.days(365).toMilliseconds()) {
+    throw new Error(`UserContextStore: ttl must be between 1 minute and 365 days; got ${ttl.toHumanString()}`);
+  }
+  if (backend !== UserContextBackend.DYNAMODB) {
+    for (const name of ['encryptionKey', 'removalPolicy'] as const) {
+      if (props[name] !== undefined) {
+        throw new Error(`UserContextStore: ${name} applies to the DYNAMODB backend only (the VALKEY backend lives in the ResponseCache)`);
+      }
+    }
+  }
+}

@@ -1,0 +1,382 @@
+import { Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as aoss from 'aws-cdk-lib/aws-opensearchserverless';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M } from '../contract/semantic-defaults';
+import type { HnswRuntimeConfig, VectorStoreRuntimeConfig } from '../contract/runtime-config';
+import type { VectorStoreBinding } from '../internal/vector-store-binding';
+
+/**
+ * HNSW parameters of a vector index. Larger values find nearer neighbours more reliably and cost
+ * memory (`m`), build time (`efConstruction`) or query latency (`efSearch`).
+ */
+export interface HnswOptions {
+  /**
+   * Links per node of the graph (2 to 100).
+   * @default 16 (DEFAULT_HNSW_M)
+   */
+  readonly m?: number;
+  /**
+   * Size of the candidate list while building the graph (1 to 4096, at least `m`).
+   * @default 128 (DEFAULT_HNSW_EF_CONSTRUCTION)
+   */
+  readonly efConstruction?: number;
+  /**
+   * Size of the candidate list while searching (1 to 4096); at least the semantic cache's
+   * `neighbours` is sensible.
+   * @default 64 (DEFAULT_HNSW_EF_SEARCH)
+   */
+  readonly efSearch?: number;
+}
+
+/** Options of the Valkey vector store. */
+export interface ValkeyVectorStoreOptions extends HnswOptions {
+  /**
+   * Name of the FT index in the response cache (ElastiCache for Valkey 8.2 allows at most 10
+   * indexes per cluster; the library uses two: the semantic cache and the static answers).
+   * @default - the cache's key prefix followed by `semantic` (`sai:semantic`)
+   */
+  readonly indexName?: string;
+}
+
+/** Options of the OpenSearch Serverless vector store. */
+export interface OpenSearchServerlessVectorStoreOptions extends HnswOptions {
+  /**
+   * Name of the collection: 3-28 lower-case letters, digits and hyphens, starting with a letter,
+   * unique in the account and Region. The security policies, the data access policy and the VPC
+   * endpoint take the same name.
+   * @default - generated from the router's construct path
+   */
+  readonly collectionName?: string;
+  /**
+   * Name of the vector index in the collection (the router creates it on first use).
+   * @default 'semantic-cache'
+   */
+  readonly indexName?: string;
+  /**
+   * Whether the collection keeps standby replicas in another Availability Zone. Off by default
+   * for cost: a collection is billed for a minimum of OCUs while idle, and standby replicas
+   * double that minimum.
+   * @default false
+   */
+  readonly standbyReplicas?: boolean;
+  /**
+   * Customer managed KMS key of the collection's encryption policy. The principal that deploys
+   * the stack needs permission to use it (the router's role does not).
+   * @default - an AWS owned key
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * Subnets of the collection's VPC endpoint.
+   * @default - the router's subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
+   * What happens to the collection when it leaves the stack.
+   * @default RemovalPolicy.DESTROY (a cache holds nothing that cannot be recomputed)
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Options of the Aurora PostgreSQL (pgvector) vector store. */
+export interface AuroraPgvectorVectorStoreOptions extends HnswOptions {
+  /**
+   * The Aurora PostgreSQL cluster, with the `vector` extension available (Aurora PostgreSQL
+   * 15.2+ / 16+). The router connects to its writer endpoint over TLS; the cluster must be in
+   * the router's VPC.
+   */
+  readonly cluster: rds.IDatabaseCluster;
+  /** Secret with the `username` and `password` of a database user (the RDS secret format). */
+  readonly secret: secretsmanager.ISecret;
+  /**
+   * Database that holds the table.
+   * @default 'postgres'
+   */
+  readonly databaseName?: string;
+  /**
+   * Table of the semantic cache (created with its HNSW index on first use): a PostgreSQL
+   * identifier of lower-case letters, digits and underscores.
+   * @default 'scalable_ai_semantic_cache'
+   */
+  readonly tableName?: string;
+}
+
+/** Where a vector store keeps its vectors. */
+export enum VectorStoreKind {
+  /** An FT index in the ElastiCache for Valkey response cache. */
+  VALKEY = 'valkey',
+  /** An Amazon OpenSearch Serverless vector search collection. */
+  OPENSEARCH_SERVERLESS = 'opensearch',
+  /** A table with a pgvector HNSW index in Aurora PostgreSQL. */
+  AURORA_PGVECTOR = 'pgvector',
+}
+
+const MAX_PGVECTOR_DIMENSIONS = 2000;
+
+/**
+ * Where the semantic cache keeps its vectors.
+ *
+ * - `VectorStore.valkey()` (default): an FT index in the `ResponseCache` (Valkey 8.2+ vector
+ *   search). Nothing more to run or pay for; entries of all tenants share one index and are
+ *   scoped by a TAG filter.
+ * - `VectorStore.openSearchServerless()`: a vector search collection reachable only through a
+ *   VPC endpoint. The large-scale option: a collection is billed for a minimum of OCUs even
+ *   while idle (users report over $20/day), so it pays off only at high volume.
+ * - `VectorStore.auroraPgvector()`: a table with an HNSW index on an Aurora PostgreSQL cluster
+ *   you already run (the `ReadReplicaDatabase` construct plugs in here once it exists).
+ */
+export abstract class VectorStore {
+  /** An FT index in the router's `ResponseCache` (requires the router to have a cache). */
+  public static valkey(options: ValkeyVectorStoreOptions = {}): VectorStore {
+    return new ValkeyVectorStore(options);
+  }
+
+  /**
+   * An Amazon OpenSearch Serverless collection of type `VECTORSEARCH`, created below the router
+   * that uses it: an encryption policy, a network policy that admits only a VPC endpoint in the
+   * router's VPC (whose security group admits only the router, on 443), a data access policy
+   * that grants only the router's role the index and document permissions on this collection's
+   * index, and `aoss:APIAccessAll` on the collection in the role's policy. One store serves one
+   * router.
+   */
+  public static openSearchServerless(options: OpenSearchServerlessVectorStoreOptions = {}): VectorStore {
+    return new OpenSearchServerlessVectorStore(options);
+  }
+
+  /**
+   * A table with a pgvector HNSW index on an Aurora PostgreSQL cluster you pass: the router may
+   * read the secret and reach the cluster's port.
+   */
+  public static auroraPgvector(options: AuroraPgvectorVectorStoreOptions): VectorStore {
+    return new AuroraPgvectorVectorStore(options);
+  }
+
+  /** Where the vectors are kept. */
+  public abstract readonly kind: VectorStoreKind;
+  /** The HNSW parameters, with defaults applied. */
+  public abstract readonly hnsw: HnswOptions;
+
+  /**
+   * Binds the store to a router: performs the grants and connections it needs (creating its
+   * resources below the router where it has any) and returns the router's configuration.
+   * @internal
+   */
+  public abstract _bind(binding: VectorStoreBinding): VectorStoreRuntimeConfig;
+}
+
+function hnswConfig(hnsw: HnswOptions): HnswRuntimeConfig {
+  return { m: hnsw.m!, efConstruction: hnsw.efConstruction!, efSearch: hnsw.efSearch! };
+}
+
+function validateHnsw(where: string, options: HnswOptions): HnswOptions {
+  const m = options.m ?? DEFAULT_HNSW_M;
+  const efConstruction = options.efConstruction ?? DEFAULT_HNSW_EF_CONSTRUCTION;
+  const efSearch = options.efSearch ?? DEFAULT_HNSW_EF_SEARCH;
+  const ranges: Array<[string, number, number, number]> = [
+    ['m', m, 2, 100],
+    ['efConstruction', efConstruction, 1, 4096],
+    ['efSearch', efSearch, 1, 4096],
+  ];
+  for (const [name, value, min, max] of ranges) {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`${where}: ${name} must be an integer from ${min} to ${max}; got ${value}`);
+    }
+  }
+  if (efConstruction < m) {
+    throw new Error(`${where}: efConstruction (${efConstruction}) must be at least m (${m})`);
+  }
+  return { m, efConstruction, efSearch };
+}
+
+function requireVpc(binding: VectorStoreBinding, store: string): ec2.IVpc {
+  if (!binding.vpc) {
+    throw new Error(`${binding.where}: ${store} is reachable only inside a VPC; set vpc on the router`);
+  }
+  return binding.vpc;
+}
+
+class ValkeyVectorStore extends VectorStore {
+  public readonly kind = VectorStoreKind.VALKEY;
+  public readonly hnsw: HnswOptions;
+  private readonly indexName?: string;
+
+  constructor(options: ValkeyVectorStoreOptions) {
+    super();
+    this.hnsw = validateHnsw('VectorStore.valkey', options);
+    if (options.indexName !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(options.indexName)) {
+      throw new Error(`VectorStore.valkey: indexName must be 1-64 letters, digits, ":", ".", "_" or "-"; got "${options.indexName}"`);
+    }
+    this.indexName = options.indexName;
+  }
+
+  /** @internal */
+  public _bind(binding: VectorStoreBinding): VectorStoreRuntimeConfig {
+    if (!binding.cache) {
+      throw new Error(`${binding.where}: VectorStore.valkey() keeps its index in the ResponseCache; set cache (or choose another vector store)`);
+    }
+    // The router already connects to the cache; the index lives there.
+    return { kind: 'valkey', hnsw: hnswConfig(this.hnsw), indexName: this.indexName ?? `${binding.cache.keyPrefix}semantic` };
+  }
+}
+
+/** Index and document permissions the router needs on its index, named one by one. */
+const AOSS_INDEX_PERMISSIONS = ['aoss:CreateIndex', 'aoss:DescribeIndex', 'aoss:UpdateIndex', 'aoss:ReadDocument', 'aoss:WriteDocument'];
+
+class OpenSearchServerlessVectorStore extends VectorStore {
+  public readonly kind = VectorStoreKind.OPENSEARCH_SERVERLESS;
+  public readonly hnsw: HnswOptions;
+  private readonly options: OpenSearchServerlessVectorStoreOptions;
+  private readonly indexName: string;
+  private boundTo?: Construct;
+
+  constructor(options: OpenSearchServerlessVectorStoreOptions) {
+    const where = 'VectorStore.openSearchServerless';
+    super();
+    this.hnsw = validateHnsw(where, options);
+    this.options = options;
+    if (options.collectionName !== undefined && !Token.isUnresolved(options.collectionName) && !/^[a-z][a-z0-9-]{2,27}$/.test(options.collectionName)) {
+      throw new Error(`${where}: collectionName must be 3-28 lower-case letters, digits or hyphens, starting with a letter; got "${options.collectionName}"`);
+    }
+    this.indexName = options.indexName ?? 'semantic-cache';
+    if (!/^[a-z0-9][a-z0-9._-]{0,254}$/.test(this.indexName)) {
+      throw new Error(`${where}: indexName must be 1-255 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit; got "${this.indexName}"`);
+    }
+  }
+
+  /** @internal */
+  public _bind(binding: VectorStoreBinding): VectorStoreRuntimeConfig {
+    if (this.boundTo) {
+      throw new Error(`${binding.where}: this VectorStore.openSearchServerless() already serves ${this.boundTo.node.path}; create one store per router`);
+    }
+    const vpc = requireVpc(binding, 'VectorStore.openSearchServerless()');
+    this.boundTo = binding.scope;
+    const scope = new Construct(binding.scope, 'VectorStore');
+    const stack = Stack.of(scope);
+    const name = this.options.collectionName ?? generatedName(scope);
+    const collectionResource = `collection/${name}`;
+
+    const encryptionPolicy = new aoss.CfnSecurityPolicy(scope, 'EncryptionPolicy', {
+      name,
+      type: 'encryption',
+      description: 'cdk-scalable-ai semantic cache: encryption at rest',
+      policy: stack.toJsonString({
+        Rules: [{ ResourceType: 'collection', Resource: [collectionResource] }],
+        ...(this.options.encryptionKey ? { KmsARN: this.options.encryptionKey.keyArn } : { AWSOwnedKey: true }),
+      }),
+    });
+
+    const endpointSecurityGroup = new ec2.SecurityGroup(scope, 'EndpointSecurityGroup', {
+      vpc,
+      description: 'cdk-scalable-ai semantic cache: OpenSearch Serverless VPC endpoint, admits only the router',
+      allowAllOutbound: false,
+    });
+    endpointSecurityGroup.connections.allowFrom(binding.function, ec2.Port.tcp(443), 'HTTPS from the cdk-scalable-ai router');
+    const vpcEndpoint = new aoss.CfnVpcEndpoint(scope, 'VpcEndpoint', {
+      name,
+      vpcId: vpc.vpcId,
+      subnetIds: vpc.selectSubnets(this.options.vpcSubnets ?? binding.vpcSubnets).subnetIds,
+      securityGroupIds: [endpointSecurityGroup.securityGroupId],
+    });
+
+    const networkPolicy = new aoss.CfnSecurityPolicy(scope, 'NetworkPolicy', {
+      name,
+      type: 'network',
+      description: 'cdk-scalable-ai semantic cache: reachable only through its VPC endpoint',
+      policy: stack.toJsonString([{
+        Rules: [{ ResourceType: 'collection', Resource: [collectionResource] }],
+        AllowFromPublic: false,
+        SourceVPCEs: [vpcEndpoint.ref],
+      }]),
+    });
+
+    const collection = new aoss.CfnCollection(scope, 'Collection', {
+      name,
+      type: 'VECTORSEARCH',
+      description: 'cdk-scalable-ai semantic cache',
+      standbyReplicas: this.options.standbyReplicas ? 'ENABLED' : 'DISABLED',
+    });
+    // A collection cannot be created before an encryption policy covers it.
+    collection.node.addDependency(encryptionPolicy, networkPolicy);
+    collection.applyRemovalPolicy(this.options.removalPolicy ?? RemovalPolicy.DESTROY);
+
+    new aoss.CfnAccessPolicy(scope, 'DataAccessPolicy', {
+      name,
+      type: 'data',
+      description: 'cdk-scalable-ai semantic cache: the router may use its index',
+      policy: stack.toJsonString([{
+        Rules: [{ ResourceType: 'index', Resource: [`index/${name}/${this.indexName}`], Permission: AOSS_INDEX_PERMISSIONS }],
+        Principal: [binding.role.roleArn],
+      }]),
+    });
+    iam.Grant.addToPrincipal({ grantee: binding.function, actions: ['aoss:APIAccessAll'], resourceArns: [collection.attrArn] });
+
+    return {
+      kind: 'opensearch',
+      hnsw: hnswConfig(this.hnsw),
+      opensearch: { endpoint: collection.attrCollectionEndpoint, index: this.indexName },
+    };
+  }
+}
+
+/** A collection name (3-28 lower-case letters, digits, hyphens) unique to the construct path. */
+function generatedName(scope: Construct): string {
+  return `sai-${Names.uniqueResourceName(scope, { maxLength: 24, separator: '-' }).toLowerCase().replace(/[^a-z0-9-]/g, '-')}`;
+}
+
+class AuroraPgvectorVectorStore extends VectorStore {
+  public readonly kind = VectorStoreKind.AURORA_PGVECTOR;
+  public readonly hnsw: HnswOptions;
+  private readonly options: AuroraPgvectorVectorStoreOptions;
+  private readonly databaseName: string;
+  private readonly tableName: string;
+
+  constructor(options: AuroraPgvectorVectorStoreOptions) {
+    const where = 'VectorStore.auroraPgvector';
+    super();
+    this.hnsw = validateHnsw(where, options);
+    this.options = options;
+    this.databaseName = options.databaseName ?? 'postgres';
+    this.tableName = options.tableName ?? 'scalable_ai_semantic_cache';
+    if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(this.databaseName)) {
+      throw new Error(`${where}: databaseName must be a PostgreSQL identifier (1-63 letters, digits, "_" or "$", not starting with a digit); got "${this.databaseName}"`);
+    }
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.tableName)) {
+      throw new Error(`${where}: tableName must be 1-63 lower-case letters, digits or "_", not starting with a digit; got "${this.tableName}"`);
+    }
+    // pgvector's own limits on HNSW indexes.
+    const { m, efConstruction, efSearch } = this.hnsw;
+    if (efConstruction! < 2 * m! || efConstruction! > 1000) {
+      throw new Error(`${where}: efConstruction must be from 2 × m (${2 * m!}) to 1000 for a pgvector HNSW index; got ${efConstruction}`);
+    }
+    if (efSearch! > 1000) {
+      throw new Error(`${where}: efSearch must be at most 1000 for pgvector (hnsw.ef_search); got ${efSearch}`);
+    }
+  }
+
+  /** @internal */
+  public _bind(binding: VectorStoreBinding): VectorStoreRuntimeConfig {
+    requireVpc(binding, 'VectorStore.auroraPgvector()');
+    if (binding.dimensions > MAX_PGVECTOR_DIMENSIONS) {
+      throw new Error(`${binding.where}: pgvector indexes at most ${MAX_PGVECTOR_DIMENSIONS} dimensions with HNSW; the embedding model has ${binding.dimensions}`);
+    }
+    const { cluster, secret } = this.options;
+    cluster.connections.allowDefaultPortFrom(binding.function, 'from the cdk-scalable-ai router (semantic cache)');
+    secret.grantRead(binding.function);
+    return {
+      kind: 'pgvector',
+      hnsw: hnswConfig(this.hnsw),
+      pgvector: {
+        host: cluster.clusterEndpoint.hostname,
+        port: cluster.clusterEndpoint.port,
+        database: this.databaseName,
+        secretArn: secret.secretArn,
+        table: this.tableName,
+        ssl: true,
+      },
+    };
+  }
+}

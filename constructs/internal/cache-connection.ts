@@ -1,0 +1,15 @@
+import type { Duration } from 'aws-cdk-lib';
+import type { ResponseCache } from '../cache/response-cache';
+import type { CacheConnectionRuntimeConfig } from '../contract/runtime-config';
+
+/** How a handler reaches the Valkey replication group of `cache`. */
+export function cacheConnectionConfig(cache: ResponseCache, timeout: Duration): CacheConnectionRuntimeConfig {
+  return {
+    host: cache.endpointAddress,
+    port: cache.port,
+    tls: true,
+    authSecretArn: cache.authSecret.secretArn,
+    keyPrefix: cache.keyPrefix,
+    timeoutMs: timeout.toMilliseconds(),
+  };
+}

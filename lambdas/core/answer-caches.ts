@@ -1,0 +1,196 @@
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { exactCacheKey, isCacheable, normalizeText, type Caller } from './cache-key';
+import { lastUserText, type ChatRequest } from './chat-request';
+import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
+import type { Embedder, VectorStore } from './semantic/ports';
+import type { QuestionGuard } from './semantic/question-guard';
+import { decide, semanticScope, type SemanticCache, type SemanticLookup } from './semantic/semantic-cache';
+import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
+import { normalizeQuestion, type StaticAnswerStore } from './static-answers';
+
+export type CacheLevel = 'static' | 'exact' | 'semantic';
+
+/** An answer found in a cache level. */
+export interface CacheHit {
+  readonly level: CacheLevel;
+  readonly answer: CachedAnswer;
+  /** Cosine similarity of the matching question (semantic matches). */
+  readonly similarity?: number;
+  /** Id of the static answer (static hits). */
+  readonly staticAnswerId?: string;
+}
+
+/** A request as the caches see it. */
+export interface CacheQuery {
+  readonly caller: Caller;
+  /** The request the model would see (user context merged). */
+  readonly request: ChatRequest;
+  /** Whether the answer is personal (conversation or session): cached for the user only. */
+  readonly personal: boolean;
+  /** The tier a honoured hint selected (it changes the answer). */
+  readonly hintedTier?: string;
+}
+
+/** Static answers with their optional semantic matching. */
+export interface StaticAnswersDeps {
+  readonly store: StaticAnswerStore;
+  /** Embedder and vector store of the published question variants (semantic matching). */
+  readonly vectors?: { readonly embedder: Embedder; readonly store: VectorStore };
+}
+
+export interface AnswerCachesDeps {
+  readonly config: RouterRuntimeConfig;
+  readonly metrics: MetricsRecorder;
+  readonly guard: QuestionGuard;
+  readonly exact?: AnswerCache;
+  readonly semantic?: SemanticCache;
+  readonly staticAnswers?: StaticAnswersDeps;
+}
+
+/** What a miss leaves behind for writing the model's answer into the caches. */
+export interface PendingWrites {
+  readonly exactKey?: string;
+  readonly semantic?: { readonly scope: string; readonly question: string; readonly lookup: SemanticLookup };
+}
+
+/** Embeddings of one request's question, per embedding model: shared by the static and semantic levels. */
+type Embeddings = Map<string, Promise<Float32Array>>;
+
+/**
+ * The cache hierarchy of the router: static answers → exact → semantic. Every level fails open:
+ * an error is counted (`CacheErrors` with its `CacheLevel`) and the request goes on to the next
+ * level or to a model.
+ */
+export class AnswerCaches {
+  constructor(private readonly deps: AnswerCachesDeps) {}
+
+  async lookup(query: CacheQuery): Promise<{ hit?: CacheHit; pending: PendingWrites }> {
+    const { config } = this.deps;
+    const cacheable = isCacheable(query.caller, query.request) && !(query.personal && config.personalCaching === 'none');
+    if (!cacheable) return { pending: {} };
+    const embeddings: Embeddings = new Map();
+
+    if (!query.personal) {
+      const hit = await this.lookupStatic(query.caller.tenantId, lastUserText(query.request), embeddings);
+      if (hit) return { hit, pending: {} };
+    }
+
+    let exactKey: string | undefined;
+    if (this.deps.exact && config.exactCache && config.cache) {
+      exactKey = exactCacheKey(config.cache.keyPrefix, query.caller, query.request, query.hintedTier, query.personal);
+      const answer = await this.guarded('exact', () => this.deps.exact!.get(exactKey!));
+      if (answer) return this.hitOf({ level: 'exact', answer });
+      if (answer === undefined) this.miss('exact');
+    }
+
+    let semantic: PendingWrites['semantic'];
+    if (this.deps.semantic) {
+      const cache = this.deps.semantic;
+      const question = lastUserText(query.request);
+      const scope = semanticScope({
+        tenantId: query.caller.tenantId,
+        userId: query.personal ? query.caller.userId : undefined,
+        history: query.personal ? JSON.stringify(query.request.messages.slice(0, -1).map((m) => [m.role, normalizeText(m.text)])) : undefined,
+        system: query.request.system === undefined ? undefined : normalizeText(query.request.system),
+        maxTokens: query.request.maxTokens,
+        temperature: query.request.temperature,
+        tierId: query.hintedTier,
+        embedderId: cache.embedderId,
+      });
+      const lookup = await this.guarded('semantic', async () =>
+        cache.lookup(scope, question, await this.embed(embeddings, cache.embedder, question)));
+      if (lookup?.hit) {
+        const answer = lookup.hit.entry.answer;
+        // The next identical request is then an exact hit, without an embedding or a vector search.
+        if (exactKey) await this.store({ exactKey }, answer);
+        return this.hitOf({ level: 'semantic', answer, similarity: lookup.hit.similarity });
+      }
+      if (lookup) {
+        this.miss('semantic');
+        semantic = { scope, question, lookup };
+      }
+    }
+    return { pending: { exactKey, semantic } };
+  }
+
+  /** The static answer to a question of a tenant, if one matches. Used by `GET /v1/static-answers` too. */
+  async lookupStatic(tenantId: string, question: string, embeddings: Embeddings = new Map()): Promise<CacheHit | undefined> {
+    const deps = this.deps.staticAnswers;
+    if (!deps) return undefined;
+    const found = await this.guarded('static', async () => {
+      const exact = await deps.store.findExact(tenantId, normalizeQuestion(question));
+      if (exact) return { id: exact.id, text: exact.answer, similarity: undefined as number | undefined };
+      const threshold = this.deps.config.staticAnswers?.threshold;
+      if (!deps.vectors || threshold === undefined) return undefined;
+      const scope = await deps.store.vectorScope(tenantId);
+      if (!scope) return undefined;
+      const vector = await this.embed(embeddings, deps.vectors.embedder, question);
+      const neighbours = await deps.vectors.store.search(scope, vector, 10);
+      // Curated variants: a single variant of another answer close by already makes it ambiguous.
+      const margin = this.deps.config.semanticCache?.margin ?? SEMANTIC_DEFAULTS.margin;
+      const decision = decide(question, neighbours, this.deps.guard, { threshold, margin, rivalSupport: 1 });
+      const hit = decision.hit;
+      return hit ? { id: hit.entry.answerKey, text: hit.entry.answer.text, similarity: hit.similarity } : undefined;
+    });
+    if (!found) {
+      if (found === undefined) this.miss('static');
+      return undefined;
+    }
+    this.deps.metrics.add(M.CACHE_HITS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'static' });
+    return {
+      level: 'static',
+      staticAnswerId: found.id,
+      similarity: found.similarity,
+      answer: { text: found.text, tierId: 'static', usage: { inputTokens: 0, outputTokens: 0 }, costUsd: 0, createdAt: 0 },
+    };
+  }
+
+  /** Writes a model's answer into the levels that missed. Failures are counted, never thrown. */
+  async store(pending: PendingWrites, answer: CachedAnswer): Promise<void> {
+    const { config } = this.deps;
+    const writes: Array<Promise<unknown>> = [];
+    if (pending.exactKey && this.deps.exact && config.exactCache) {
+      const key = pending.exactKey;
+      writes.push(this.guarded('exact', () => this.deps.exact!.set(key, answer, config.exactCache!.ttlSeconds)));
+    }
+    if (pending.semantic && this.deps.semantic) {
+      const { scope, question, lookup } = pending.semantic;
+      writes.push(this.guarded('semantic', () => this.deps.semantic!.put(scope, question, lookup, answer)));
+    }
+    await Promise.all(writes);
+  }
+
+  private hitOf(hit: CacheHit): { hit: CacheHit; pending: PendingWrites } {
+    this.deps.metrics.add(M.CACHE_HITS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: hit.level });
+    return { hit, pending: {} };
+  }
+
+  private miss(level: CacheLevel): void {
+    this.deps.metrics.add(M.CACHE_MISSES, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: level });
+  }
+
+  /** The embedding of `text` by `embedder`, computed once per request (`embeddings` lives as long as one lookup). */
+  private embed(embeddings: Embeddings, embedder: Embedder, text: string): Promise<Float32Array> {
+    const key = `${embedder.modelId}/${embedder.dimensions}`;
+    let vector = embeddings.get(key);
+    if (!vector) {
+      vector = embedder.embed([text]).then(([v]) => v);
+      embeddings.set(key, vector);
+    }
+    return vector;
+  }
+
+  /**
+   * Runs a cache operation; on failure counts a `CacheErrors` of the level and returns null
+   * (distinct from undefined, "nothing found").
+   */
+  private async guarded<T>(level: CacheLevel, op: () => Promise<T>): Promise<T | null> {
+    try {
+      return await op();
+    } catch {
+      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: level });
+      return null;
+    }
+  }
+}

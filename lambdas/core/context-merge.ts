@@ -1,0 +1,37 @@
+import type { ChatMessage, ChatRequest } from './chat-request';
+import type { UserContext } from './user-context';
+
+/**
+ * The request a model sees for a request that names a session: the session's recent turns
+ * before the new question (unless the client sent its own history), and the user's preferences
+ * appended to the system prompt.
+ */
+export function mergeUserContext(req: ChatRequest, context: UserContext | undefined): ChatRequest {
+  if (!context) return req;
+  let messages = req.messages;
+  if (req.messages.length === 1 && context.turns.length > 0) {
+    messages = [...completeExchanges(context.turns), ...req.messages];
+  }
+  const preferences = Object.entries(context.preferences);
+  const system = preferences.length === 0
+    ? req.system
+    : [req.system, `User preferences: ${preferences.map(([k, v]) => `${k}: ${v}`).join('; ')}`].filter(Boolean).join('\n\n');
+  return { ...req, messages, system };
+}
+
+/** Stored turns as whole user/assistant exchanges, so the merged conversation still alternates. */
+function completeExchanges(turns: readonly ChatMessage[]): ChatMessage[] {
+  const out: ChatMessage[] = [];
+  let i = 0;
+  while (i + 1 < turns.length) {
+    // A turn that does not start a whole exchange (an answer whose question was trimmed away, a
+    // question that never got its answer) is skipped on its own, not with its neighbour.
+    if (turns[i].role === 'user' && turns[i + 1].role === 'assistant') {
+      out.push(turns[i], turns[i + 1]);
+      i += 2;
+    } else {
+      i += 1;
+    }
+  }
+  return out;
+}

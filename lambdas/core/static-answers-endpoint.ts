@@ -1,0 +1,49 @@
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type { AnswerCaches } from './answer-caches';
+import type { Caller } from './cache-key';
+import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint';
+import { HttpError } from './errors';
+import type { MetricsRecorder } from './ports';
+
+const MAX_QUESTION_CHARS = 1_024;
+
+/**
+ * `GET /v1/static-answers?q=...`: the tenant's static answer to a question, without a model.
+ * 200 with `Cache-Control: private, max-age=<maxAgeSeconds>` (a CDN may cache it per caller),
+ * 404 when no static answer matches.
+ */
+export async function handleStaticAnswer(
+  caches: AnswerCaches,
+  config: RouterRuntimeConfig,
+  metrics: MetricsRecorder,
+  input: { question: string | undefined; caller: Caller | undefined },
+): Promise<HttpResponse> {
+  try {
+    if (!input.caller) throw new HttpError(401, 'No tenant in the authorizer context', 'unauthenticated');
+    if (!config.staticAnswers) throw new HttpError(404, 'This router has no static answers', 'not-found');
+    const question = input.question?.trim();
+    if (!question) throw new HttpError(400, 'Query parameter q (the question) is required', 'invalid');
+    if (question.length > MAX_QUESTION_CHARS) {
+      throw new HttpError(400, `Query parameter q must be at most ${MAX_QUESTION_CHARS} characters; got ${question.length}`, 'invalid');
+    }
+    const hit = await caches.lookupStatic(input.caller.tenantId, question);
+    if (!hit) throw new HttpError(404, 'No static answer matches this question', 'not-found');
+    return {
+      statusCode: 200,
+      headers: {
+        ...JSON_HEADERS,
+        'cache-control': `private, max-age=${config.staticAnswers.maxAgeSeconds}`,
+        'x-cache': 'static',
+      },
+      body: JSON.stringify({
+        id: hit.staticAnswerId,
+        output: { text: hit.answer.text },
+        match: hit.similarity === undefined ? 'exact' : 'semantic',
+        similarity: hit.similarity === undefined ? undefined : Math.round(hit.similarity * 1000) / 1000,
+      }),
+    };
+  } catch (err) {
+    if (err instanceof HttpError) return errorResponse(err, metrics);
+    throw err;
+  }
+}
