@@ -148,6 +148,9 @@ async function createVectorStore(c: VectorStoreRuntimeConfig, valkey: Valkey | u
         max: 2,
         connectionTimeoutMillis: 2_000,
       });
+      // An idle client losing its server emits 'error' on the pool; unhandled, it would end the
+      // process. The next query reconnects, and a failing query fails that level open.
+      pool.on('error', () => undefined);
       return new PgVectorStore(pool, { table: pg.table, hnsw: c.hnsw });
     }
   }

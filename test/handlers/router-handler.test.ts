@@ -7,15 +7,18 @@
  *   (pointed at it with `AWS_ENDPOINT_URL_<SERVICE>`).
  * Metrics are read from the EMF lines Powertools writes to stdout.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type * as RouterHandler from '../../lambdas/router/handler';
 import { Failures, LocalAwsServer, type InjectedFailure, type TokenUsage } from '../support/aws-protocol-server';
+import {
+  ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, metricSum, metricsNamed, parseEmf,
+  type EmfMetric, type EventOptions,
+} from '../support/lambda-harness';
 import { RedisServer } from '../support/redis-server';
 
-const ACCOUNT = '111122223333';
 const TENANT_A_USER_1 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
 const TENANT_A_USER_2 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-2`;
 const TENANT_B_USER_1 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantB/user-1`;
@@ -50,15 +53,7 @@ function expectedCost(tierId: string, usage: TokenUsage): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Events, invocation and EMF parsing
-
-interface EmfMetric {
-  readonly namespace: string;
-  readonly name: string;
-  readonly unit: string;
-  readonly values: number[];
-  readonly dimensions: Record<string, string>;
-}
+// Invocation
 
 interface ChatBody {
   output: { text: string };
@@ -86,106 +81,8 @@ interface Invocation {
   readonly metrics: EmfMetric[];
 }
 
-interface EventOptions {
-  /** IAM principal of the caller; null: no authorizer context at all. */
-  readonly userArn?: string | null;
-  /** Raw body instead of JSON.stringify(body). */
-  readonly raw?: string;
-  readonly base64?: boolean;
-}
-
 function chatEvent(body: unknown, options: EventOptions = {}): APIGatewayProxyEventV2 {
-  const userArn = options.userArn === undefined ? TENANT_A_USER_1 : options.userArn;
-  const text = options.raw ?? (body === undefined ? undefined : JSON.stringify(body));
-  const event: APIGatewayProxyEventV2WithIAMAuthorizer = {
-    version: '2.0',
-    routeKey: 'POST /v1/chat',
-    rawPath: '/v1/chat',
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json' },
-    requestContext: {
-      accountId: ACCOUNT,
-      apiId: 'api1234567',
-      domainName: 'api1234567.execute-api.us-east-1.amazonaws.com',
-      domainPrefix: 'api1234567',
-      http: { method: 'POST', path: '/v1/chat', protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'jest' },
-      requestId: `req-${Math.random().toString(36).slice(2)}`,
-      routeKey: 'POST /v1/chat',
-      stage: '$default',
-      time: '27/Nov/2026:07:00:00 +0000',
-      timeEpoch: 1_795_762_800_000,
-      authorizer: {
-        iam: {
-          accessKey: 'ASIALOCALTEST',
-          accountId: ACCOUNT,
-          callerId: 'AROALOCALTEST:user',
-          cognitoIdentity: null,
-          principalOrgId: 'o-a1b2c3d4e5',
-          userArn: userArn ?? '',
-          userId: 'AROALOCALTEST:user',
-        },
-      },
-    },
-    body: text === undefined ? undefined : options.base64 ? Buffer.from(text, 'utf8').toString('base64') : text,
-    isBase64Encoded: options.base64 ?? false,
-  };
-  if (userArn === null) delete (event.requestContext as { authorizer?: unknown }).authorizer;
-  return event;
-}
-
-function lambdaContext(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'router',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:router`,
-    memoryLimitInMB: '1024',
-    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
-    logGroupName: '/aws/lambda/router',
-    logStreamName: '2026/11/27/[$LATEST]abcdef',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-/** Parses the EMF documents among the captured stdout lines into one entry per metric. */
-function parseEmf(lines: string[]): EmfMetric[] {
-  const metrics: EmfMetric[] = [];
-  for (const line of lines.join('').split('\n')) {
-    if (!line.includes('"_aws"')) continue;
-    const doc = JSON.parse(line) as Record<string, unknown> & {
-      _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
-    };
-    for (const directive of doc._aws.CloudWatchMetrics) {
-      const dimensions: Record<string, string> = {};
-      for (const key of directive.Dimensions.flat()) dimensions[key] = String(doc[key]);
-      for (const m of directive.Metrics) {
-        const value = doc[m.Name] as number | number[];
-        metrics.push({ namespace: directive.Namespace, name: m.Name, unit: m.Unit, values: Array.isArray(value) ? value : [value], dimensions });
-      }
-    }
-  }
-  return metrics;
-}
-
-/**
- * The metrics named `name` whose dimensions are exactly `service` plus `dimensions`.
- */
-function metricsNamed(metrics: EmfMetric[], name: string, dimensions: Record<string, string> = {}): EmfMetric[] {
-  const wanted = [M.DIMENSION_SERVICE, ...Object.keys(dimensions)].sort();
-  return metrics.filter(
-    (m) =>
-      m.name === name &&
-      JSON.stringify(Object.keys(m.dimensions).sort()) === JSON.stringify(wanted) &&
-      Object.entries(dimensions).every(([k, v]) => m.dimensions[k] === v),
-  );
-}
-
-/** Sum of the values of the metrics named `name` with exactly these dimensions (0 when absent). */
-function metricSum(metrics: EmfMetric[], name: string, dimensions: Record<string, string> = {}): number {
-  return metricsNamed(metrics, name, dimensions).reduce((n, m) => n + m.values.reduce((a, b) => a + b, 0), 0);
+  return httpApiEvent(body, TENANT_A_USER_1, options);
 }
 
 function userQuestion(text: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -201,15 +98,15 @@ let admin: Valkey;
 let authSecretArn: string;
 let handler: typeof RouterHandler.handler;
 let captured: string[] = [];
+const take = (): string[] => captured.splice(0, captured.length);
 const savedEnv = { ...process.env };
 /** The iovalkey clients the handler opened, so afterAll can close them (their reconnect loop would keep jest alive). */
 const valkeyClients = new Set<Valkey>();
 
 async function invoke(body: unknown, options: EventOptions = {}): Promise<Invocation> {
-  captured = [];
+  take();
   const res = await handler(chatEvent(body, options), lambdaContext());
-  const metrics = parseEmf(captured);
-  captured = [];
+  const metrics = parseEmf(take());
   return {
     res,
     status: res.statusCode ?? 0,
@@ -252,22 +149,9 @@ beforeAll(async () => {
     POWERTOOLS_SERVICE_NAME: 'router-test',
   });
   // The namespace must come from the code (AiMetricNames), not from the environment.
-  delete process.env.POWERTOOLS_METRICS_NAMESPACE;
-  // Either would silence the EMF output this file reads.
-  delete process.env.POWERTOOLS_DEV;
-  delete process.env.POWERTOOLS_METRICS_DISABLED;
-  delete process.env.AWS_PROFILE;
-
+  enableEmf();
   // Capture stdout: EMF and log lines are kept for the assertions, anything else passes through.
-  const write = process.stdout.write.bind(process.stdout);
-  jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: never[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    if (text.trimStart().startsWith('{')) {
-      captured.push(text);
-      return true;
-    }
-    return write(chunk, ...rest);
-  }) as typeof process.stdout.write);
+  captured = captureJsonStdout();
 
   // Not a mock: every call goes through. It only remembers the clients to disconnect them at the end.
   const connect = Valkey.prototype.connect;

@@ -1,0 +1,150 @@
+/**
+ * What the handler tests share: API Gateway HTTP API (payload 2.0) events with an IAM
+ * authorizer context, a Lambda context, the capture of stdout, and the parsing of the CloudWatch
+ * EMF documents Powertools Metrics writes there.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+
+export const ACCOUNT = '111122223333';
+
+export interface EmfMetric {
+  readonly namespace: string;
+  readonly name: string;
+  readonly unit: string;
+  readonly values: number[];
+  readonly dimensions: Record<string, string>;
+}
+
+export interface EventOptions {
+  /** IAM principal of the caller; null: no authorizer context at all. */
+  readonly userArn?: string | null;
+  /** Raw body instead of JSON.stringify(body). */
+  readonly raw?: string;
+  readonly base64?: boolean;
+  /** Route key, `POST /v1/chat` by default. */
+  readonly routeKey?: string;
+  readonly query?: Record<string, string>;
+}
+
+/** An HTTP API event for `routeKey` from the caller `userArn` (default: the given default caller). */
+export function httpApiEvent(body: unknown, defaultUserArn: string, options: EventOptions = {}): APIGatewayProxyEventV2 {
+  const userArn = options.userArn === undefined ? defaultUserArn : options.userArn;
+  const text = options.raw ?? (body === undefined ? undefined : JSON.stringify(body));
+  const routeKey = options.routeKey ?? 'POST /v1/chat';
+  const [method, path] = routeKey.split(' ');
+  const event: APIGatewayProxyEventV2WithIAMAuthorizer = {
+    version: '2.0',
+    routeKey,
+    rawPath: path,
+    rawQueryString: new URLSearchParams(options.query ?? {}).toString(),
+    queryStringParameters: options.query,
+    headers: { 'content-type': 'application/json' },
+    requestContext: {
+      accountId: ACCOUNT,
+      apiId: 'api1234567',
+      domainName: 'api1234567.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'api1234567',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'jest' },
+      requestId: `req-${Math.random().toString(36).slice(2)}`,
+      routeKey,
+      stage: '$default',
+      time: '27/Nov/2026:07:00:00 +0000',
+      timeEpoch: 1_795_762_800_000,
+      authorizer: {
+        iam: {
+          accessKey: 'ASIALOCALTEST',
+          accountId: ACCOUNT,
+          callerId: 'AROALOCALTEST:user',
+          cognitoIdentity: null,
+          principalOrgId: 'o-a1b2c3d4e5',
+          userArn: userArn ?? '',
+          userId: 'AROALOCALTEST:user',
+        },
+      },
+    },
+    body: text === undefined ? undefined : options.base64 ? Buffer.from(text, 'utf8').toString('base64') : text,
+    isBase64Encoded: options.base64 ?? false,
+  };
+  if (userArn === null) delete (event.requestContext as { authorizer?: unknown }).authorizer;
+  return event;
+}
+
+export function lambdaContext(functionName = 'router'): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: '2026/11/27/[$LATEST]abcdef',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** Parses the EMF documents among the captured stdout lines into one entry per metric. */
+export function parseEmf(lines: string[]): EmfMetric[] {
+  const metrics: EmfMetric[] = [];
+  for (const line of lines.join('').split('\n')) {
+    if (!line.includes('"_aws"')) continue;
+    const doc = JSON.parse(line) as Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
+    };
+    for (const directive of doc._aws.CloudWatchMetrics) {
+      const dimensions: Record<string, string> = {};
+      for (const key of directive.Dimensions.flat()) dimensions[key] = String(doc[key]);
+      for (const m of directive.Metrics) {
+        const value = doc[m.Name] as number | number[];
+        metrics.push({ namespace: directive.Namespace, name: m.Name, unit: m.Unit, values: Array.isArray(value) ? value : [value], dimensions });
+      }
+    }
+  }
+  return metrics;
+}
+
+/** The metrics named `name` whose dimensions are exactly `service` plus `dimensions`. */
+export function metricsNamed(metrics: EmfMetric[], name: string, dimensions: Record<string, string> = {}): EmfMetric[] {
+  const wanted = [M.DIMENSION_SERVICE, ...Object.keys(dimensions)].sort();
+  return metrics.filter(
+    (m) =>
+      m.name === name &&
+      JSON.stringify(Object.keys(m.dimensions).sort()) === JSON.stringify(wanted) &&
+      Object.entries(dimensions).every(([k, v]) => m.dimensions[k] === v),
+  );
+}
+
+/** Sum of the values of the metrics named `name` with exactly these dimensions (0 when absent). */
+export function metricSum(metrics: EmfMetric[], name: string, dimensions: Record<string, string> = {}): number {
+  return metricsNamed(metrics, name, dimensions).reduce((n, m) => n + m.values.reduce((a, b) => a + b, 0), 0);
+}
+
+/**
+ * Captures the JSON lines written to stdout (EMF, structured logs); everything else passes
+ * through. Returns the buffer to read and empty; call `jest.restoreAllMocks()` to stop.
+ */
+export function captureJsonStdout(): string[] {
+  const captured: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: never[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.trimStart().startsWith('{')) {
+      captured.push(text);
+      return true;
+    }
+    return write(chunk, ...rest);
+  }) as typeof process.stdout.write);
+  return captured;
+}
+
+/** Clears the Powertools settings that would silence EMF or override the namespace. */
+export function enableEmf(): void {
+  delete process.env.POWERTOOLS_METRICS_NAMESPACE;
+  delete process.env.POWERTOOLS_DEV;
+  delete process.env.POWERTOOLS_METRICS_DISABLED;
+  delete process.env.AWS_PROFILE;
+}
