@@ -67,5 +67,21 @@ export class AiMetricNames {
    */
   public static readonly STATIC_ANSWER_ERRORS = 'StaticAnswerErrors';
 
+  /** Dimension: why a batch record failed (`poison`, `store`, `model`). */
+  public static readonly DIMENSION_FAILURE_KIND = 'FailureKind';
+
+  /** Requests in one batch the worker received (one value per batch). Dimensions: service. */
+  public static readonly BATCH_SIZE = 'BatchSize';
+  /** Requests of a batch answered by another identical request's model call. Dimensions: service. */
+  public static readonly DEDUPLICATED_REQUESTS = 'DeduplicatedRequests';
+  /** Job results written (succeeded or failed). Dimensions: service. */
+  public static readonly RESULTS_WRITTEN = 'ResultsWritten';
+  /** Batch records reported failed, to be retried. Dimensions: service + FailureKind. */
+  public static readonly BATCH_FAILURES = 'BatchFailures';
+  /** Jobs accepted by the jobs API. Dimensions: service. */
+  public static readonly JOBS_SUBMITTED = 'JobsSubmitted';
+  /** Bulk (Bedrock batch inference) jobs that ended, by outcome. Dimensions: service + Reason (`completed`, `partial`, `failed`). */
+  public static readonly BULK_JOBS_COMPLETED = 'BulkJobsCompleted';
+
   private constructor() {}
 }

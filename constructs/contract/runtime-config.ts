@@ -171,3 +171,48 @@ export interface StaticAnswersLoaderRuntimeConfig {
   /** Vector index of the static answers in Valkey (with `embedder`). */
   readonly vectorIndex?: { readonly indexName: string; readonly hnsw: HnswRuntimeConfig };
 }
+
+/** Environment variable that carries the JSON-serialized {@link JobsRuntimeConfig}. */
+export const JOBS_CONFIG_ENV = 'SCALABLE_AI_JOBS_CONFIG';
+
+/** Bedrock batch inference ("bulk mode") of the batch pipeline. */
+export interface BulkRuntimeConfig {
+  /** Bucket of the JSONL input and output files. */
+  readonly bucketName: string;
+  readonly inputPrefix: string;
+  readonly outputPrefix: string;
+  /** Role Bedrock assumes to read the input and write the output. */
+  readonly roleArn: string;
+  /** Tier of the router whose Bedrock model runs bulk jobs (its prices, halved, are the cost). */
+  readonly tierId: string;
+  /** Bedrock's minimum number of records per batch inference job; smaller lists are refused. */
+  readonly minItems: number;
+  /** Most records per bulk job. */
+  readonly maxItems: number;
+  /** Hours before Bedrock times the job out. */
+  readonly timeoutHours: number;
+}
+
+/**
+ * Configuration of the batch pipeline's handlers (jobs API, batch worker, bulk completion). The
+ * worker also reads the router's configuration (ROUTER_CONFIG_ENV): the same tiers and caches.
+ */
+export interface JobsRuntimeConfig {
+  /** DynamoDB table of jobs and their results (partition key `pk`, sort key `sk`, TTL `expiresAt`). */
+  readonly resultsTable: string;
+  /** DynamoDB table of Powertools idempotency records (partition key `id`, TTL `expiration`). */
+  readonly idempotencyTable: string;
+  /** URL of the jobs queue. */
+  readonly queueUrl: string;
+  /** Seconds a job and its results are kept. */
+  readonly resultTtlSeconds: number;
+  /** Seconds an Idempotency-Key is remembered. */
+  readonly idempotencyTtlSeconds: number;
+  /** Most requests in one queued (non-bulk) job. */
+  readonly maxItemsPerJob: number;
+  /** Receives after which the worker records a failed result instead of leaving the message to the DLQ. */
+  readonly maxReceiveCount: number;
+  /** Concurrent model invocations per tier within one worker batch. */
+  readonly tierConcurrency: number;
+  readonly bulk?: BulkRuntimeConfig;
+}

@@ -72,20 +72,35 @@ export function parseChatRequest(body: string | undefined, limits: RequestLimits
   } catch (err) {
     throw new HttpError(400, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid');
   }
+  return validateChatRequest(json, limits);
+}
+
+/**
+ * Validates one chat request given as parsed JSON (the body of `POST /v1/chat`, or one request of
+ * a job). Messages name the offending field, prefixed with `at` when given (`requests.3` gives
+ * `requests.3.messages.0.role: ...`).
+ *
+ * @throws HttpError 400 with a message that names the offending field
+ */
+export function validateChatRequest(json: unknown, limits: Omit<RequestLimits, 'maxRequestBytes'>, at?: string): ChatRequest {
+  const where = (...path: PropertyKey[]): string => {
+    const full = [...(at === undefined ? [] : [at]), ...path.map(String)];
+    return full.length > 0 ? `${full.join('.')}: ` : '';
+  };
+  const invalid = (message: string, ...path: PropertyKey[]): HttpError => new HttpError(400, `Invalid request: ${where(...path)}${message}`, 'invalid');
   const parsed = requestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new HttpError(400, `Invalid request: ${where}${issue.message}`, 'invalid');
+    throw invalid(issue.message, ...issue.path);
   }
   const req = parsed.data;
   if (req.messages.length > limits.maxMessages) {
-    throw new HttpError(400, `Invalid request: messages: at most ${limits.maxMessages} messages are accepted, got ${req.messages.length}`, 'invalid');
+    throw invalid(`at most ${limits.maxMessages} messages are accepted, got ${req.messages.length}`, 'messages');
   }
   const messages: ChatMessage[] = req.messages.map((m, i) => {
     const text = typeof m.content === 'string' ? m.content : m.content.map((b) => b.text).join('\n');
     if (text.trim().length === 0) {
-      throw new HttpError(400, `Invalid request: messages.${i}.content: must not be empty`, 'invalid');
+      throw invalid('must not be empty', 'messages', i, 'content');
     }
     return { role: m.role, text };
   });
@@ -93,14 +108,14 @@ export function parseChatRequest(body: string | undefined, limits: RequestLimits
   messages.forEach((m, i) => {
     const expected = i % 2 === 0 ? 'user' : 'assistant';
     if (m.role !== expected) {
-      throw new HttpError(400, `Invalid request: messages.${i}.role: must be "${expected}" (turns alternate, starting with "user")`, 'invalid');
+      throw invalid(`must be "${expected}" (turns alternate, starting with "user")`, 'messages', i, 'role');
     }
   });
   if (messages[messages.length - 1].role !== 'user') {
-    throw new HttpError(400, 'Invalid request: messages: the last message must come from the "user"', 'invalid');
+    throw invalid('the last message must come from the "user"', 'messages');
   }
   if (req.tier !== undefined && !limits.tierIds.includes(req.tier)) {
-    throw new HttpError(400, `Invalid request: tier: unknown tier "${req.tier}"; known tiers: ${limits.tierIds.join(', ')}`, 'invalid');
+    throw invalid(`unknown tier "${req.tier}"; known tiers: ${limits.tierIds.join(', ')}`, 'tier');
   }
   return {
     messages,

@@ -10,13 +10,14 @@
  * Configuration: `STATIC_LOADER_CONFIG_ENV` (JSON `StaticAnswersLoaderRuntimeConfig`).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { GetObjectCommand, S3Client, paginateListObjectsV2, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import type Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { STATIC_LOADER_CONFIG_ENV, type StaticAnswersLoaderRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { createEmbedder, openCacheConnection } from '../adapters/connections';
+import { s3ClientConfig } from '../adapters/s3-client';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
 import { ValkeyVectorStore } from '../adapters/valkey-vector-store';
 import type { Embedder } from '../core/semantic/ports';
@@ -58,19 +59,6 @@ export class S3AnswerFileSource implements AnswerObjectSource {
     if (!out.Body) throw new Error(`s3://${this.bucket}/${key} has no body`);
     return out.Body.transformToString('utf-8');
   }
-}
-
-/**
- * The S3 client's configuration. With an endpoint override (`AWS_ENDPOINT_URL_S3` or
- * `AWS_ENDPOINT_URL`: a local or S3-compatible server) requests use path-style addressing
- * (`<endpoint>/<bucket>/<key>`): the SDK has no environment variable for it, and virtual-hosted
- * style would put the bucket into the endpoint's host name (`bucket.localhost`), which such
- * servers do not resolve. Without an override nothing changes (virtual-hosted style on AWS).
- */
-export function s3ClientConfig(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
-  const ignored = env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.toLowerCase() === 'true';
-  const override = !ignored && Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL);
-  return { maxAttempts: MAX_ATTEMPTS, ...(override ? { forcePathStyle: true } : {}) };
 }
 
 function readConfig(): StaticAnswersLoaderRuntimeConfig {

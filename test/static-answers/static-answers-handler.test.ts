@@ -6,6 +6,7 @@
  *   Manager (`aws-protocol-server.ts`) through Powertools `getSecret`.
  * Metrics are read from the EMF lines Powertools writes to stdout, log lines likewise.
  */
+import { s3ClientConfig } from '../../lambdas/adapters/s3-client';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import Valkey from 'iovalkey';
@@ -83,7 +84,6 @@ let admin: Valkey;
 let reader: ValkeyStaticAnswers;
 let authSecretArn: string;
 let handler: typeof LoaderHandler.handler;
-let s3ClientConfig: typeof LoaderHandler.s3ClientConfig;
 let captured: string[] = [];
 const savedEnv = { ...process.env };
 
@@ -198,7 +198,7 @@ beforeAll(async () => {
     }) as typeof stream.write);
   }
 
-  ({ handler, s3ClientConfig } = jest.requireActual<typeof LoaderHandler>('../../lambdas/static-answers-loader/handler'));
+  ({ handler } = jest.requireActual<typeof LoaderHandler>('../../lambdas/static-answers-loader/handler'));
 });
 
 beforeEach(async () => {

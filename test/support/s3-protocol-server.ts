@@ -10,6 +10,11 @@
  *   {@link S3ServerOptions.maxKeysPerPage} keys (default 1,000 as in S3), so a test can force
  *   pagination with a small page.
  * - GetObject: `GET /{bucket}/{key}` → the bytes with `ETag`, `Content-Length`, `Last-Modified`.
+ * - PutObject: `PUT /{bucket}/{key}` stores the body (with its `Content-Type`) and answers its
+ *   `ETag`. The request headers (e.g. `x-amz-server-side-encryption`, checksums) are recorded in
+ *   {@link S3Call.headers}. An `aws-chunked` body (the SDK sends one for streams of unknown length)
+ *   is answered `NotImplemented`, so a test never stores a framed body by mistake. Failures can be
+ *   injected with {@link LocalS3Server.failPut}.
  * - HeadBucket / HeadObject answer too (some tools probe with them).
  *
  * Errors use S3's documented XML error body (`<Error><Code>…</Code><Message>…</Message>…`):
@@ -34,13 +39,15 @@ export interface S3ServerOptions {
 
 /** One request as the server saw it. */
 export interface S3Call {
-  readonly operation: 'ListObjectsV2' | 'GetObject' | 'HeadObject' | 'HeadBucket' | 'Unknown';
+  readonly operation: 'ListObjectsV2' | 'GetObject' | 'PutObject' | 'HeadObject' | 'HeadBucket' | 'Unknown';
   readonly method: string;
   readonly path: string;
   readonly query: Record<string, string>;
   readonly host: string;
   readonly bucket?: string;
   readonly key?: string;
+  /** Request headers (lower-case names), e.g. to check what a PutObject asked for. */
+  readonly headers: Record<string, string>;
   /** HTTP status answered. */
   status: number;
 }
@@ -88,6 +95,7 @@ export class LocalS3Server {
   private readonly buckets = new Map<string, Map<string, StoredObject>>();
   private readonly listFailures = new Map<string, S3Failure>();
   private readonly getFailures = new Map<string, S3Failure>();
+  private readonly putFailures = new Map<string, S3Failure>();
   private readonly http: http.Server;
 
   private constructor(options: S3ServerOptions) {
@@ -140,6 +148,17 @@ export class LocalS3Server {
     this.buckets.get(bucket)?.delete(key);
   }
 
+  /** The stored bytes of an object (undefined when absent), e.g. what a client wrote with PutObject. */
+  getObject(bucket: string, key: string): { body: Buffer; contentType: string } | undefined {
+    const o = this.buckets.get(bucket)?.get(key);
+    return o && { body: o.body, contentType: o.contentType };
+  }
+
+  /** Keys of a bucket under `prefix`, in UTF-8 binary order. */
+  keys(bucket: string, prefix = ''): string[] {
+    return [...(this.buckets.get(bucket)?.keys() ?? [])].filter((k) => k.startsWith(prefix)).sort(byUtf8);
+  }
+
   /** Removes every object of every bucket (the buckets stay) and the recorded calls and failures. */
   reset(): void {
     for (const objects of this.buckets.values()) objects.clear();
@@ -157,9 +176,15 @@ export class LocalS3Server {
     this.getFailures.set(`${bucket}/${key}`, failure);
   }
 
+  /** Every PutObject into `bucket` fails with `failure` until cleared. */
+  failPut(bucket: string, failure: S3Failure): void {
+    this.putFailures.set(bucket, failure);
+  }
+
   clearFailures(): void {
     this.listFailures.clear();
     this.getFailures.clear();
+    this.putFailures.clear();
   }
 
   callsOf(operation: S3Call['operation']): S3Call[] {
@@ -172,8 +197,8 @@ export class LocalS3Server {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    // Drain the body (none is expected for the operations served).
-    for await (const chunk of req) void chunk;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     const url = new URL(req.url ?? '/', 'http://local');
     const query = Object.fromEntries(url.searchParams.entries());
     const [rawBucket = '', ...rest] = url.pathname.replace(/^\//, '').split('/');
@@ -184,8 +209,13 @@ export class LocalS3Server {
       ? 'Unknown'
       : key === undefined || key === ''
         ? method === 'HEAD' ? 'HeadBucket' : method === 'GET' && query['list-type'] === '2' ? 'ListObjectsV2' : 'Unknown'
-        : method === 'GET' ? 'GetObject' : method === 'HEAD' ? 'HeadObject' : 'Unknown';
-    const call: S3Call = { operation, method, path: url.pathname, query, host: req.headers.host ?? '', bucket, key: key || undefined, status: 0 };
+        : method === 'GET' ? 'GetObject'
+          : method === 'PUT' && Object.keys(query).every((q) => q === 'x-id') ? 'PutObject' // x-id: the SDK's operation marker
+            : method === 'HEAD' ? 'HeadObject' : 'Unknown';
+    const requestHeaders = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)]));
+    const call: S3Call = {
+      operation, method, path: url.pathname, query, host: req.headers.host ?? '', bucket, key: key || undefined, headers: requestHeaders, status: 0,
+    };
     this.calls.push(call);
     const send = (status: number, headers: Record<string, string>, body: string | Buffer): void => {
       call.status = status;
@@ -212,6 +242,17 @@ export class LocalS3Server {
       const injected = this.listFailures.get(bucket!);
       if (injected) return fail(injected.status, injected.code, injected.message ?? injected.code);
       return this.listObjectsV2(bucket!, objects, query, send, fail);
+    }
+
+    if (operation === 'PutObject') {
+      const injected = this.putFailures.get(bucket!);
+      if (injected) return fail(injected.status, injected.code, injected.message ?? injected.code);
+      if ((requestHeaders['content-encoding'] ?? '').split(',').map((e) => e.trim()).includes('aws-chunked')) {
+        return fail(501, 'NotImplemented', 'aws-chunked uploads are not implemented by the local S3 server');
+      }
+      const body = Buffer.concat(chunks);
+      this.putObject(bucket!, key!, body, requestHeaders['content-type'] ?? 'binary/octet-stream');
+      return send(200, { etag: objects.get(key!)!.etag }, '');
     }
 
     const injected = this.getFailures.get(`${bucket}/${key}`);

@@ -1,0 +1,87 @@
+/**
+ * The batch worker Lambda, on the jobs queue's SQS event source (with `ReportBatchItemFailures`):
+ * answers each job message with the router's ChatService (the same caches, routing and
+ * fallback, built from the router's configuration by the router's DependencyBuilder), shares one
+ * answer among identical requests of a batch, limits concurrent invocations per tier, and stores
+ * each result before its message is acknowledged. Records that must be retried are reported in
+ * `batchItemFailures` (Powertools BatchProcessor), so one bad message never fails its neighbours.
+ * See `core/jobs/batch-processing` for what happens to each record.
+ *
+ * Configuration: `JOBS_CONFIG_ENV` (JSON `JobsRuntimeConfig`) and `ROUTER_CONFIG_ENV` (JSON
+ * `RouterRuntimeConfig`).
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
+import { ProviderInvoker } from '../adapters/provider-invoker';
+import { ChatService } from '../core/chat-service';
+import { HeuristicClassifier } from '../core/classifier';
+import { JobBatch } from '../core/jobs/batch-processing';
+import { TierLimitedInvoker } from '../core/jobs/tier-limiter';
+import { QuestionGuard } from '../core/semantic/question-guard';
+import { DependencyBuilder } from '../router/dependencies';
+
+const logger = new Logger();
+const routerConfig = JSON.parse(process.env[ROUTER_CONFIG_ENV] ?? 'null') as RouterRuntimeConfig;
+if (!routerConfig) throw new Error(`${ROUTER_CONFIG_ENV} is not set`);
+const jobsConfig = JSON.parse(process.env[JOBS_CONFIG_ENV] ?? 'null') as JobsRuntimeConfig;
+if (!jobsConfig) throw new Error(`${JOBS_CONFIG_ENV} is not set`);
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
+
+const store = new DynamoDbJobStore(jobsConfig.resultsTable);
+const invoker = new ProviderInvoker();
+const classifier = new HeuristicClassifier();
+const guard = new QuestionGuard();
+const dependencies = new DependencyBuilder(routerConfig, guard, logger);
+const processor = new BatchProcessor(EventType.SQS);
+const limits = { maxMessages: routerConfig.maxMessages, tierIds: routerConfig.tiers.map((t) => t.id) };
+/** Time kept back from the invocation's end to store the last results. */
+const STORE_RESERVE_MS = 3_000;
+
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  try {
+    const deps = await dependencies.get(metrics);
+    // The tier limit holds within this batch: one semaphore per tier.
+    const limited = new TierLimitedInvoker(invoker, jobsConfig.tierConcurrency);
+    const chat = new ChatService({ config: routerConfig, invoker: limited, classifier, guard, metrics, ...deps });
+    const batch = JobBatch.start(
+      {
+        store,
+        chat,
+        metrics,
+        limits,
+        maxReceiveCount: jobsConfig.maxReceiveCount,
+        resultTtlSeconds: jobsConfig.resultTtlSeconds,
+        deadline: Date.now() + context.getRemainingTimeInMillis() - STORE_RESERVE_MS,
+        logger: { warn: (message, ...extra) => logger.warn(message, ...(extra as [Record<string, unknown>])) },
+      },
+      event.Records.length,
+    );
+    const response = await processPartialResponse(
+      event,
+      (record: SQSRecord) =>
+        batch.process({
+          messageId: record.messageId,
+          body: record.body,
+          receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1,
+        }),
+      processor,
+      // A batch whose every record failed is reported like any other (every record retried),
+      // rather than thrown as an invocation error.
+      { context, throwOnFullBatchFailure: false },
+    );
+    batch.finish();
+    logger.info('batch', {
+      records: event.Records.length,
+      failed: response.batchItemFailures.length,
+      deduplicated: batch.deduplicatedRequests,
+    });
+    return response;
+  } finally {
+    metrics.flush();
+  }
+}

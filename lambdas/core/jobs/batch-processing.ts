@@ -1,0 +1,254 @@
+/**
+ * What the batch worker does with one SQS batch of job messages, over ports: parse each message,
+ * answer it with the router's ChatService (caches, routing, fallback, cache writes), sharing one
+ * answer among identical requests of the batch, and store each result before the message is
+ * acknowledged.
+ *
+ * Every record ends in one of two ways:
+ * - it resolves: its result is stored (or was already, or its job needs nothing more), and the
+ *   message may be deleted;
+ * - it throws a {@link BatchRecordFailure}: the message stays in the queue and comes back after
+ *   its visibility timeout (and, after the queue's maxReceiveCount, goes to the DLQ).
+ *
+ * | what happened                                   | outcome                                      |
+ * |-------------------------------------------------|----------------------------------------------|
+ * | body not a job message, job unknown (poison)    | fails (`poison`): retried, then the DLQ      |
+ * | the job store cannot be read or written         | fails (`store`): retried; nothing counted    |
+ * | request invalid, or a model rejected it (4xx)   | a failed result is stored; no retry          |
+ * | every tier failed (503), receives < max         | fails (`model`): retried later               |
+ * | every tier failed (503), receives >= max        | a failed result is stored (the job ends)     |
+ * | answered (cache or model)                       | a succeeded result is stored                 |
+ */
+import { AiMetricNames as M } from '../../../constructs/contract/metrics';
+import { exactCacheKey, type Caller } from '../cache-key';
+import { validateChatRequest, type ChatRequest, type RequestLimits } from '../chat-request';
+import type { ChatResult, ChatService } from '../chat-service';
+import { HttpError } from '../errors';
+import type { MetricsRecorder } from '../ports';
+import { jobStatus, type ItemResult, type JobHeader, type JobMessage, type JobStore } from './job-model';
+
+/** One SQS record, as the worker needs it. */
+export interface BatchRecord {
+  readonly messageId: string;
+  readonly body: string;
+  /** `ApproximateReceiveCount`: 1 on the first delivery. */
+  readonly receiveCount: number;
+}
+
+/** Why a record is left in the queue (the `FailureKind` dimension of BatchFailures). */
+export type FailureKind = 'poison' | 'store' | 'model';
+
+/** A record to be reported failed (and so retried); `kind` says why. */
+export class BatchRecordFailure extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'BatchRecordFailure';
+  }
+}
+
+/** `written`: the result was stored now. `duplicate`: it had been stored before. `skipped`: the job needed nothing more. */
+export type RecordOutcome = 'written' | 'duplicate' | 'skipped';
+
+export interface JobBatchDeps {
+  readonly store: JobStore;
+  /** The router's ChatService (caches → classify → invoke with fallback → cache writes). */
+  readonly chat: Pick<ChatService, 'chat'>;
+  readonly metrics: MetricsRecorder;
+  /** The router's request limits: a request is validated again before it is answered. */
+  readonly limits: Omit<RequestLimits, 'maxRequestBytes'>;
+  /** Receives after which a request no tier could answer gets a failed result instead of another retry. */
+  readonly maxReceiveCount: number;
+  readonly resultTtlSeconds: number;
+  /** Epoch milliseconds by which model answers must be ready (the invocation's end, less the time to store them). */
+  readonly deadline: number;
+  readonly now?: () => number;
+  readonly logger?: { warn(message: string, ...extra: unknown[]): void };
+}
+
+/**
+ * One batch. Records may be processed concurrently (the Powertools BatchProcessor runs them in
+ * parallel): identical requests share one answer through a per-batch memo, keyed like the exact
+ * cache (tenant, normalized request, tier hint; the user too for personal requests), so no answer
+ * ever crosses tenants. Requests that name a session are never shared (each merges and extends
+ * its user's context). The first request of a key is answered (caches, then a model); the others
+ * get its answer with the same tier and cache level, and usage and costUsd 0: the call was paid
+ * once.
+ */
+export class JobBatch {
+  /** Starts a batch of `size` records (emits BatchSize). */
+  static start(deps: JobBatchDeps, size: number): JobBatch {
+    deps.metrics.add(M.BATCH_SIZE, 'Count', size);
+    return new JobBatch(deps);
+  }
+
+  private readonly answers = new Map<string, Promise<ChatResult>>();
+  private readonly jobs = new Map<string, Promise<JobHeader | undefined>>();
+  private readonly started = new Map<string, Promise<void>>();
+  private readonly now: () => number;
+  private deduplicated = 0;
+
+  private constructor(private readonly deps: JobBatchDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Requests of this batch answered by another identical request's answer (cache lookup or
+   * model call): the requests that reached the answer step, less the distinct keys among them.
+   */
+  get deduplicatedRequests(): number {
+    return this.deduplicated;
+  }
+
+  /**
+   * Processes one record: resolves once its result is stored (or needs no storing).
+   * @throws BatchRecordFailure when the record must be retried
+   */
+  async process(record: BatchRecord): Promise<RecordOutcome> {
+    try {
+      const message = parseJobMessage(record.body);
+      const job = await this.job(message);
+      // Every item already has a result (e.g. the job failed as a whole): nothing left to answer.
+      const status = jobStatus(job);
+      if (status === 'succeeded' || status === 'failed') return 'skipped';
+      await this.markStarted(job);
+      const result = await this.answer(message, record.receiveCount);
+      return await this.write(message, result);
+    } catch (err) {
+      const failure = err instanceof BatchRecordFailure ? err : new BatchRecordFailure('model', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      this.deps.metrics.add(M.BATCH_FAILURES, 'Count', 1, { [M.DIMENSION_FAILURE_KIND]: failure.kind });
+      this.deps.logger?.warn('record left for a retry', { messageId: record.messageId, receiveCount: record.receiveCount, kind: failure.kind, reason: failure.message });
+      throw failure;
+    }
+  }
+
+  /** Emits the batch's DeduplicatedRequests (call once, after every record). */
+  finish(): void {
+    this.deps.metrics.add(M.DEDUPLICATED_REQUESTS, 'Count', this.deduplicated);
+  }
+
+  /** The job of a message (read once per batch); a message of an unknown job is poison. */
+  private async job(message: JobMessage): Promise<JobHeader> {
+    const key = `${message.tenantId}\u0000${message.jobId}`;
+    let pending = this.jobs.get(key);
+    if (!pending) {
+      pending = this.deps.store.getJob(message.tenantId, message.jobId);
+      this.jobs.set(key, pending);
+      // A failed read is not remembered: the next record of the job tries again.
+      pending.catch(() => this.jobs.delete(key));
+    }
+    let job: JobHeader | undefined;
+    try {
+      job = await pending;
+    } catch (err) {
+      throw new BatchRecordFailure('store', `the job could not be read: ${(err as Error).message}`, { cause: err });
+    }
+    if (!job) throw new BatchRecordFailure('poison', `job ${message.jobId} of this tenant does not exist (or has expired)`);
+    if (message.index >= job.items) throw new BatchRecordFailure('poison', `item ${message.index} is beyond the job's ${job.items} items`);
+    return job;
+  }
+
+  private async markStarted(job: JobHeader): Promise<void> {
+    if (job.startedAt !== undefined) return;
+    const key = `${job.tenantId}\u0000${job.jobId}`;
+    let pending = this.started.get(key);
+    if (!pending) {
+      pending = this.deps.store.markStarted(job.tenantId, job.jobId, this.now());
+      this.started.set(key, pending);
+      pending.catch(() => this.started.delete(key));
+    }
+    try {
+      await pending;
+    } catch (err) {
+      throw new BatchRecordFailure('store', `the job could not be marked started: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The result of one request: answered (shared with identical requests of the batch) or failed for good. */
+  private async answer(message: JobMessage, receiveCount: number): Promise<ItemResult> {
+    const failed = (code: string, text: string): ItemResult => ({
+      index: message.index,
+      status: 'failed',
+      error: { code, message: text },
+      completedAt: this.now(),
+    });
+    let req: ChatRequest;
+    try {
+      req = validateChatRequest(message.request, this.deps.limits, 'request');
+    } catch (err) {
+      if (err instanceof HttpError) return failed(err.reason, err.message);
+      throw err;
+    }
+    const caller: Caller = { tenantId: message.tenantId, userId: message.userId };
+    const key = req.session !== undefined ? `session:${message.jobId}:${message.index}` : exactCacheKey('batch:', caller, req, req.tierHint);
+    let pending = this.answers.get(key);
+    const follower = pending !== undefined;
+    if (pending) {
+      this.deduplicated++;
+    } else {
+      pending = this.deps.chat.chat(req, caller, this.deps.deadline);
+      // Awaited below by every record that shares it; this keeps an early rejection handled.
+      pending.catch(() => undefined);
+      this.answers.set(key, pending);
+    }
+    try {
+      const r = await pending;
+      return {
+        index: message.index,
+        status: 'succeeded',
+        output: { text: r.text },
+        tier: r.tierId,
+        cache: r.servedBy === 'model' ? 'miss' : r.servedBy,
+        // The answer was paid for once, by the first of the identical requests: summing costUsd
+        // over results gives what the batch cost.
+        usage: follower ? { inputTokens: 0, outputTokens: 0 } : r.usage,
+        costUsd: follower ? 0 : r.costUsd,
+        completedAt: this.now(),
+      };
+    } catch (err) {
+      // The request itself was refused (a model rejected it): another try would be refused too.
+      if (err instanceof HttpError && err.statusCode < 500) return failed(err.reason, err.message);
+      const reason = err instanceof Error ? err.message : String(err);
+      if (receiveCount >= this.deps.maxReceiveCount) {
+        return failed('unavailable', `${reason} Gave up after ${receiveCount} attempts.`);
+      }
+      throw new BatchRecordFailure('model', reason, { cause: err });
+    }
+  }
+
+  private async write(message: JobMessage, result: ItemResult): Promise<'written' | 'duplicate'> {
+    let outcome: 'written' | 'duplicate';
+    try {
+      outcome = await this.deps.store.writeResult(message.tenantId, message.jobId, result, this.deps.resultTtlSeconds);
+    } catch (err) {
+      throw new BatchRecordFailure('store', `the result could not be stored: ${(err as Error).message}`, { cause: err });
+    }
+    if (outcome === 'written') this.deps.metrics.add(M.RESULTS_WRITTEN, 'Count', 1);
+    return outcome;
+  }
+}
+
+/** Parses an SQS message body into a {@link JobMessage}. @throws BatchRecordFailure `poison` */
+export function parseJobMessage(body: string): JobMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    throw new BatchRecordFailure('poison', `the message body is not JSON: ${(err as Error).message}`);
+  }
+  const m = json as Partial<JobMessage> | null;
+  const problem =
+    typeof m !== 'object' || m === null || Array.isArray(m) ? 'not an object'
+      : m.v !== 1 ? `unknown version ${JSON.stringify(m.v)}`
+        : typeof m.jobId !== 'string' || m.jobId.length === 0 ? 'no jobId'
+          : typeof m.tenantId !== 'string' || m.tenantId.length === 0 ? 'no tenantId'
+            : m.userId !== undefined && typeof m.userId !== 'string' ? 'userId is not a string'
+              : typeof m.index !== 'number' || !Number.isInteger(m.index) || m.index < 0 ? 'no item index'
+                : !('request' in m) ? 'no request'
+                  : undefined;
+  if (problem) throw new BatchRecordFailure('poison', `not a job message: ${problem}`);
+  return m as JobMessage;
+}

@@ -1,0 +1,86 @@
+/**
+ * The jobs API Lambda, on the router's HTTP API (payload 2.0): `POST /v1/jobs` and
+ * `GET /v1/jobs/{id}` (see `core/jobs/jobs-endpoint` for the contract).
+ *
+ * Configuration: `JOBS_CONFIG_ENV` (JSON `JobsRuntimeConfig`: results and idempotency tables, the
+ * queue, limits, bulk mode) and `ROUTER_CONFIG_ENV` (JSON `RouterRuntimeConfig`: how requests are
+ * validated, where the tenant comes from, the tiers bulk mode may use).
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { BedrockBulkSubmitter } from '../adapters/bedrock-bulk-submitter';
+import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { PowertoolsIdempotency } from '../adapters/powertools-idempotency';
+import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
+import { SqsJobQueue } from '../adapters/sqs-job-queue';
+import { errorResponse, type HttpResponse } from '../core/chat-endpoint';
+import { HttpError } from '../core/errors';
+import { getJob, submitJob, type JobsEndpointDeps } from '../core/jobs/jobs-endpoint';
+import { callerFromAuthorizer, type AuthorizerContext } from '../router/caller';
+
+const logger = new Logger();
+const routerConfig = JSON.parse(process.env[ROUTER_CONFIG_ENV] ?? 'null') as RouterRuntimeConfig;
+if (!routerConfig) throw new Error(`${ROUTER_CONFIG_ENV} is not set`);
+const jobsConfig = JSON.parse(process.env[JOBS_CONFIG_ENV] ?? 'null') as JobsRuntimeConfig;
+if (!jobsConfig) throw new Error(`${JOBS_CONFIG_ENV} is not set`);
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
+
+const dynamo = new DynamoDBClient({});
+const store = new DynamoDbJobStore(jobsConfig.resultsTable, dynamo);
+const queue = new SqsJobQueue(jobsConfig.queueUrl);
+const idempotency = new PowertoolsIdempotency({
+  tableName: jobsConfig.idempotencyTable,
+  ttlSeconds: jobsConfig.idempotencyTtlSeconds,
+  client: dynamo,
+});
+const bulk = jobsConfig.bulk ? new BedrockBulkSubmitter(jobsConfig.bulk, routerConfig) : undefined;
+
+/** `POST /v1/jobs` (202 + job id) and `GET /v1/jobs/{id}` (status, results). */
+export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
+  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  try {
+    const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
+    const caller = callerFromAuthorizer(authorizer, routerConfig.tenant.source, routerConfig.tenant.claim);
+    const deps: JobsEndpointDeps = {
+      router: routerConfig,
+      jobs: jobsConfig,
+      store,
+      queue,
+      bulk,
+      idempotency,
+      metrics,
+      logger: { error: (message, ...extra) => logger.error(message, ...(extra as [Record<string, unknown>])) },
+    };
+    let response: HttpResponse;
+    switch (event.routeKey) {
+      case 'POST /v1/jobs': {
+        idempotency.registerLambdaContext(context);
+        const body = event.body !== undefined && event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+        response = await submitJob(deps, { body, caller, idempotencyKey: header(event, 'idempotency-key') });
+        break;
+      }
+      case 'GET /v1/jobs/{id}':
+        response = await getJob(deps, {
+          caller,
+          jobId: event.pathParameters?.id,
+          cursor: event.queryStringParameters?.cursor,
+          limit: event.queryStringParameters?.limit,
+        });
+        break;
+      default:
+        response = errorResponse(new HttpError(404, `No route ${event.routeKey}`, 'not-found'), metrics);
+    }
+    logger.info('request', { route: event.routeKey, status: response.statusCode });
+    return response;
+  } finally {
+    metrics.flush();
+  }
+}
+
+/** A request header (HTTP API lower-cases names; a repeated header arrives comma-joined). */
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
