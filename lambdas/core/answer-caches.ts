@@ -4,7 +4,7 @@ import { exactCacheKey, isCacheable, normalizeText, type Caller } from './cache-
 import { lastUserText, type ChatRequest } from './chat-request';
 import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
 import type { Embedder, VectorStore } from './semantic/ports';
-import type { QuestionGuard } from './semantic/question-guard';
+import type { PairGuard } from './semantic/question-guard';
 import { decide, semanticScope, type SemanticCache, type SemanticLookup } from './semantic/semantic-cache';
 import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 import { normalizeQuestion, type StaticAnswerStore } from './static-answers';
@@ -42,7 +42,7 @@ export interface StaticAnswersDeps {
 export interface AnswerCachesDeps {
   readonly config: RouterRuntimeConfig;
   readonly metrics: MetricsRecorder;
-  readonly guard: QuestionGuard;
+  readonly guard: PairGuard;
   readonly exact?: AnswerCache;
   readonly semantic?: SemanticCache;
   readonly staticAnswers?: StaticAnswersDeps;

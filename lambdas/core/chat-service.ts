@@ -6,7 +6,7 @@ import { invocationCostUsd, type TokenUsage } from './cost';
 import { HttpError, ModelInvocationError, classifyAwsError } from './errors';
 import { mergeUserContext } from './context-merge';
 import type { AnswerCache, CachedAnswer, MetricsRecorder, ModelInvoker, ModelResponse } from './ports';
-import { QuestionGuard } from './semantic/question-guard';
+import { QuestionGuard, type PairGuard } from './semantic/question-guard';
 import type { SemanticCache } from './semantic/semantic-cache';
 import { planTiers } from './tier-plan';
 import type { UserContext, UserContextStore } from './user-context';
@@ -53,7 +53,7 @@ export interface ChatServiceDeps {
    * The lexical guard of the semantic levels.
    * @default a QuestionGuard with the default contrast families
    */
-  readonly guard?: QuestionGuard;
+  readonly guard?: PairGuard;
   /** The exact cache; absent when the router runs without one. */
   readonly exactCache?: AnswerCache;
   /** The semantic cache; absent when disabled. */

@@ -7,7 +7,7 @@ import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig, VectorStoreRuntim
 import type { StaticAnswersDeps } from '../core/answer-caches';
 import type { AnswerCache, MetricsRecorder } from '../core/ports';
 import type { Embedder, VectorStore } from '../core/semantic/ports';
-import type { QuestionGuard } from '../core/semantic/question-guard';
+import type { PairGuard } from '../core/semantic/question-guard';
 import { SemanticCache } from '../core/semantic/semantic-cache';
 import type { UserContextStore } from '../core/user-context';
 import { createEmbedder, openCacheConnection } from '../adapters/connections';
@@ -41,7 +41,7 @@ export class DependencyBuilder {
 
   constructor(
     private readonly config: RouterRuntimeConfig,
-    private readonly guard: QuestionGuard,
+    private readonly guard: PairGuard,
     private readonly logger: Logger,
   ) {}
 

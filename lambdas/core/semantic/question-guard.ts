@@ -63,6 +63,11 @@ const STOPWORDS = new Set(('a an the i me my we our you your it its is are was w
   + 'and or but if so can could would should will how what when where why which who this that these those there here please '
   + 'have has had just still yet any some').split(' '));
 
+/** What the semantic levels ask of a guard: may the cached question answer the query? */
+export interface PairGuard {
+  compare(query: string, cached: string): GuardVerdict;
+}
+
 export interface GuardVerdict {
   readonly allowed: boolean;
   /** Why a hit was vetoed: `contrast:<family>`, `numbers`, `currency`, `entity`, `negation`. */
@@ -91,7 +96,7 @@ export interface QuestionGuardOptions {
   readonly negationOverlap?: number;
 }
 
-export class QuestionGuard {
+export class QuestionGuard implements PairGuard {
   private readonly families: readonly ContrastFamily[];
   private readonly negationOverlap?: number;
   private readonly patterns: Array<{ family: string; pole: number; pattern: RegExp }>;

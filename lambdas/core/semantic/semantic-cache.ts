@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CachedAnswer } from '../ports';
-import type { GuardVerdict, QuestionGuard } from './question-guard';
+import type { GuardVerdict, PairGuard } from './question-guard';
 import type { Embedder, SemanticEntry, VectorMatch, VectorStore } from './ports';
 import { cosine } from './vectors';
 
@@ -51,7 +51,7 @@ export class SemanticCache {
   constructor(
     readonly embedder: Embedder,
     private readonly store: VectorStore,
-    private readonly guard: QuestionGuard,
+    private readonly guard: PairGuard,
     readonly options: SemanticCacheOptions,
   ) {}
 
@@ -99,7 +99,7 @@ export class SemanticCache {
 export function decide(
   question: string,
   matches: readonly VectorMatch[],
-  guard: QuestionGuard,
+  guard: PairGuard,
   options: Pick<SemanticCacheOptions, 'threshold' | 'margin' | 'rivalSupport'>,
 ): Pick<SemanticLookup, 'hit' | 'outcome' | 'nearestSimilarity'> {
   const nearestSimilarity = matches[0]?.similarity ?? 0;
