@@ -11,4 +11,5 @@ export * from './cache/static-answers';
 export * from './cache/user-context-store';
 export * from './routing/router-authorization';
 export * from './routing/tiered-router';
+export * from './batching/batch-pipeline';
 export * from './service/scalable-ai-service';

@@ -43,19 +43,25 @@ export function claudeSonnetTier(): IModelTier {
  * The e-commerce assistant on Bedrock: Nova Micro → Nova Lite → Claude Sonnet, behind static
  * answers (shipping, returns, payment FAQs refreshed daily from S3), the exact cache and the
  * semantic cache (vectors in Valkey, Titan Text Embeddings V2), with user context in Valkey.
+ * Work that can wait (catalogue enrichment, review summaries) goes through the batch pipeline:
+ * `POST /v1/jobs` queues it for the batch worker, and jobs of 100+ requests run as Bedrock batch
+ * inference on the large tier at about half the on-demand price.
  */
 export class EcommerceAssistantStack extends Stack {
   public readonly service: ScalableAiService;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
+    const large = claudeSonnetTier();
     this.service = new ScalableAiService(this, 'Assistant', {
-      tiers: [novaMicroTier(), novaLiteTier(), claudeSonnetTier()],
+      tiers: [novaMicroTier(), novaLiteTier(), large],
       staticAnswers: { refreshInterval: Duration.days(1), maxAge: Duration.hours(1) },
       routerOptions: { serviceName: 'ecommerce-assistant' },
+      batchPipeline: { bulk: { tier: large } },
     });
     new CfnOutput(this, 'ApiUrl', { value: this.service.router.url });
     new CfnOutput(this, 'StaticAnswersBucket', { value: this.service.staticAnswers!.bucket.bucketName });
+    new CfnOutput(this, 'JobsResultsTable', { value: this.service.batchPipeline!.resultsTable.tableName });
   }
 }
 

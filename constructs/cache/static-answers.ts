@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -21,6 +21,7 @@ import {
 } from '../contract/runtime-config';
 import { cacheConnectionConfig } from '../internal/cache-connection';
 import { HandlerFunction } from '../internal/handler-function';
+import { createLoggedBucket } from '../internal/logged-bucket';
 import { nagResourceId } from '../internal/nag';
 import { defaultPrivateSubnets } from '../internal/subnets';
 
@@ -191,48 +192,15 @@ export class StaticAnswers extends Construct {
     if (props.bucket) {
       this.bucket = props.bucket;
     } else {
-      const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-      // Server access log buckets support SSE-S3 only.
-      const accessLogs = new s3.Bucket(this, 'AccessLogs', {
-        encryption: s3.BucketEncryption.S3_MANAGED,
-        enforceSSL: true,
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        lifecycleRules: [{ expiration: Duration.days(365) }],
-        removalPolicy,
-      });
-      Validations.of(accessLogs).acknowledge({
-        id: 'AwsSolutions-S1',
-        reason: 'This bucket receives the server access logs of the static answers bucket; logging the log bucket itself would recurse.',
-      });
-      this.accessLogsBucket = accessLogs;
-      const bucket = new s3.Bucket(this, 'Bucket', {
-        encryption: props.encryptionKey ? s3.BucketEncryption.KMS : s3.BucketEncryption.S3_MANAGED,
+      const { bucket, accessLogs } = createLoggedBucket(this, {
         encryptionKey: props.encryptionKey,
-        bucketKeyEnabled: props.encryptionKey ? true : undefined,
-        enforceSSL: true,
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
         versioned: true,
         lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(90) }],
-        removalPolicy,
+        logPrefix: 'static-answers/',
+        description: 'the static answers bucket',
       });
-      // Server access logging through a bucket policy (not the legacy log-delivery ACL), whatever
-      // the app's feature flags: the logging service may write only this bucket's logs.
-      const logPrefix = 'static-answers/';
-      (bucket.node.defaultChild as s3.CfnBucket).loggingConfiguration = {
-        destinationBucketName: accessLogs.bucketName,
-        logFilePrefix: logPrefix,
-      };
-      accessLogs.addToResourcePolicy(new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
-        actions: ['s3:PutObject'],
-        resources: [accessLogs.arnForObjects(`${logPrefix}*`)],
-        conditions: {
-          ArnLike: { 'aws:SourceArn': bucket.bucketArn },
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-        },
-      }));
+      this.accessLogsBucket = accessLogs;
       this.bucket = bucket;
     }
 

@@ -1,7 +1,8 @@
-import { Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Lazy, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as aoss from 'aws-cdk-lib/aws-opensearchserverless';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -161,11 +162,20 @@ export abstract class VectorStore {
   public abstract readonly hnsw: HnswOptions;
 
   /**
-   * Binds the store to a router: performs the grants and connections it needs (creating its
-   * resources below the router where it has any) and returns the router's configuration.
+   * Binds the store to a router: validates the binding, creates the store's resources below the
+   * router where it has any, and returns the router's configuration. Grants nothing: see
+   * `_grantClient`.
    * @internal
    */
   public abstract _bind(binding: VectorStoreBinding): VectorStoreRuntimeConfig;
+
+  /**
+   * Lets `client` (the router function, or another function that runs the routing core with the
+   * router's configuration) search and write the store: grants and network access. Call after
+   * `_bind`.
+   * @internal
+   */
+  public abstract _grantClient(client: lambda.Function): void;
 }
 
 function hnswConfig(hnsw: HnswOptions): HnswRuntimeConfig {
@@ -218,8 +228,12 @@ class ValkeyVectorStore extends VectorStore {
     if (!binding.cache) {
       throw new Error(`${binding.where}: VectorStore.valkey() keeps its index in the ResponseCache; set cache (or choose another vector store)`);
     }
-    // The router already connects to the cache; the index lives there.
     return { kind: 'valkey', hnsw: hnswConfig(this.hnsw), indexName: this.indexName ?? `${binding.cache.keyPrefix}semantic` };
+  }
+
+  /** @internal */
+  public _grantClient(_client: lambda.Function): void {
+    // The index lives in the response cache: access comes with ResponseCache.grantConnect().
   }
 }
 
@@ -232,6 +246,8 @@ class OpenSearchServerlessVectorStore extends VectorStore {
   private readonly options: OpenSearchServerlessVectorStoreOptions;
   private readonly indexName: string;
   private boundTo?: Construct;
+  /** What `_bind` created that clients are granted access to. */
+  private bound?: { readonly endpointSecurityGroup: ec2.SecurityGroup; readonly collectionArn: string; readonly principals: string[] };
 
   constructor(options: OpenSearchServerlessVectorStoreOptions) {
     const where = 'VectorStore.openSearchServerless';
@@ -274,7 +290,6 @@ class OpenSearchServerlessVectorStore extends VectorStore {
       description: 'cdk-scalable-ai semantic cache: OpenSearch Serverless VPC endpoint, admits only the router',
       allowAllOutbound: false,
     });
-    endpointSecurityGroup.connections.allowFrom(binding.function, ec2.Port.tcp(443), 'HTTPS from the cdk-scalable-ai router');
     const vpcEndpoint = new aoss.CfnVpcEndpoint(scope, 'VpcEndpoint', {
       name,
       vpcId: vpc.vpcId,
@@ -303,22 +318,32 @@ class OpenSearchServerlessVectorStore extends VectorStore {
     collection.node.addDependency(encryptionPolicy, networkPolicy);
     collection.applyRemovalPolicy(this.options.removalPolicy ?? RemovalPolicy.DESTROY);
 
+    // The roles of the store's clients (see _grantClient), known once the app is complete.
+    const principals: string[] = [];
     new aoss.CfnAccessPolicy(scope, 'DataAccessPolicy', {
       name,
       type: 'data',
-      description: 'cdk-scalable-ai semantic cache: the router may use its index',
+      description: 'cdk-scalable-ai semantic cache: the router (and functions sharing its configuration) may use its index',
       policy: stack.toJsonString([{
         Rules: [{ ResourceType: 'index', Resource: [`index/${name}/${this.indexName}`], Permission: AOSS_INDEX_PERMISSIONS }],
-        Principal: [binding.role.roleArn],
+        Principal: Lazy.any({ produce: () => principals }),
       }]),
     });
-    iam.Grant.addToPrincipal({ grantee: binding.function, actions: ['aoss:APIAccessAll'], resourceArns: [collection.attrArn] });
+    this.bound = { endpointSecurityGroup, collectionArn: collection.attrArn, principals };
 
     return {
       kind: 'opensearch',
       hnsw: hnswConfig(this.hnsw),
       opensearch: { endpoint: collection.attrCollectionEndpoint, index: this.indexName },
     };
+  }
+
+  /** @internal */
+  public _grantClient(client: lambda.Function): void {
+    if (!this.bound) throw new Error('VectorStore.openSearchServerless: the store must be bound to a router before a function is granted access');
+    this.bound.endpointSecurityGroup.connections.allowFrom(client, ec2.Port.tcp(443), 'HTTPS from a cdk-scalable-ai function of the router');
+    this.bound.principals.push(client.role!.roleArn);
+    iam.Grant.addToPrincipal({ grantee: client, actions: ['aoss:APIAccessAll'], resourceArns: [this.bound.collectionArn] });
   }
 }
 
@@ -364,8 +389,6 @@ class AuroraPgvectorVectorStore extends VectorStore {
       throw new Error(`${binding.where}: pgvector indexes at most ${MAX_PGVECTOR_DIMENSIONS} dimensions with HNSW; the embedding model has ${binding.dimensions}`);
     }
     const { cluster, secret } = this.options;
-    cluster.connections.allowDefaultPortFrom(binding.function, 'from the cdk-scalable-ai router (semantic cache)');
-    secret.grantRead(binding.function);
     return {
       kind: 'pgvector',
       hnsw: hnswConfig(this.hnsw),
@@ -378,5 +401,11 @@ class AuroraPgvectorVectorStore extends VectorStore {
         ssl: true,
       },
     };
+  }
+
+  /** @internal */
+  public _grantClient(client: lambda.Function): void {
+    this.options.cluster.connections.allowDefaultPortFrom(client, 'from the cdk-scalable-ai router (semantic cache)');
+    this.options.secret.grantRead(client);
   }
 }

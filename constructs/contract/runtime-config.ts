@@ -216,3 +216,6 @@ export interface JobsRuntimeConfig {
   readonly tierConcurrency: number;
   readonly bulk?: BulkRuntimeConfig;
 }
+
+/** Prefix of the Bedrock batch inference job names of bulk jobs (the completion rule filters on it). */
+export const BULK_JOB_NAME_PREFIX = 'sai-bulk-';

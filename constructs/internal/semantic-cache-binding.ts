@@ -16,7 +16,8 @@ export interface BoundSemanticCache {
 }
 
 /**
- * Validates `options`, binds the vector store and grants the embedding model to the router.
+ * Validates `options` and binds the vector store to the router (creating the store's resources).
+ * Access to the store and the embedding model is granted per function by the router.
  * Internal: used by TieredRouter.
  */
 export function bindSemanticCache(options: SemanticCacheOptions, binding: Omit<VectorStoreBinding, 'dimensions' | 'where'>): BoundSemanticCache {
@@ -47,7 +48,6 @@ export function bindSemanticCache(options: SemanticCacheOptions, binding: Omit<V
   const embeddingModel = options.embeddingModel ?? EmbeddingModel.titanTextV2();
   const vectorStore = options.vectorStore ?? VectorStore.valkey();
   const store = vectorStore._bind({ ...binding, dimensions: embeddingModel.dimensions, where: `${where}.vectorStore` });
-  embeddingModel.grantInvoke(binding.function);
   return {
     embeddingModel,
     vectorStore,

@@ -91,14 +91,9 @@ export class BedrockModelTier implements IModelTier {
 
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
     if (!this.profileArn) {
-      return iam.Grant.addToPrincipal({
-        grantee,
-        actions: INVOKE_ACTIONS,
-        resourceArns: this.foundationModelArn ? [this.foundationModelArn] : this.foundationModelIds.map((id) => foundationModelArn(Aws.REGION, id)),
-      });
+      return iam.Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: this.foundationModelArns() });
     }
     const profileGrant = iam.Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: [this.profileArn] });
-    const regions = this.destinationRegions ?? ['*'];
     if (!this.destinationRegions && Construct.isConstruct(grantee.grantPrincipal)) {
       for (const id of this.foundationModelIds) {
         Validations.of(grantee.grantPrincipal).acknowledge({
@@ -110,11 +105,28 @@ export class BedrockModelTier implements IModelTier {
     const modelGrant = iam.Grant.addToPrincipal({
       grantee,
       actions: INVOKE_ACTIONS,
-      resourceArns: this.foundationModelIds.flatMap((id) => regions.map((region) => foundationModelArn(region, id))),
+      resourceArns: this.foundationModelArns(),
       // The foundation models are reachable only through this tier's profile.
       conditions: { StringEquals: { 'bedrock:InferenceProfileArn': this.profileArn } },
     });
     return profileGrant.combine(modelGrant);
+  }
+
+  /**
+   * The ARNs a permission on this tier's model names: its inference profile (if it has one) and
+   * its foundation models; through a cross-region profile, in each of its destination Regions
+   * (`*` unless `destinationRegions` lists them).
+   * @internal
+   */
+  public _modelArns(): string[] {
+    return this.profileArn ? [this.profileArn, ...this.foundationModelArns()] : this.foundationModelArns();
+  }
+
+  /** The foundation model ARNs: in this Region, or in each destination Region of the profile. */
+  private foundationModelArns(): string[] {
+    if (this.foundationModelArn) return [this.foundationModelArn];
+    const regions = this.profileArn ? (this.destinationRegions ?? ['*']) : [Aws.REGION];
+    return this.foundationModelIds.flatMap((id) => regions.map((region) => foundationModelArn(region, id)));
   }
 }
 

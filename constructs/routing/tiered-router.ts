@@ -228,6 +228,10 @@ export class TieredRouter extends Construct {
   /** The user context store of the router, if any. */
   public readonly userContext?: UserContextStore;
   private readonly routes: Array<[apigwv2.HttpMethod, string]> = [];
+  private readonly cache?: ResponseCache;
+  private readonly vpc?: ec2.IVpc;
+  private readonly vpcSubnets?: ec2.SubnetSelection;
+  private readonly runtimeConfigJson: string;
 
   constructor(scope: Construct, id: string, props: TieredRouterProps) {
     super(scope, id);
@@ -240,6 +244,9 @@ export class TieredRouter extends Construct {
 
     const vpc = props.vpc;
     const vpcSubnets = vpc ? (props.vpcSubnets ?? defaultPrivateSubnets(vpc)) : undefined;
+    this.vpc = vpc;
+    this.vpcSubnets = vpcSubnets;
+    this.cache = props.cache;
     const handler = new HandlerFunction(this, 'Handler', {
       handlerName: 'router',
       description: 'cdk-scalable-ai router: cache, classify, invoke a model tier with fallback',
@@ -255,20 +262,12 @@ export class TieredRouter extends Construct {
     this.function = handler.function;
     this.logGroup = handler.logGroup;
 
-    for (const tier of props.tiers) tier.grantInvoke(this.function);
-    if (props.cache) props.cache.grantConnect(this.function);
-
-    const semantic = props.semanticCache ? bindSemanticCache(props.semanticCache, {
-      scope: this, function: this.function, role: handler.role, vpc, vpcSubnets, cache: props.cache,
-    }) : undefined;
+    const semantic = props.semanticCache ? bindSemanticCache(props.semanticCache, { scope: this, vpc, vpcSubnets, cache: props.cache }) : undefined;
     this.vectorStore = semantic?.vectorStore;
     this.embeddingModel = semantic?.embeddingModel;
-
     this.staticAnswers = props.staticAnswers;
-    // With semantic matching the router embeds questions with the model of the static answers.
-    props.staticAnswers?.embeddingModel?.grantInvoke(this.function);
     this.userContext = props.userContext;
-    props.userContext?.grantReadWrite(this.function);
+    this._grantRoutingTo(this.function);
 
     const config: RouterRuntimeConfig = {
       tiers: props.tiers.map(tierRuntimeConfig),
@@ -285,7 +284,8 @@ export class TieredRouter extends Construct {
       staticAnswers: props.staticAnswers?._runtimeConfig(),
       userContext: props.userContext?._runtimeConfig(),
     };
-    this.function.addEnvironment(ROUTER_CONFIG_ENV, Stack.of(this).toJsonString(config));
+    this.runtimeConfigJson = Stack.of(this).toJsonString(config);
+    this.function.addEnvironment(ROUTER_CONFIG_ENV, this.runtimeConfigJson);
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.api = new apigwv2.HttpApi(this, 'Api', {
@@ -325,6 +325,41 @@ export class TieredRouter extends Construct {
       actions: ['execute-api:Invoke'],
       resourceArns: this.routes.map(([method, path]) => this.api.arnForExecuteApi(method, path, '$default')),
     });
+  }
+
+  /**
+   * The router's configuration as the handlers read it (`ROUTER_CONFIG_ENV`): a JSON string with
+   * tokens. Functions that run the routing core (the batch worker) carry the same configuration.
+   * @internal
+   */
+  public get _runtimeConfigJson(): string {
+    return this.runtimeConfigJson;
+  }
+
+  /**
+   * Where the router function runs: its VPC and subnets (none outside a VPC). Functions that run
+   * the routing core run there too, to reach the same caches.
+   * @internal
+   */
+  public get _placement(): { readonly vpc?: ec2.IVpc; readonly vpcSubnets?: ec2.SubnetSelection } {
+    return { vpc: this.vpc, vpcSubnets: this.vpcSubnets };
+  }
+
+  /**
+   * Grants `fn` everything the routing core needs with this router's configuration, exactly what
+   * the router function itself is granted: invoking each tier, connecting to the response cache,
+   * the semantic cache's vector store and embedding model, the static answers' embedding model,
+   * and the user context store. `fn` must run in the router's VPC when the router has one.
+   * @internal
+   */
+  public _grantRoutingTo(fn: lambda.Function): void {
+    for (const tier of this.tiers) tier.grantInvoke(fn);
+    this.cache?.grantConnect(fn);
+    this.vectorStore?._grantClient(fn);
+    this.embeddingModel?.grantInvoke(fn);
+    // With semantic matching the router embeds questions with the model of the static answers.
+    this.staticAnswers?.embeddingModel?.grantInvoke(fn);
+    this.userContext?.grantReadWrite(fn);
   }
 
   /** A metric of the router (see `AiMetricNames` for names), with its `service` dimension. */

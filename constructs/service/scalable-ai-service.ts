@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { BatchPipeline, type BatchPipelineOptions } from '../batching/batch-pipeline';
 import { ResponseCache, type ResponseCacheOptions } from '../cache/response-cache';
 import type { SemanticCacheOptions } from '../cache/semantic-cache';
 import { StaticAnswers, type StaticAnswersOptions } from '../cache/static-answers';
@@ -19,8 +20,9 @@ export interface ScalableAiServiceProps {
    * Bedrock Runtime, SageMaker Runtime, Secrets Manager, and (for static answers and a DynamoDB
    * user context) S3 and DynamoDB: VPC endpoints or NAT.
    * @default - a new VPC over two Availability Zones with isolated subnets only, interface
-   * endpoints for Bedrock Runtime, SageMaker Runtime and Secrets Manager, gateway endpoints for
-   * S3 and DynamoDB, and flow logs
+   * endpoints for Bedrock Runtime, SageMaker Runtime and Secrets Manager (with `batchPipeline`
+   * also SQS, and with bulk mode the Bedrock control plane), gateway endpoints for S3 and
+   * DynamoDB, and flow logs
    */
   readonly vpc?: ec2.IVpc;
   /**
@@ -67,6 +69,13 @@ export interface ScalableAiServiceProps {
    * @default - see `TieredRouterOptions`
    */
   readonly routerOptions?: TieredRouterOptions;
+  /**
+   * The asynchronous path: given, a `BatchPipeline` serves `POST /v1/jobs` and `GET /v1/jobs/{id}`
+   * on the router's API. With your own `vpc`, its functions need SQS (and, in bulk mode, the
+   * Bedrock control plane and S3) reachable from the VPC.
+   * @default - no batch pipeline
+   */
+  readonly batchPipeline?: BatchPipelineOptions;
 }
 
 /**
@@ -85,12 +94,17 @@ export class ScalableAiService extends Construct {
   public readonly userContext?: UserContextStore;
   /** The router. */
   public readonly router: TieredRouter;
+  /** The batch pipeline, when `batchPipeline` is given. */
+  public readonly batchPipeline?: BatchPipeline;
   /** Interface endpoints of the VPC this construct created (none with your own VPC). */
   public readonly vpcEndpoints: ec2.InterfaceVpcEndpoint[] = [];
   /** Gateway endpoints (S3, DynamoDB) of the VPC this construct created (none with your own VPC). */
   public readonly gatewayEndpoints: ec2.GatewayVpcEndpoint[] = [];
   private bedrockEndpoint?: ec2.InterfaceVpcEndpoint;
+  private sageMakerEndpoint?: ec2.InterfaceVpcEndpoint;
   private secretsManagerEndpoint?: ec2.InterfaceVpcEndpoint;
+  private sqsEndpoint?: ec2.InterfaceVpcEndpoint;
+  private bedrockControlEndpoint?: ec2.InterfaceVpcEndpoint;
 
   constructor(scope: Construct, id: string, props: ScalableAiServiceProps) {
     super(scope, id);
@@ -101,7 +115,7 @@ export class ScalableAiService extends Construct {
       throw new Error('ScalableAiService: staticAnswers are published into the response cache; they cannot be combined with enableCache: false');
     }
 
-    this.vpc = props.vpc ?? this.createVpc();
+    this.vpc = props.vpc ?? this.createVpc(props.batchPipeline);
     if (cacheEnabled) {
       this.cache = new ResponseCache(this, 'Cache', { vpc: this.vpc, ...props.cacheOptions });
     }
@@ -128,12 +142,19 @@ export class ScalableAiService extends Construct {
       staticAnswers: this.staticAnswers,
       userContext: this.userContext,
     });
+    if (props.batchPipeline) {
+      this.batchPipeline = new BatchPipeline(this, 'BatchPipeline', { ...props.batchPipeline, router: this.router });
+    }
     // The endpoints admit only the functions that use them.
-    for (const endpoint of this.vpcEndpoints) endpoint.connections.allowDefaultPortFrom(this.router.function);
-    if (this.staticAnswers) {
-      for (const endpoint of [this.secretsManagerEndpoint, this.bedrockEndpoint]) {
-        endpoint?.connections.allowDefaultPortFrom(this.staticAnswers.loaderFunction);
-      }
+    const routingEndpoints = [this.bedrockEndpoint, this.sageMakerEndpoint, this.secretsManagerEndpoint];
+    const allow = (endpoints: Array<ec2.InterfaceVpcEndpoint | undefined>, fn: ec2.IConnectable) => {
+      for (const endpoint of endpoints) endpoint?.connections.allowDefaultPortFrom(fn);
+    };
+    allow(routingEndpoints, this.router.function);
+    if (this.staticAnswers) allow([this.secretsManagerEndpoint, this.bedrockEndpoint], this.staticAnswers.loaderFunction);
+    if (this.batchPipeline) {
+      allow(routingEndpoints, this.batchPipeline.workerFunction);
+      allow([this.sqsEndpoint, this.bedrockControlEndpoint], this.batchPipeline.jobsApiFunction);
     }
   }
 
@@ -142,7 +163,7 @@ export class ScalableAiService extends Construct {
    * also costs less than a NAT gateway per Availability Zone at low traffic. The S3 and DynamoDB
    * gateway endpoints are free.
    */
-  private createVpc(): ec2.Vpc {
+  private createVpc(batchPipeline?: BatchPipelineOptions): ec2.Vpc {
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,
@@ -159,8 +180,13 @@ export class ScalableAiService extends Construct {
       return created;
     };
     this.bedrockEndpoint = endpoint('BedrockRuntime', ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME);
-    endpoint('SageMakerRuntime', ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME);
+    this.sageMakerEndpoint = endpoint('SageMakerRuntime', ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME);
     this.secretsManagerEndpoint = endpoint('SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER);
+    if (batchPipeline) {
+      // The jobs API queues requests; in bulk mode it also submits Bedrock batch inference jobs.
+      this.sqsEndpoint = endpoint('Sqs', ec2.InterfaceVpcEndpointAwsService.SQS);
+      if (batchPipeline.bulk) this.bedrockControlEndpoint = endpoint('Bedrock', ec2.InterfaceVpcEndpointAwsService.BEDROCK);
+    }
     for (const [name, service] of [
       ['S3', ec2.GatewayVpcEndpointAwsService.S3],
       ['DynamoDb', ec2.GatewayVpcEndpointAwsService.DYNAMODB],

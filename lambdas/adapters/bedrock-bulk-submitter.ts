@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { BedrockClient, CreateModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { BulkRuntimeConfig, RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { BULK_JOB_NAME_PREFIX, type BulkRuntimeConfig, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { parseChatRequest, type ChatRequest, type RequestLimits } from '../core/chat-request';
 import { HttpError } from '../core/errors';
 import { bulkInputKey, bulkOutputPrefix, bulkTier, recordIdOf } from '../core/jobs/bulk-layout';
@@ -75,7 +75,7 @@ function sha256(value: string): string {
  */
 export function bulkJobName(tenantId: string, jobId: string): string {
   const readable = jobId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 24);
-  const name = `sai-bulk-${readable}${readable ? '-' : ''}${sha256(`${tenantId}\n${jobId}`).slice(0, 12)}`;
+  const name = `${BULK_JOB_NAME_PREFIX}${readable}${readable ? '-' : ''}${sha256(`${tenantId}\n${jobId}`).slice(0, 12)}`;
   if (!JOB_NAME_PATTERN.test(name) || name.length > 63) throw new Error(`internal: invalid bulk job name ${name}`);
   return name;
 }

@@ -223,8 +223,10 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
         .find(([, f]) => f.Properties.Environment.Variables.SCALABLE_AI_STATIC_LOADER_CONFIG)![0];
       expect(schedule.Properties.Target.Arn).toEqual({ 'Fn::GetAtt': [loaderId, 'Arn'] });
       expect(schedule.Properties.Target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
-      const [queueId, queue] = onlyResource(template(), 'AWS::SQS::Queue');
+      const queueId = schedule.Properties.Target.DeadLetterConfig.Arn['Fn::GetAtt'][0];
       expect(schedule.Properties.Target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } });
+      const queue = template().toJSON().Resources[queueId];
+      expect(queue.Type).toBe('AWS::SQS::Queue');
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
     });
 
@@ -245,6 +247,69 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
     test('the router serves GET /v1/static-answers and matches semantically', () => {
       template().hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/static-answers', AuthorizationType: 'AWS_IAM' });
       expect(routerConfig(template()).staticAnswers).toMatchObject({ threshold: 0.9, maxAgeSeconds: 3600 });
+    });
+  });
+
+  describe('EcommerceAssistant batch pipeline', () => {
+    const template = () => {
+      const t = templates.EcommerceAssistant;
+      if (!t) throw new Error(`EcommerceAssistant did not synthesize: ${synth.error?.message}`);
+      return t;
+    };
+
+    test('an encrypted queue with a redrive policy to a dead-letter queue', () => {
+      const queues = template().findResources('AWS::SQS::Queue');
+      const withRedrive = Object.values(queues).filter((q) => q.Properties.RedrivePolicy);
+      expect(withRedrive).toHaveLength(1);
+      const queue = withRedrive[0].Properties;
+      expect(queue.SqsManagedSseEnabled === true || queue.KmsMasterKeyId !== undefined).toBe(true);
+      const dlqId = queue.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+      expect(queue.RedrivePolicy.maxReceiveCount).toBeGreaterThan(0);
+      const dlq = queues[dlqId];
+      expect(dlq).toBeDefined();
+      expect(dlq.Properties.SqsManagedSseEnabled === true || dlq.Properties.KmsMasterKeyId !== undefined).toBe(true);
+    });
+
+    test('an SQS event source mapping reporting batch item failures, with a batching window above zero', () => {
+      const [, mapping] = onlyResource(template(), 'AWS::Lambda::EventSourceMapping');
+      expect(mapping.Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(mapping.Properties.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+      const queueId = mapping.Properties.EventSourceArn['Fn::GetAtt'][0];
+      expect(template().toJSON().Resources[queueId].Type).toBe('AWS::SQS::Queue');
+    });
+
+    test('a results table with TTL', () => {
+      const tables = Object.values(template().findResources('AWS::DynamoDB::Table')).map((t) => t.Properties);
+      expect(tables).toContainEqual(expect.objectContaining({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      }));
+    });
+
+    test('bedrock:CreateModelInvocationJob granted', () => {
+      const resources = resourcesAllowing(template(), 'bedrock:CreateModelInvocationJob');
+      expect(resources.length).toBeGreaterThan(0);
+      expect(resources).toContain('arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*');
+      expect(resources).not.toContain('*');
+    });
+
+    test('a role that bedrock.amazonaws.com can assume for batch jobs', () => {
+      const roles = Object.values(template().findResources('AWS::IAM::Role'))
+        .filter((r) => JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('"bedrock.amazonaws.com"'));
+      expect(roles).toHaveLength(1);
+      const [statement] = roles[0].Properties.AssumeRolePolicyDocument.Statement;
+      expect(statement).toMatchObject({ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'bedrock.amazonaws.com' } });
+      expect(flatten(statement.Condition.ArnLike['aws:SourceArn'])).toMatch(/:model-invocation-job\/\*$/);
+      expect(statement.Condition.StringEquals['aws:SourceAccount']).toEqual({ Ref: 'AWS::AccountId' });
+    });
+
+    test('every function environment stays under the 4 KB Lambda limit (each token counted as 160 characters)', () => {
+      for (const [id, fn] of Object.entries(template().findResources('AWS::Lambda::Function'))) {
+        const variables: Record<string, unknown> = fn.Properties.Environment?.Variables ?? {};
+        const size = Object.entries(variables)
+          .reduce((sum, [name, value]) => sum + name.length + flatten(value).replace(/\$\{[^}]*\}/g, 'x'.repeat(160)).length, 0);
+        expect({ id, withinLimit: size < 4096 }).toEqual({ id, withinLimit: true });
+      }
     });
   });
 

@@ -154,18 +154,36 @@ export function parseJsonValue(value: unknown): any {
   return JSON.parse(flatten(value).replace(/([:[,])(\$\{[^}"]*\})(?=[,\]}])/g, '$1"$2"'));
 }
 
-/** The JSON configuration in environment variable `name` of the only function that has one. */
-export function functionConfig(template: Template, name: string): any {
+/**
+ * The JSON configuration in environment variable `name` of the only function that has one
+ * (leaving out the functions that also carry `unless`).
+ */
+export function functionConfig(template: Template, name: string, unless?: string): any {
   const functions = Object.values(template.findResources('AWS::Lambda::Function'))
-    .map((f) => f.Properties?.Environment?.Variables?.[name])
+    .map((f) => f.Properties?.Environment?.Variables ?? {})
+    .filter((variables) => unless === undefined || variables[unless] === undefined)
+    .map((variables) => variables[name])
     .filter((v) => v !== undefined);
   if (functions.length !== 1) throw new Error(`expected one function with ${name}, found ${functions.length}`);
   return parseJsonValue(functions[0]);
 }
 
-/** The router configuration (`SCALABLE_AI_ROUTER_CONFIG`) of the only function that has one. */
+/** The JSON configuration in environment variable `name` of each function that has one, by logical id. */
+export function functionConfigs(template: Template, name: string): Record<string, any> {
+  const found: Record<string, any> = {};
+  for (const [logicalId, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
+    const value = fn.Properties?.Environment?.Variables?.[name];
+    if (value !== undefined) found[logicalId] = parseJsonValue(value);
+  }
+  return found;
+}
+
+/**
+ * The router configuration (`SCALABLE_AI_ROUTER_CONFIG`) of the router function: the only function
+ * that has one, besides the batch pipeline's functions (which also carry `SCALABLE_AI_JOBS_CONFIG`).
+ */
 export function routerConfig(template: Template): any {
-  return functionConfig(template, 'SCALABLE_AI_ROUTER_CONFIG');
+  return functionConfig(template, 'SCALABLE_AI_ROUTER_CONFIG', 'SCALABLE_AI_JOBS_CONFIG');
 }
 
 /** The static answers loader configuration (`SCALABLE_AI_STATIC_LOADER_CONFIG`) of the only function that has one. */

@@ -14,7 +14,7 @@ import {
   TieredRouter, UserContextBackend, UserContextStore, VectorStoreKind,
   type IModelTier, type SemanticCacheOptions, type TieredRouterProps,
 } from '../../constructs';
-import { DEFAULT_SEMANTIC_THRESHOLD } from '../../constructs/contract/semantic-defaults';
+import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 
 
 function smallTier(): IModelTier {
@@ -512,11 +512,11 @@ describe('TieredRouter: semantic cache defaults and optional levels', () => {
     expect(routerConfig(template).semanticCache).toEqual({
       embedder: { provider: 'bedrock', modelId: 'amazon.titan-embed-text-v2:0', dimensions: 1024 },
       store: { kind: 'valkey', hnsw: { m: 16, efConstruction: 128, efSearch: 64 }, indexName: 'sai:semantic' },
-      threshold: DEFAULT_SEMANTIC_THRESHOLD,
-      margin: 0.1,
-      rivalSupport: 2,
-      answerEquivalence: 0.9,
-      neighbours: 10,
+      threshold: SEMANTIC_DEFAULTS.threshold,
+      margin: SEMANTIC_DEFAULTS.margin,
+      rivalSupport: SEMANTIC_DEFAULTS.rivalSupport,
+      answerEquivalence: SEMANTIC_DEFAULTS.answerEquivalence,
+      neighbours: SEMANTIC_DEFAULTS.neighbours,
       ttlSeconds: 604_800,
       maxEntriesPerScope: 10_000,
     });
@@ -584,7 +584,7 @@ describe('TieredRouter: validation of the cache levels', () => {
     ['neighbours 0', { neighbours: 0 }, /semanticCache\.neighbours must be an integer from 1 to 100; got 0/],
     ['neighbours 101', { neighbours: 101 }, /semanticCache\.neighbours/],
     ['fractional neighbours', { neighbours: 2.5 }, /semanticCache\.neighbours/],
-    ['rivalSupport 0', { rivalSupport: 0 }, /semanticCache\.rivalSupport must be an integer from 1 to neighbours \(10\); got 0/],
+    ['rivalSupport 0', { rivalSupport: 0 }, /semanticCache\.rivalSupport must be an integer from 1 to neighbours \(20\); got 0/],
     ['rivalSupport above neighbours', { neighbours: 5, rivalSupport: 6 }, /semanticCache\.rivalSupport must be an integer from 1 to neighbours \(5\)/],
     ['ttl 30 seconds', { ttl: Duration.seconds(30) }, /semanticCache\.ttl must be at least 1 minute; got 30 seconds/],
     ['maxEntriesPerScope 0', { maxEntriesPerScope: 0 }, /semanticCache\.maxEntriesPerScope must be a positive integer; got 0/],
