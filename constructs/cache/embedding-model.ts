@@ -1,7 +1,7 @@
 import { Arn, ArnFormat, Aws, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { DEFAULT_EMBEDDING_DIMENSIONS, TITAN_TEXT_V2_MODEL_ID } from '../contract/semantic-defaults';
 import type { EmbedderRuntimeConfig } from '../contract/runtime-config';
+import { DEFAULT_EMBEDDING_DIMENSIONS, TITAN_TEXT_V2_MODEL_ID } from '../contract/semantic-defaults';
 import { ModelProvider } from '../models/model-tier';
 
 /** Options of Amazon Titan Text Embeddings V2. */

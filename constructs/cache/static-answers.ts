@@ -12,13 +12,13 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EmbeddingModel } from './embedding-model';
 import type { ResponseCache } from './response-cache';
-import {
-  DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, DEFAULT_STATIC_THRESHOLD,
-} from '../contract/semantic-defaults';
 import { AiMetricNames } from '../contract/metrics';
 import {
   STATIC_LOADER_CONFIG_ENV, type HnswRuntimeConfig, type StaticAnswersLoaderRuntimeConfig, type StaticAnswersRuntimeConfig,
 } from '../contract/runtime-config';
+import {
+  DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, DEFAULT_STATIC_THRESHOLD,
+} from '../contract/semantic-defaults';
 import { cacheConnectionConfig } from '../internal/cache-connection';
 import { HandlerFunction } from '../internal/handler-function';
 import { createLoggedBucket } from '../internal/logged-bucket';

@@ -7,8 +7,8 @@ import * as aoss from 'aws-cdk-lib/aws-opensearchserverless';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M } from '../contract/semantic-defaults';
 import type { HnswRuntimeConfig, VectorStoreRuntimeConfig } from '../contract/runtime-config';
+import { DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M } from '../contract/semantic-defaults';
 import type { VectorStoreBinding } from '../internal/vector-store-binding';
 
 /**

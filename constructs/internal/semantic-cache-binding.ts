@@ -1,12 +1,12 @@
 import type { VectorStoreBinding } from './vector-store-binding';
 import { EmbeddingModel } from '../cache/embedding-model';
 import type { SemanticCacheOptions } from '../cache/semantic-cache';
+import { VectorStore } from '../cache/vector-store';
+import type { SemanticCacheRuntimeConfig } from '../contract/runtime-config';
 import {
   DEFAULT_ANSWER_EQUIVALENCE, DEFAULT_MAX_ENTRIES_PER_SCOPE, DEFAULT_SEMANTIC_MARGIN, DEFAULT_SEMANTIC_NEIGHBOURS,
   DEFAULT_SEMANTIC_RIVAL_SUPPORT, DEFAULT_SEMANTIC_THRESHOLD, DEFAULT_SEMANTIC_TTL_SECONDS,
 } from '../contract/semantic-defaults';
-import { VectorStore } from '../cache/vector-store';
-import type { SemanticCacheRuntimeConfig } from '../contract/runtime-config';
 
 /** The semantic cache's model, store and configuration, once bound to a router. */
 export interface BoundSemanticCache {

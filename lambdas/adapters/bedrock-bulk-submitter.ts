@@ -23,12 +23,12 @@
 import { createHash } from 'node:crypto';
 import { BedrockClient, CreateModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { s3ClientConfig } from './s3-client';
 import { BULK_JOB_NAME_PREFIX, type BulkRuntimeConfig, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { parseChatRequest, type ChatRequest, type RequestLimits } from '../core/chat-request';
 import { HttpError } from '../core/errors';
 import { bulkInputKey, bulkOutputPrefix, bulkTier, recordIdOf } from '../core/jobs/bulk-layout';
 import type { BulkSubmitter } from '../core/jobs/job-model';
-import { s3ClientConfig } from './s3-client';
 
 /** Bedrock's bounds of `timeoutDurationInHours` (CreateModelInvocationJob API reference). */
 export const BULK_TIMEOUT_HOURS = { min: 24, max: 168 } as const;

@@ -3,11 +3,11 @@ import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type Valkey from 'iovalkey';
-import type { CacheConnectionRuntimeConfig, EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
-import type { Embedder } from '../core/semantic/ports';
 import { SageMakerEmbedder } from './sagemaker-embedder';
 import { BedrockEmbedder } from './titan-embedder';
 import { connectValkey } from './valkey-answer-cache';
+import type { CacheConnectionRuntimeConfig, EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type { Embedder } from '../core/semantic/ports';
 
 /**
  * Connects to the cache with its AUTH token from Secrets Manager (cached by Powertools for an

@@ -19,6 +19,7 @@ import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type BulkRuntimeConfig, type JobsRu
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { S3BulkOutputReader } from '../adapters/s3-bulk-output-reader';
+import { s3ClientConfig } from '../adapters/s3-client';
 import {
   handleBulkJobStateChange,
   type BatchJobStateChangeDetail,
@@ -27,7 +28,6 @@ import {
 } from '../core/jobs/bulk-completion';
 import { bulkTier } from '../core/jobs/bulk-layout';
 import type { JobStore } from '../core/jobs/job-model';
-import { s3ClientConfig } from '../adapters/s3-client';
 
 const logger = new Logger();
 const completionLogger: BulkCompletionLogger = {

@@ -7,10 +7,10 @@ import { parseArgs } from 'node:util';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { CliError } from './errors';
 import { readLabelledCsv } from './labelled-csv';
+import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 import { MiniLmEmbedder, MiniLmUnavailableError } from '../adapters/minilm-embedder';
 import { BedrockEmbedder, TITAN_EMBED_TEXT_V2, TITAN_V2_DIMENSIONS } from '../adapters/titan-embedder';
 import { DEFAULT_SWEEP, type LabelledRow, type ReplayReport, type ReplayRates, replayCache } from '../core/semantic/cache-replay';
-import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 import type { Embedder } from '../core/semantic/ports';
 
 export const EMBEDDERS = ['minilm', 'titan'] as const;

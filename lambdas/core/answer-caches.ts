@@ -1,13 +1,13 @@
-import { AiMetricNames as M } from '../../constructs/contract/metrics';
-import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { exactCacheKey, isCacheable, normalizeText, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
 import type { Embedder, VectorStore } from './semantic/ports';
 import type { PairGuard } from './semantic/question-guard';
 import { decide, semanticScope, type SemanticCache, type SemanticLookup } from './semantic/semantic-cache';
-import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 import { normalizeQuestion, type StaticAnswerStore } from './static-answers';
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 
 export type CacheLevel = 'static' | 'exact' | 'semantic';
 

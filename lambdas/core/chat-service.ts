@@ -2,9 +2,9 @@ import { AnswerCaches, type CacheHit, type StaticAnswersDeps } from './answer-ca
 import { isPersonal, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import { defaultThresholds, tierIndexForScore, type ComplexityClassifier } from './classifier';
+import { mergeUserContext } from './context-merge';
 import { invocationCostUsd, type TokenUsage } from './cost';
 import { HttpError, ModelInvocationError, classifyAwsError } from './errors';
-import { mergeUserContext } from './context-merge';
 import type { AnswerCache, CachedAnswer, MetricsRecorder, ModelInvoker, ModelResponse } from './ports';
 import { QuestionGuard, type PairGuard } from './semantic/question-guard';
 import type { SemanticCache } from './semantic/semantic-cache';

@@ -1,9 +1,9 @@
-import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { AnswerCaches } from './answer-caches';
 import type { Caller } from './cache-key';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint';
 import { HttpError } from './errors';
 import type { MetricsRecorder } from './ports';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 
 const MAX_QUESTION_CHARS = 1_024;
 

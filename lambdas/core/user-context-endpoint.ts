@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { Caller } from './cache-key';
 import { errorResponse, type HttpResponse } from './chat-endpoint';
 import { HttpError } from './errors';
 import type { MetricsRecorder } from './ports';
 import type { UserContextStore } from './user-context';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 
 const preferencesSchema = z.object({
   preferences: z.record(

@@ -4,12 +4,6 @@ import type Valkey from 'iovalkey';
 import { Pool } from 'pg';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig, VectorStoreRuntimeConfig } from '../../constructs/contract/runtime-config';
-import type { StaticAnswersDeps } from '../core/answer-caches';
-import type { AnswerCache, MetricsRecorder } from '../core/ports';
-import type { Embedder, VectorStore } from '../core/semantic/ports';
-import type { PairGuard } from '../core/semantic/question-guard';
-import { SemanticCache } from '../core/semantic/semantic-cache';
-import type { UserContextStore } from '../core/user-context';
 import { createEmbedder, openCacheConnection } from '../adapters/connections';
 import { DynamoDbUserContextStore } from '../adapters/dynamodb-user-context-store';
 import { OpenSearchVectorStore } from '../adapters/opensearch-vector-store';
@@ -18,6 +12,12 @@ import { ValkeyAnswerCache } from '../adapters/valkey-answer-cache';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
 import { ValkeyUserContextStore } from '../adapters/valkey-user-context-store';
 import { ValkeyVectorStore } from '../adapters/valkey-vector-store';
+import type { StaticAnswersDeps } from '../core/answer-caches';
+import type { AnswerCache, MetricsRecorder } from '../core/ports';
+import type { Embedder, VectorStore } from '../core/semantic/ports';
+import type { PairGuard } from '../core/semantic/question-guard';
+import { SemanticCache } from '../core/semantic/semantic-cache';
+import type { UserContextStore } from '../core/user-context';
 
 /** The stores and clients a router container keeps between invocations. */
 export interface RouterDependencies {
@@ -77,7 +77,8 @@ export class DependencyBuilder {
       const s = c.staticAnswers;
       const embedder = s.threshold !== undefined && s.embedder ? this.embedder({ embedder: s.embedder }) : undefined;
       const vectors = embedder && s.vectorIndex
-        ? await attempt('static answers index', () => this.vectorStore({ kind: 'valkey', indexName: s.vectorIndex!.indexName, hnsw: s.vectorIndex!.hnsw }, embedder.dimensions, valkey, prefix))
+        ? await attempt('static answers index', () =>
+          this.vectorStore({ kind: 'valkey', indexName: s.vectorIndex!.indexName, hnsw: s.vectorIndex!.hnsw }, embedder.dimensions, valkey, prefix))
         : undefined;
       staticAnswers = {
         store: new ValkeyStaticAnswers(valkey, { keyPrefix: prefix, expectedModelId: embedder?.modelId }),

@@ -1,16 +1,16 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { callerFromAuthorizer, type AuthorizerContext } from './caller';
+import { DependencyBuilder } from './dependencies';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
+import { ProviderInvoker } from '../adapters/provider-invoker';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
 import { QuestionGuard } from '../core/semantic/question-guard';
 import { handleStaticAnswer } from '../core/static-answers-endpoint';
 import { handleUserContext } from '../core/user-context-endpoint';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
-import { ProviderInvoker } from '../adapters/provider-invoker';
-import { callerFromAuthorizer, type AuthorizerContext } from './caller';
-import { DependencyBuilder } from './dependencies';
 
 const logger = new Logger();
 const config = JSON.parse(process.env[ROUTER_CONFIG_ENV] ?? 'null') as RouterRuntimeConfig;

@@ -4,6 +4,7 @@
  * adapters' tests verify made it into them, and that no bundle carries the CLI's model weights.
  */
 import * as fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 
 const ASSETS = path.join(__dirname, '..', '..', 'assets', 'lambdas');
@@ -49,6 +50,6 @@ describe('every handler bundle', () => {
   });
 });
 
-const BUILTINS = new Set(require('node:module').builtinModules as string[]);
+const BUILTINS = new Set(builtinModules);
 /** Packages the bundled libraries require inside try/catch and work without (native add-ons). */
 const OPTIONAL = new Set(['@aws-sdk/signature-v4-crt', 'pg-native']);

@@ -1,5 +1,5 @@
-import { DEFAULT_SWEEP, type LabelledRow, type ReplayReport, type SweepPoint, recommend, replayCache } from '../../lambdas/core/semantic/cache-replay';
 import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
+import { DEFAULT_SWEEP, type LabelledRow, type ReplayReport, type SweepPoint, recommend, replayCache } from '../../lambdas/core/semantic/cache-replay';
 import type { Embedder } from '../../lambdas/core/semantic/ports';
 import { QuestionGuard } from '../../lambdas/core/semantic/question-guard';
 

@@ -1,7 +1,7 @@
+import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 import { CliError } from '../../lambdas/cli/errors';
 import { formatReport, parseEvalCacheArgs } from '../../lambdas/cli/eval-cache';
 import { replayCache } from '../../lambdas/core/semantic/cache-replay';
-import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 
 describe('parseEvalCacheArgs', () => {
   test('defaults: minilm, the production cache settings, target 1%, sweep 0.70..0.98', () => {

@@ -1,4 +1,3 @@
-import { BULK_JOB_NAME_PREFIX } from '../../constructs/contract/runtime-config';
 import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -16,6 +15,7 @@ import {
   AiMetricNames, BatchPipeline, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend,
   UserContextStore, VectorStore, type BatchPipelineProps, type IModelTier,
 } from '../../constructs';
+import { BULK_JOB_NAME_PREFIX } from '../../constructs/contract/runtime-config';
 
 const JOBS_CONFIG = 'SCALABLE_AI_JOBS_CONFIG';
 const ROUTER_CONFIG = 'SCALABLE_AI_ROUTER_CONFIG';

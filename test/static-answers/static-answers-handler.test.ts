@@ -6,12 +6,12 @@
  *   Manager (`aws-protocol-server.ts`) through Powertools `getSecret`.
  * Metrics are read from the EMF lines Powertools writes to stdout, log lines likewise.
  */
-import { s3ClientConfig } from '../../lambdas/adapters/s3-client';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { STATIC_LOADER_CONFIG_ENV, type StaticAnswersLoaderRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { s3ClientConfig } from '../../lambdas/adapters/s3-client';
 import { ValkeyStaticAnswers } from '../../lambdas/adapters/valkey-static-answers';
 import { normalizeQuestion } from '../../lambdas/core/static-answers';
 import type { LoadSummary } from '../../lambdas/core/static-answers-loader';

@@ -16,11 +16,11 @@
  * and without it (plain nearest neighbour at or above the threshold: a guard that allows
  * everything, no rival can veto).
  */
-import type { CachedAnswer } from '../ports';
-import { SEMANTIC_DEFAULTS } from '../../../constructs/contract/semantic-defaults';
 import { InMemoryVectorStore } from './memory-vector-store';
 import type { Embedder } from './ports';
 import { type GuardVerdict, type PairGuard, QuestionGuard } from './question-guard';
+import { SEMANTIC_DEFAULTS } from '../../../constructs/contract/semantic-defaults';
+import type { CachedAnswer } from '../ports';
 import { SemanticCache, decide, semanticScope } from './semantic-cache';
 
 /** One question of the replayed traffic and its label (questions of one label share one answer). */

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CachedAnswer } from '../ports';
-import type { GuardVerdict, PairGuard } from './question-guard';
 import type { Embedder, SemanticEntry, VectorMatch, VectorStore } from './ports';
+import type { GuardVerdict, PairGuard } from './question-guard';
 import { cosine } from './vectors';
 
 export interface SemanticCacheOptions {
