@@ -135,7 +135,12 @@ async function createVectorStore(c: VectorStoreRuntimeConfig, valkey: Valkey | u
       if (!valkey) throw new Error('the Valkey vector store needs the cache connection');
       return new ValkeyVectorStore(valkey, { keyPrefix, indexName: c.indexName ?? 'sai-semantic', hnsw: c.hnsw });
     case 'opensearch':
-      return new OpenSearchVectorStore({ endpoint: c.opensearch!.endpoint, index: c.opensearch!.index, hnsw: c.hnsw, region: process.env.AWS_REGION });
+      return new OpenSearchVectorStore({
+        endpoint: c.opensearch!.endpoint,
+        index: c.opensearch!.index,
+        hnsw: c.hnsw,
+        region: process.env.AWS_REGION,
+      });
     case 'pgvector': {
       const pg = c.pgvector!;
       const secret = (await getSecret(pg.secretArn, { transform: 'json', maxAge: 3600 })) as { username: string; password: string };
