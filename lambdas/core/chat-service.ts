@@ -128,6 +128,8 @@ export class ChatService {
       const budget = deadline - DEADLINE_MARGIN_MS - this.now();
       if (budget <= 0) break;
       if (lastError) metrics.add(M.FALLBACKS, 'Count', 1, { [M.DIMENSION_TIER]: lastError.tierId });
+      const release = await this.acquire(tier, budget);
+      if (!release) break;
       const started = this.now();
       try {
         const response = await this.invoke(tier, effective, Math.min(tier.timeoutMs, budget));
@@ -165,6 +167,8 @@ export class ChatService {
           throw new HttpError(400, `The model rejected the request: ${error.message}`, 'model-rejected');
         }
         lastError = error;
+      } finally {
+        release();
       }
     }
     metrics.add(M.UNAVAILABLE, 'Count', 1);
@@ -172,6 +176,20 @@ export class ChatService {
     throw new HttpError(503, `No model tier could answer; tried: ${tried}. Retry after ${RETRY_AFTER_SECONDS} seconds.`, 'unavailable', {
       'retry-after': String(RETRY_AFTER_SECONDS),
     });
+  }
+
+  /**
+   * Waits, at most `budgetMs`, for the invoker's capacity for `tier` (see ModelInvoker.acquire).
+   * Undefined when the deadline came first: the request is out of time, not the tier at fault.
+   */
+  private async acquire(tier: TierRuntimeConfig, budgetMs: number): Promise<(() => void) | undefined> {
+    if (!this.deps.invoker.acquire) return () => undefined;
+    const deadline = AbortSignal.timeout(Math.max(1, budgetMs));
+    try {
+      return await this.deps.invoker.acquire(tier, deadline);
+    } catch {
+      return undefined;
+    }
   }
 
   /**

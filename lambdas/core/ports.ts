@@ -31,6 +31,13 @@ export interface ModelResponse {
 /** Invokes a model tier. Throws `ModelInvocationError` (or any error, classified by the caller). */
 export interface ModelInvoker {
   invoke(tier: TierRuntimeConfig, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse>;
+  /**
+   * Waits for capacity to invoke `tier` (the batch worker bounds concurrent calls per tier) and
+   * returns the function that gives it back. Called before the tier's timeout starts, so waiting
+   * for a slot is never mistaken for a slow model. Rejects when `signal` (the request's deadline)
+   * aborts first.
+   */
+  acquire?(tier: TierRuntimeConfig, signal: AbortSignal): Promise<() => void>;
 }
 
 /** An answer as the caches keep it. */

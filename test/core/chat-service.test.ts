@@ -384,6 +384,49 @@ describe('ChatService: exact cache', () => {
   });
 });
 
+describe('ChatService: invoker capacity (the batch worker\'s per-tier limit)', () => {
+  /** A scripted invoker whose capacity for each tier is held until the test releases it. */
+  class GatedInvoker extends ScriptedInvoker {
+    readonly waiting: Array<() => void> = [];
+    acquire(_tier: TierRuntimeConfig, signal: AbortSignal): Promise<() => void> {
+      return new Promise((resolve, reject) => {
+        this.waiting.push(() => resolve(() => undefined));
+        signal.addEventListener('abort', () => reject(new Error('deadline')), { once: true });
+      });
+    }
+  }
+
+  function gated(): { service: ChatService; invoker: GatedInvoker; metrics: RecordingMetrics } {
+    const invoker = new GatedInvoker();
+    const metrics = new RecordingMetrics();
+    // Real clock: the tier's timeout (small: routerConfig's) must not run while the request waits.
+    const service = new ChatService({ config: routerConfig(), invoker, classifier: fixedScore(SCORE.small), metrics });
+    return { service, invoker, metrics };
+  }
+
+  test('waiting for a slot longer than the tier timeout is no timeout: the selected tier answers, no fallback', async () => {
+    const { service, invoker, metrics } = gated();
+    invoker.script('small', answer('small answer'));
+    const pending = service.chat(ask('Where is my order?'), ALICE, Date.now() + 60_000);
+    await new Promise((r) => setTimeout(r, SMALL.timeoutMs + 50));
+    expect(invoker.calls).toHaveLength(0);
+    invoker.waiting.shift()!();
+    const result = await pending;
+    expect(result).toMatchObject({ tierId: 'small', text: 'small answer' });
+    expect(metrics.named(M.FALLBACKS)).toEqual([]);
+    expect(metrics.named(M.MODEL_ERRORS)).toEqual([]);
+  });
+
+  test('a deadline that passes while waiting is a 503 (retry later), not a fallback to a dearer tier', async () => {
+    const { service, invoker, metrics } = gated();
+    invoker.script('small', answer('never')).script('medium', answer('never'));
+    const error = await httpErrorOf(service.chat(ask('Where is my order?'), ALICE, Date.now() + 300));
+    expect(error.statusCode).toBe(503);
+    expect(invoker.calls).toHaveLength(0);
+    expect(metrics.named(M.FALLBACKS)).toEqual([]);
+  });
+});
+
 describe('ChatService: routing and fallback', () => {
   test('the classifier score selects the tier', async () => {
     for (const [tierId, score] of Object.entries(SCORE)) {

@@ -39,13 +39,23 @@ class GatedInvoker implements ModelInvoker {
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** What the ChatService does: take a slot of the tier (no timeout running yet), then invoke. */
+async function call(limited: TierLimitedInvoker, t: TierRuntimeConfig, signal: AbortSignal): Promise<ModelResponse> {
+  const release = await limited.acquire(t, signal);
+  try {
+    return await limited.invoke(t, request, signal);
+  } finally {
+    release();
+  }
+}
+
 test('at most `limit` calls per tier run at once; tiers do not share their slots', async () => {
   const inner = new GatedInvoker();
   const limited = new TierLimitedInvoker(inner, 2);
   const signal = new AbortController().signal;
   const calls = [
-    ...Array.from({ length: 5 }, () => limited.invoke(tier('small'), request, signal)),
-    ...Array.from({ length: 3 }, () => limited.invoke(tier('large'), request, signal)),
+    ...Array.from({ length: 5 }, () => call(limited, tier('small'), signal)),
+    ...Array.from({ length: 3 }, () => call(limited, tier('large'), signal)),
   ];
   await settle();
   expect(inner.inFlight.get('small')).toBe(2);
@@ -62,10 +72,10 @@ test('at most `limit` calls per tier run at once; tiers do not share their slots
 test('a waiter whose signal aborts leaves the queue without taking a slot', async () => {
   const inner = new GatedInvoker();
   const limited = new TierLimitedInvoker(inner, 1);
-  const first = limited.invoke(tier('small'), request, new AbortController().signal);
+  const first = call(limited, tier('small'), new AbortController().signal);
   const abandoned = new AbortController();
-  const second = limited.invoke(tier('small'), request, abandoned.signal);
-  const third = limited.invoke(tier('small'), request, new AbortController().signal);
+  const second = call(limited, tier('small'), abandoned.signal);
+  const third = call(limited, tier('small'), new AbortController().signal);
   await settle();
   abandoned.abort();
   await expect(second).rejects.toMatchObject({ name: 'AbortError' });
@@ -90,4 +100,15 @@ test('a failing call gives its slot back', async () => {
 test('limits below 1 are refused', () => {
   expect(() => new Semaphore(0)).toThrow(RangeError);
   expect(() => new TierLimitedInvoker(new GatedInvoker(), 0)).toThrow(/tierConcurrency/);
+});
+
+test('a slot is given back once, however often its release is called', async () => {
+  const limited = new TierLimitedInvoker(new GatedInvoker(), 1);
+  const release = await limited.acquire(tier('small'), new AbortController().signal);
+  release();
+  release();
+  const a = await limited.acquire(tier('small'), new AbortController().signal);
+  const waiting = limited.acquire(tier('small'), AbortSignal.timeout(50));
+  await expect(waiting).rejects.toBeDefined();
+  a();
 });

@@ -57,10 +57,9 @@ function abortError(signal: AbortSignal): Error {
  * semaphore per tier id); the others wait in arrival order. It wraps the invoker the
  * `ChatService` calls, so the limit holds for every invocation, fallbacks included.
  *
- * The wait counts against the invocation's timeout (the ChatService starts its timer before it
- * calls the invoker): an invocation that waits longer than its tier's `timeoutMs` times out and
- * moves on to the next tier of its plan, like a throttled one. Size the batch accordingly:
- * batchSize ≲ limit × (tier timeout / typical latency).
+ * The ChatService waits for a slot through `acquire` before it starts the tier's timeout, so a
+ * request that only waited is not taken for a slow or failing tier (no fallback to a more
+ * expensive one); a request whose deadline passes while it waits is retried later instead.
  */
 export class TierLimitedInvoker implements ModelInvoker {
   private readonly semaphores = new Map<string, Semaphore>();
@@ -72,14 +71,18 @@ export class TierLimitedInvoker implements ModelInvoker {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`tierConcurrency must be an integer of at least 1, got ${limit}`);
   }
 
-  async invoke(tier: TierRuntimeConfig, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
+  async acquire(tier: TierRuntimeConfig, signal: AbortSignal): Promise<() => void> {
     let semaphore = this.semaphores.get(tier.id);
     if (!semaphore) this.semaphores.set(tier.id, (semaphore = new Semaphore(this.limit)));
     await semaphore.acquire(signal);
-    try {
-      return await this.inner.invoke(tier, request, signal);
-    } finally {
-      semaphore.release();
-    }
+    let released = false;
+    return () => {
+      if (!released) semaphore.release();
+      released = true;
+    };
+  }
+
+  invoke(tier: TierRuntimeConfig, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
+    return this.inner.invoke(tier, request, signal);
   }
 }
