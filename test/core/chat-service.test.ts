@@ -399,8 +399,9 @@ describe('ChatService: invoker capacity (the batch worker\'s per-tier limit)', (
   function gated(): { service: ChatService; invoker: GatedInvoker; metrics: RecordingMetrics } {
     const invoker = new GatedInvoker();
     const metrics = new RecordingMetrics();
-    // Real clock: the tier's timeout (small: routerConfig's) must not run while the request waits.
-    const service = new ChatService({ config: routerConfig(), invoker, classifier: fixedScore(SCORE.small), metrics });
+    // Real clock, short tier timeout: the timeout must not run while the request waits.
+    const config = routerConfig({ tiers: [{ ...SMALL, timeoutMs: 100 }, MEDIUM, LARGE] });
+    const service = new ChatService({ config, invoker, classifier: fixedScore(SCORE.small), metrics });
     return { service, invoker, metrics };
   }
 
@@ -408,7 +409,7 @@ describe('ChatService: invoker capacity (the batch worker\'s per-tier limit)', (
     const { service, invoker, metrics } = gated();
     invoker.script('small', answer('small answer'));
     const pending = service.chat(ask('Where is my order?'), ALICE, Date.now() + 60_000);
-    await new Promise((r) => setTimeout(r, SMALL.timeoutMs + 50));
+    await new Promise((r) => setTimeout(r, 250));
     expect(invoker.calls).toHaveLength(0);
     invoker.waiting.shift()!();
     const result = await pending;
