@@ -103,6 +103,11 @@ export interface SemanticCacheRuntimeConfig {
   readonly neighbours: number;
   readonly ttlSeconds: number;
   readonly maxEntriesPerScope: number;
+  /**
+   * Milliseconds a semantic lookup or write (embedding + vector search) may take before the
+   * router gives up on it and fails open (absent: DEFAULT_SEMANTIC_TIMEOUT_MS).
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface StaticAnswersRuntimeConfig {

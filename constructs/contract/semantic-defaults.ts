@@ -43,6 +43,12 @@ export const TITAN_TEXT_V2_MODEL_ID = 'amazon.titan-embed-text-v2:0';
 /** Vector dimensions of the default embedding model. */
 export const DEFAULT_EMBEDDING_DIMENSIONS = 1024;
 
+/**
+ * Milliseconds a semantic lookup or write may take (an embedding call plus a k-NN search) before
+ * the router fails open and asks a model: the cache must never cost more time than it saves.
+ */
+export const DEFAULT_SEMANTIC_TIMEOUT_MS = 1_500;
+
 /** The semantic cache's decision parameters as one object, for the handlers and the CLI. */
 export const SEMANTIC_DEFAULTS = {
   threshold: DEFAULT_SEMANTIC_THRESHOLD,
