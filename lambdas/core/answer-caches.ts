@@ -1,4 +1,4 @@
-import { exactCacheKey, isCacheable, normalizeText, type Caller } from './cache-key';
+import { exactCacheKey, isCacheable, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
 import type { Embedder, VectorStore } from './semantic/ports';
@@ -91,8 +91,8 @@ export class AnswerCaches {
       const scope = semanticScope({
         tenantId: query.caller.tenantId,
         userId: query.personal ? query.caller.userId : undefined,
-        history: query.personal ? JSON.stringify(query.request.messages.slice(0, -1).map((m) => [m.role, normalizeText(m.text)])) : undefined,
-        system: query.request.system === undefined ? undefined : normalizeText(query.request.system),
+        history: query.personal ? JSON.stringify(query.request.messages.slice(0, -1).map((m) => [m.role, m.text])) : undefined,
+        system: query.request.system,
         maxTokens: query.request.maxTokens,
         temperature: query.request.temperature,
         tierId: query.hintedTier,

@@ -37,18 +37,20 @@ export function isPersonal(req: ChatRequest): boolean {
 /**
  * The exact-cache key of a request.
  *
- * It hashes everything that changes an answer: the tenant, the system prompt, the normalized
- * messages, maxTokens, temperature and the tier that was asked for. A personal request is
- * scoped to its user as well; any other question is shared by the users of one tenant.
- * Tenants never share a key.
+ * It hashes everything that changes an answer: the tenant, the system prompt, the messages,
+ * maxTokens, temperature and the tier that was asked for. Only the question (the last user turn)
+ * is normalized, so "Do you ship to Canada?" and "do you ship to canada" share an entry; the
+ * system prompt and earlier turns count as written (case and spacing can matter there: code,
+ * identifiers). A personal request is scoped to its user as well; any other question is shared
+ * by the users of one tenant. Tenants never share a key.
  */
 export function exactCacheKey(prefix: string, caller: Caller, req: ChatRequest, tierId: string | undefined, personal = isPersonal(req)): string {
   const canonical = JSON.stringify({
     v: 1,
     tenant: caller.tenantId,
     user: personal ? (caller.userId ?? null) : null,
-    system: req.system === undefined ? null : normalizeText(req.system),
-    messages: req.messages.map((m) => [m.role, normalizeText(m.text)]),
+    system: req.system ?? null,
+    messages: req.messages.map((m, i) => [m.role, i === req.messages.length - 1 ? normalizeText(m.text) : m.text]),
     maxTokens: req.maxTokens ?? null,
     temperature: req.temperature ?? null,
     tier: tierId ?? null,

@@ -3,7 +3,13 @@ import type { Caller } from '../core/cache-key';
 
 /** The part of an HTTP API (payload 2.0) request context that carries the authorizer's verdict. */
 export interface AuthorizerContext {
-  readonly iam?: { readonly userArn?: string; readonly accountId?: string; readonly userId?: string };
+  readonly iam?: {
+    readonly userArn?: string;
+    readonly accountId?: string;
+    readonly userId?: string;
+    /** Set when the caller signed with Cognito identity pool credentials. */
+    readonly cognitoIdentity?: { readonly identityId?: string; readonly identityPoolId?: string } | null;
+  };
   readonly jwt?: { readonly claims?: Record<string, string | number | boolean | string[]> };
 }
 
@@ -11,7 +17,10 @@ export interface AuthorizerContext {
  * The caller of a request, from the authorizer context only (never from the body).
  *
  * - `iam`: the tenant is the calling IAM principal, with an assumed role reduced to its role ARN
- *   (every session of one role is one tenant); the role session name is the user id.
+ *   (every session of one role is one tenant). The user id is the Cognito identity when the
+ *   caller signed with identity pool credentials (their session names are all
+ *   `CognitoIdentityCredentials`), otherwise the role session name, which whoever assumes the
+ *   role chooses: give each end user a session of their own.
  * - `jwt`: the tenant is the `claim` claim of the token; the user id is `sub`.
  *
  * @returns undefined when the context carries no tenant.
@@ -29,7 +38,8 @@ export function callerFromAuthorizer(authorizer: AuthorizerContext | undefined, 
   const assumed = /^arn:(aws[\w-]*):sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(arn);
   if (assumed) {
     const [, partition, account, role, session] = assumed;
-    return { tenantId: `arn:${partition}:iam::${account}:role/${role}`, userId: session };
+    const identityId = authorizer?.iam?.cognitoIdentity?.identityId;
+    return { tenantId: `arn:${partition}:iam::${account}:role/${role}`, userId: identityId ? `cognito:${identityId}` : session };
   }
   return { tenantId: arn };
 }

@@ -50,10 +50,19 @@ describe('exactCacheKey', () => {
     expect(k).not.toMatch(/secret|12345|tenant-a|alice/);
   });
 
-  test('equivalent requests share a key', () => {
+  test('equivalent questions share a key', () => {
     const base = key(ALICE, ask('Where is my order?', { system: 'You are helpful.' }));
-    expect(key(ALICE, ask('  where IS my   order ', { system: 'you are HELPFUL' }))).toBe(base);
+    expect(key(ALICE, ask('  where IS my   order ', { system: 'You are helpful.' }))).toBe(base);
     expect(key(ALICE, ask('Ｗｈｅｒｅ is my order！', { system: 'You are helpful.' }))).toBe(base);
+  });
+
+  test('the system prompt and earlier turns count as written: case and spacing can matter there', () => {
+    const base = key(ALICE, ask('Where is my order?', { system: 'Answer in the style of US English.' }));
+    expect(key(ALICE, ask('Where is my order?', { system: 'answer in the style of us english' }))).not.toBe(base);
+    const convo = (earlier: string): ChatRequest => ({
+      messages: [{ role: 'user', text: earlier }, { role: 'assistant', text: 'ok' }, { role: 'user', text: 'And now?' }],
+    });
+    expect(key(ALICE, convo('const ID = 1'))).not.toBe(key(ALICE, convo('const id = 1')));
   });
 
   test('is stable across calls', () => {

@@ -91,3 +91,19 @@ describe('callerFromAuthorizer: JWT', () => {
     expect(callerFromAuthorizer(authorizer, 'jwt')).toBeUndefined();
   });
 });
+
+describe('callerFromAuthorizer: Cognito identity pool credentials', () => {
+  const arn = 'arn:aws:sts::111122223333:assumed-role/Cognito_ShopAuth_Role/CognitoIdentityCredentials';
+
+  test('the user is the Cognito identity, not the shared session name', () => {
+    const alice = callerFromAuthorizer({ iam: { userArn: arn, cognitoIdentity: { identityId: 'us-east-1:aaaa', identityPoolId: 'us-east-1:pool' } } }, 'iam');
+    const bob = callerFromAuthorizer({ iam: { userArn: arn, cognitoIdentity: { identityId: 'us-east-1:bbbb', identityPoolId: 'us-east-1:pool' } } }, 'iam');
+    expect(alice).toEqual({ tenantId: 'arn:aws:iam::111122223333:role/Cognito_ShopAuth_Role', userId: 'cognito:us-east-1:aaaa' });
+    expect(bob?.userId).toBe('cognito:us-east-1:bbbb');
+    expect(alice?.tenantId).toBe(bob?.tenantId);
+  });
+
+  test('without a Cognito identity the session name stays the user', () => {
+    expect(callerFromAuthorizer({ iam: { userArn: arn, cognitoIdentity: null } }, 'iam')?.userId).toBe('CognitoIdentityCredentials');
+  });
+});

@@ -233,12 +233,12 @@ describe('user context', () => {
     expect(followUp.body.routing.contextTurns).toBe(2);
     const seen = modelCalls().at(-1)!.request;
     expect(seen.messages.map((m: { text: string }) => m.text)).toEqual(['My order number is 4411.', 'answer to: My order number is 4411.', 'When will it arrive?']);
-    expect(seen.system).toContain('language: pt');
+    expect(seen.system).toContain('{"language":"pt"}');
 
     // Another user of the same tenant, same session name: none of user-1's context.
     const other = await call(ask('When will it arrive?', { session: 'chat-1' }), { userArn: TENANT_A_USER_2 });
     expect(other.body.routing.contextTurns).toBe(0);
-    expect(modelCalls().at(-1)!.request.system ?? '').not.toContain('language: pt');
+    expect(modelCalls().at(-1)!.request.system ?? '').not.toContain('"language"');
   });
 
   test('DELETE /v1/context forgets the user\'s sessions and preferences', async () => {
