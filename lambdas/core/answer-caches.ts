@@ -7,7 +7,7 @@ import { decide, semanticScope, type SemanticCache, type SemanticLookup } from '
 import { normalizeQuestion, type StaticAnswerStore } from './static-answers';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
-import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
+import { DEFAULT_SEMANTIC_TIMEOUT_MS, SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 
 export type CacheLevel = 'static' | 'exact' | 'semantic';
 
@@ -182,15 +182,29 @@ export class AnswerCaches {
   }
 
   /**
-   * Runs a cache operation; on failure counts a `CacheErrors` of the level and returns null
-   * (distinct from undefined, "nothing found").
+   * Runs a cache operation; on failure, or when it outlasts the level's time limit, counts a
+   * `CacheErrors` of the level and returns null (distinct from undefined, "nothing found"). The
+   * exact level relies on the cache client's command timeout; the levels that embed and search
+   * vectors get `semanticCache.timeoutMs`, so a slow embedder or vector store never costs a
+   * request more time than the cache could save it.
    */
   private async guarded<T>(level: CacheLevel, op: () => Promise<T>): Promise<T | null> {
+    const limitMs = level === 'exact' ? undefined : (this.deps.config.semanticCache?.timeoutMs ?? DEFAULT_SEMANTIC_TIMEOUT_MS);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await op();
+      const work = op();
+      if (limitMs === undefined) return await work;
+      // An operation that outlasts its limit is abandoned; its late failure is expected.
+      work.catch(() => undefined);
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the ${level} cache took longer than ${limitMs} ms`)), limitMs);
+      });
+      return await Promise.race([work, expired]);
     } catch {
       this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: level });
       return null;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

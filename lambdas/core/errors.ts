@@ -35,6 +35,9 @@ export class ModelInvocationError extends Error {
   }
 }
 
+/** Validation messages that describe a limit or setup of the tier rather than a bad request. */
+const TIER_LIMIT = /too long|too many (input )?tokens|context (length|window)|maximum context|input length|exceeds? the max|token limit|on-demand throughput|(isn't|is not) supported|model identifier is invalid/i;
+
 /**
  * Classifies an AWS SDK error (or an abort) into a {@link ModelErrorKind}.
  * Works for any SDK v3 client: it reads `name` and `$metadata.httpStatusCode`.
@@ -52,6 +55,11 @@ export function classifyAwsError(tierId: string, err: unknown, timedOut: boolean
     return new ModelInvocationError('throttled', tierId, message, status);
   }
   if (/AccessDenied|ResourceNotFound|UnrecognizedClient|InvalidSignature|ExpiredToken/i.test(name) || status === 403 || status === 404) {
+    return new ModelInvocationError('config', tierId, message, status);
+  }
+  if ((name === 'ValidationException' || status === 400 || status === 413 || status === 422) && TIER_LIMIT.test(message)) {
+    // The request exceeds this tier (its context window, or the tier is misconfigured): a more
+    // capable tier may well take it, so it counts as the tier's failure and the request moves on.
     return new ModelInvocationError('config', tierId, message, status);
   }
   if (name === 'ValidationException' || status === 400 || status === 413 || status === 422) {

@@ -153,6 +153,9 @@ async function createVectorStore(c: VectorStoreRuntimeConfig, valkey: Valkey | u
         ssl: pg.ssl ? { rejectUnauthorized: true } : undefined,
         max: 2,
         connectionTimeoutMillis: 2_000,
+        // The router gives up on the semantic level after semanticCache.timeoutMs anyway; the
+        // server-side limit keeps an abandoned query from holding a connection.
+        statement_timeout: 5_000,
       });
       // An idle client losing its server emits 'error' on the pool; unhandled, it would end the
       // process. The next query reconnects, and a failing query fails that level open.

@@ -522,6 +522,15 @@ describe('every level fails open', () => {
     expect(h.vectors.puts).toHaveLength(1);
   });
 
+  test('a vector store that hangs: the level gives up after semanticCache.timeoutMs and a model answers', async () => {
+    const base = setup().config.semanticCache!;
+    const h = setup({ config: { semanticCache: { ...base, timeoutMs: 50 } } });
+    h.vectors.search = () => new Promise(() => undefined);
+    await missWith(h);
+    expect(levels(h, M.CACHE_ERRORS)).toEqual({ semantic: 1 });
+    expect(h.invoker.calls).toHaveLength(1);
+  });
+
   test('a vector store whose search throws', async () => {
     const h = setup();
     h.vectors.failSearch = true;

@@ -99,3 +99,23 @@ describe('HttpError', () => {
     expect(new HttpError(400, 'bad', 'invalid').headers).toEqual({});
   });
 });
+
+describe('classifyAwsError: validation errors that describe the tier, not the request', () => {
+  test.each([
+    'Input is too long for requested model.',
+    'The model returned the following errors: prompt is too long: 210000 tokens > 200000 maximum',
+    "This model's maximum context length is 8192 tokens",
+    "Invocation of model ID amazon.nova-pro-v1:0 with on-demand throughput isn't supported.",
+    'The provided model identifier is invalid.',
+  ])('"%s" → config (the request moves on to the next tier)', (message) => {
+    const err = Object.assign(new Error(message), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+    const classified = classifyAwsError('small', err, false);
+    expect(classified.kind).toBe('config');
+    expect(classified.retryable).toBe(true);
+  });
+
+  test('a plain validation error of the request stays invalid (no fallback)', () => {
+    const err = Object.assign(new Error('messages: roles must alternate'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+    expect(classifyAwsError('small', err, false).kind).toBe('invalid');
+  });
+});
