@@ -201,6 +201,20 @@ export class DynamoDbJobStore implements JobStore {
     }
   }
 
+  /** A consistent GetItem of the item's result, projecting only the key (nothing else is read). */
+  async hasResult(tenantId: string, jobId: string, index: number): Promise<boolean> {
+    if (!Number.isInteger(index) || index < 0) throw new RangeError(`invalid item index ${index}`);
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: DynamoDbJobStore.partitionKey(tenantId, jobId), sk: DynamoDbJobStore.itemSortKey(index) },
+        ProjectionExpression: 'pk, sk',
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item !== undefined;
+  }
+
   async writeResult(tenantId: string, jobId: string, result: ItemResult, ttlSeconds: number): Promise<'written' | 'duplicate'> {
     if (!Number.isInteger(result.index) || result.index < 0) throw new RangeError(`invalid item index ${result.index}`);
     const pk = DynamoDbJobStore.partitionKey(tenantId, jobId);

@@ -9,7 +9,7 @@ import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dyn
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { HttpError } from '../core/errors';
-import type { IdempotencyGuard, SubmittedJob } from '../core/jobs/jobs-endpoint';
+import type { IdempotencyGuard, IdempotencyScope, SubmittedJob } from '../core/jobs/jobs-endpoint';
 
 export interface PowertoolsIdempotencyOptions {
   /** DynamoDB table of idempotency records: partition key `id` (S), TTL attribute `expiration`. */
@@ -26,7 +26,7 @@ export interface PowertoolsIdempotencyOptions {
 
 /** What is hashed: `scope` into the record id, `payload` into its validation hash. */
 interface IdempotentInput {
-  readonly scope: { readonly tenantId: string; readonly key: string };
+  readonly scope: IdempotencyScope;
   readonly payload: unknown;
 }
 
@@ -36,8 +36,9 @@ type StoredJob = SubmittedJob & { replayed?: true };
  * Idempotency-Key support on Powertools for AWS Lambda (`makeIdempotent` with the
  * `DynamoDBPersistenceLayer`).
  *
- * - The record id is a SHA-256 of `{ tenantId, key }`: two tenants that send the same key get
- *   two records, hence two jobs.
+ * - The record id is a SHA-256 of `{ tenantId, userId, key }`: two tenants, or two users of one
+ *   tenant, that send the same key get two records, hence two jobs (a user never gets, by
+ *   replaying a key, the job of another user, whose answers may come from that user's context).
  * - The record keeps the hash of the parsed body (payload validation): the same key with another
  *   body is refused with 422 `idempotency-key-reused` rather than answered with a job the caller
  *   did not describe.
@@ -76,12 +77,12 @@ export class PowertoolsIdempotency implements IdempotencyGuard {
   }
 
   async once(
-    scope: { readonly tenantId: string; readonly key: string },
+    scope: IdempotencyScope,
     payload: unknown,
     submit: () => Promise<SubmittedJob>,
   ): Promise<{ job: SubmittedJob; replayed: boolean }> {
     try {
-      const stored = await this.run({ scope: { tenantId: scope.tenantId, key: scope.key }, payload }, async () => {
+      const stored = await this.run({ scope: { tenantId: scope.tenantId, userId: scope.userId, key: scope.key }, payload }, async () => {
         const job = await submit();
         return { jobId: job.jobId, mode: job.mode, items: job.items, createdAt: job.createdAt };
       });

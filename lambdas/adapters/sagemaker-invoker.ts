@@ -8,6 +8,14 @@ interface OpenAiChatResponse {
   usage?: { prompt_tokens?: number; completion_tokens?: number };
 }
 
+/** OpenAI `finish_reason` values in the Converse vocabulary the router reasons in. */
+const CONVERSE_STOP_REASONS: Record<string, string> = {
+  stop: 'end_turn',
+  length: 'max_tokens',
+  content_filter: 'content_filtered',
+  tool_calls: 'tool_use',
+};
+
 /**
  * Invokes SageMaker endpoints that speak the OpenAI-compatible chat completions API (the
  * Messages API of TGI and vLLM containers: `{ messages, max_tokens, temperature }` in,
@@ -45,7 +53,7 @@ export class SageMakerChatInvoker implements ModelInvoker {
     return {
       text: choice.message.content,
       usage: { inputTokens: parsed.usage?.prompt_tokens ?? 0, outputTokens: parsed.usage?.completion_tokens ?? 0 },
-      stopReason: choice.finish_reason ?? undefined,
+      stopReason: choice.finish_reason ? (CONVERSE_STOP_REASONS[choice.finish_reason] ?? choice.finish_reason) : undefined,
     };
   }
 }

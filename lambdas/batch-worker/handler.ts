@@ -79,6 +79,7 @@ export async function handler(event: SQSEvent, context: Context): Promise<SQSBat
       records: event.Records.length,
       failed: response.batchItemFailures.length,
       deduplicated: batch.deduplicatedRequests,
+      duplicates: batch.duplicateRecords,
     });
     return response;
   } finally {

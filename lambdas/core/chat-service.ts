@@ -280,7 +280,10 @@ export class ChatService {
   }
 }
 
-/** Answers cut short by a filter or guardrail are not worth repeating to the next caller. */
+/**
+ * Answers cut short (by a filter, a guardrail, or the token limit) are not worth repeating to the
+ * next caller: the next request gets a fresh, complete answer instead.
+ */
 function isCacheableAnswer(response: ModelResponse): boolean {
-  return response.text.length > 0 && !/content_filtered|guardrail/i.test(response.stopReason ?? '');
+  return response.text.length > 0 && !/content_filter|guardrail|max_tokens|^length$/i.test(response.stopReason ?? '');
 }

@@ -58,6 +58,11 @@ export class MemoryJobStore implements JobStore {
     if (job.header.startedAt === undefined) job.header = { ...job.header, startedAt: at };
   }
 
+  async hasResult(tenantId: string, jobId: string, index: number): Promise<boolean> {
+    this.calls.push({ method: 'hasResult', args: [tenantId, jobId, index] });
+    return this.jobs.get(this.key(tenantId, jobId))?.results.has(index) ?? false;
+  }
+
   async writeResult(tenantId: string, jobId: string, result: ItemResult, ttlSeconds: number): Promise<'written' | 'duplicate'> {
     this.calls.push({ method: 'writeResult', args: [tenantId, jobId, result, ttlSeconds] });
     if (this.writeFailure) {

@@ -363,7 +363,7 @@ describe('ChatService: exact cache', () => {
     await expect(service.chat(ask('Opening hours?'), ALICE, DEADLINE)).resolves.toMatchObject({ servedBy: 'model', tierId: 'small' });
   });
 
-  test.each(['content_filtered', 'guardrail_intervened'])('an answer that stopped with %s is not cached', async (stopReason) => {
+  test.each(['content_filtered', 'guardrail_intervened', 'max_tokens'])('an answer that stopped with %s is not cached', async (stopReason) => {
     const { service, invoker, cache } = setup();
     invoker.script('small', answer('[filtered]', undefined, stopReason), answer('second', undefined, stopReason));
 

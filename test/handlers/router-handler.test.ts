@@ -496,7 +496,8 @@ describe('SageMaker tier', () => {
     expect(r.body.routing.classifiedTier).toBe('large');
     expect(r.body.routing.tierHintHonoured).toBe(false);
     expect(r.body.output.text).toBe('A detailed answer.');
-    expect(r.body.stopReason).toBe('stop');
+    // The container's OpenAI finish_reason, in the Converse vocabulary the router uses.
+    expect(r.body.stopReason).toBe('end_turn');
     expect(r.headers['x-cost-usd']).toBe(expectedCost('large', usage).toFixed(6));
 
     const [call] = aws.callsOf(LARGE_ENDPOINT);
@@ -511,6 +512,14 @@ describe('SageMaker tier', () => {
     });
     expect(aws.callsOf()).toHaveLength(1);
     expect(metricSum(r.metrics, M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'large' })).toBe(1);
+  });
+
+  test('an answer the container cut short with content_filter is reported and never cached', async () => {
+    aws.setModel(LARGE_ENDPOINT, { reply: 'I cannot help with that.', stopReason: 'content_filter' });
+    const r = await invoke(userQuestion('Tell me something filtered.', { tier: 'large' }));
+    expect(r.status).toBe(200);
+    expect(r.body.stopReason).toBe('content_filtered');
+    expect(await exactKeys()).toEqual([]);
   });
 
   test('a tier hint (policy "any") sends a short conversation to the large tier, turns in order', async () => {

@@ -258,7 +258,7 @@ describe('failures', () => {
 
   test('a request a model rejects, or one no longer valid, fails at once without a retry', async () => {
     const job = await submit([question('Please rephrase this exactly')]);
-    aws.failNext(SMALL_MODEL, Failures.validation('Input is too long for requested model.'));
+    aws.failNext(SMALL_MODEL, Failures.validation('The text field in the ContentBlock object at messages.0.content.0 is blank.'));
     // A message whose request the current configuration refuses (a tier that no longer exists).
     const staleJobId = randomUUID();
     await store.createJob({ jobId: staleJobId, tenantId: TENANT_A, mode: 'queue', items: 1, succeeded: 0, failed: 0, createdAt: Date.now() }, 3_600);
@@ -267,8 +267,103 @@ describe('failures', () => {
     const r = await deliver([job.messages[0], staleMessage]);
     expect(r.failed).toEqual([]);
     expect(aws.callsOf()).toHaveLength(1);
-    expect((await status(job.jobId)).result).toMatchObject({ status: 'failed', error: { code: 'model-rejected', message: expect.stringMatching(/Input is too long/) } });
+    expect((await status(job.jobId)).result).toMatchObject({ status: 'failed', error: { code: 'model-rejected', message: expect.stringMatching(/ContentBlock object at messages\.0\.content\.0 is blank/) } });
     expect((await status(staleJobId)).result).toMatchObject({ status: 'failed', error: { code: 'invalid', message: expect.stringMatching(/request\.tier: unknown tier "retired"/) } });
+  });
+});
+
+describe('redeliveries', () => {
+  test('a message whose result is already stored is not answered again: no model call, nothing counted twice', async () => {
+    const job = await submit([question('What does the premium plan include?', { session: 'plans' }), question('Is there a free trial?')]);
+    const first = await deliver(job.messages);
+    expect(first.failed).toEqual([]);
+    expect(aws.callsOf()).toHaveLength(2);
+    const answered = await status(job.jobId);
+    expect(answered).toMatchObject({ status: 'succeeded', succeeded: 2, failed: 0 });
+    // The cache is gone (say, evicted): without the check, each redelivery would be a model call.
+    await admin.flushall();
+
+    // The whole batch comes back (the worker timed out after writing the results), then once more.
+    const second = await deliver(job.messages, 2);
+    const third = await deliver([job.messages[0], job.messages[0]], 3);
+    for (const r of [second, third]) {
+      expect(r.failed).toEqual([]);
+      expect(metricSum(r.metrics, M.RESULTS_WRITTEN)).toBe(0);
+      expect(metricSum(r.metrics, M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'small' })).toBe(0);
+    }
+    expect(aws.callsOf()).toHaveLength(2);
+    const after = await status(job.jobId);
+    expect(after).toMatchObject({ status: 'succeeded', succeeded: 2, failed: 0 });
+    expect(texts(after)).toEqual(texts(answered));
+  });
+});
+
+describe('the last receive (the dead-letter queue comes next)', () => {
+  test('the job store failing before the answer: retried; on the last receive a failed result is written best-effort, and the message is still reported', async () => {
+    const job = await submit([question('Where is my refund?')]);
+    const pk = DynamoDbJobStore.partitionKey(TENANT_A, job.jobId);
+    // Marking the job started fails (UpdateItem); the result's transaction goes through.
+    const stop = dynamo.failWhen((operation, body) => {
+      const key = body.Key as { pk?: { S?: string } } | undefined;
+      return operation === 'UpdateItem' && key?.pk?.S === pk ? DynamoErrors.internal() : undefined;
+    });
+    let early: Awaited<ReturnType<typeof deliver>>;
+    let last: Awaited<ReturnType<typeof deliver>>;
+    try {
+      early = await deliver(job.messages, MAX_RECEIVE_COUNT - 1);
+      expect(await status(job.jobId)).toMatchObject({ status: 'queued', succeeded: 0, failed: 0 });
+      last = await deliver(job.messages, MAX_RECEIVE_COUNT);
+    } finally {
+      stop();
+    }
+    expect(early.failed).toEqual([job.messages[0].messageId]);
+    expect(metricSum(early.metrics, M.RESULTS_WRITTEN)).toBe(0);
+    // Reported (so it lands in the DLQ, where the alarm sees it), and the job ends.
+    expect(last.failed).toEqual([job.messages[0].messageId]);
+    expect(metricSum(last.metrics, M.BATCH_FAILURES, { [M.DIMENSION_FAILURE_KIND]: 'store' })).toBe(1);
+    expect(metricSum(last.metrics, M.RESULTS_WRITTEN)).toBe(1);
+    expect(aws.callsOf()).toHaveLength(0);
+    const done = await status(job.jobId);
+    expect(done).toMatchObject({ status: 'failed', succeeded: 0, failed: 1 });
+    expect(done.result).toMatchObject({
+      index: 0,
+      status: 'failed',
+      error: { code: 'unavailable', message: expect.stringMatching(/could not be marked started.*Gave up after 3 attempts/) },
+    });
+
+    // Redriven from the DLQ later: nothing to do, nothing counted again.
+    const redriven = await deliver(job.messages, 1);
+    expect(redriven.failed).toEqual([]);
+    expect(aws.callsOf()).toHaveLength(0);
+    expect(await status(job.jobId)).toMatchObject({ status: 'failed', succeeded: 0, failed: 1 });
+  });
+
+  test('no second write when the result write itself failed, and none for poison', async () => {
+    const job = await submit([question('Can I pause my subscription?')]);
+    const pk = DynamoDbJobStore.partitionKey(TENANT_A, job.jobId);
+    const puts: string[] = [];
+    const stop = dynamo.failWhen((operation, body) => {
+      const items = (body.TransactItems ?? []) as Array<{ Put?: { Item?: { pk?: { S?: string }; status?: { S?: string } } } }>;
+      const put = items.find((i) => i.Put?.Item?.pk?.S === pk)?.Put?.Item;
+      if (operation !== 'TransactWriteItems' || !put) return undefined;
+      puts.push(put.status?.S ?? '');
+      return DynamoErrors.internal();
+    });
+    const unknownJob = rawMessage(JSON.stringify({ v: 1, jobId: randomUUID(), tenantId: TENANT_A, index: 0, request: question('orphan') } satisfies JobMessage));
+    let last: Awaited<ReturnType<typeof deliver>>;
+    const writes = dynamo.callsOf('TransactWriteItems').length;
+    try {
+      last = await deliver([job.messages[0], unknownJob], MAX_RECEIVE_COUNT);
+    } finally {
+      stop();
+    }
+    expect(last.failed).toEqual([job.messages[0].messageId, unknownJob.messageId].sort());
+    // Only the answer's own write (with the SDK's retries): no failed result written after it.
+    expect(puts.length).toBeGreaterThan(0);
+    expect(new Set(puts)).toEqual(new Set(['succeeded']));
+    // The poison message wrote nothing either.
+    expect(dynamo.callsOf('TransactWriteItems').length - writes).toBe(puts.length);
+    expect(await status(job.jobId)).toMatchObject({ status: 'running', succeeded: 0, failed: 0 });
   });
 });
 

@@ -103,6 +103,29 @@ describe('layout and tenancy', () => {
   });
 });
 
+describe('hasResult', () => {
+  test('true once the item has a result, read consistently with a GetItem of the key alone; false for other items and tenants', async () => {
+    const job = header(3);
+    await store.createJob(job, TTL);
+    await expect(store.hasResult(TENANT_A, job.jobId, 1)).resolves.toBe(false);
+    await store.writeResult(TENANT_A, job.jobId, ok(1), TTL);
+    const before = dynamo.callsOf('GetItem').length;
+    await expect(store.hasResult(TENANT_A, job.jobId, 1)).resolves.toBe(true);
+    const [call] = dynamo.callsOf('GetItem').slice(before);
+    expect(call.body).toMatchObject({
+      TableName: TABLE,
+      Key: { pk: { S: DynamoDbJobStore.partitionKey(TENANT_A, job.jobId) }, sk: { S: 'item#000001' } },
+      ConsistentRead: true,
+      ProjectionExpression: 'pk, sk',
+    });
+    await expect(store.hasResult(TENANT_A, job.jobId, 0)).resolves.toBe(false);
+    await expect(store.hasResult(TENANT_B, job.jobId, 1)).resolves.toBe(false);
+    // An unknown job has no results.
+    await expect(store.hasResult(TENANT_A, randomUUID(), 0)).resolves.toBe(false);
+    await expect(store.hasResult(TENANT_A, job.jobId, -1)).rejects.toThrow(RangeError);
+  });
+});
+
 describe('writeResult', () => {
   test('one TransactWriteItems per result; a second write of the same item is a duplicate and counts nothing', async () => {
     const job = header(3);

@@ -65,10 +65,13 @@ describe('POST /v1/jobs', () => {
       { v: 1, jobId: r.body.jobId, tenantId: TENANT_A, userId: 'user-1', index: 0, request: question('What are your opening hours?') },
     ]);
     expect(metricSum(r.metrics, M.JOBS_SUBMITTED)).toBe(1);
-    expect(metricSum(r.metrics, M.REQUESTS)).toBe(1);
+    // `Requests` counts chat requests (cost per request, error rate): a submission is not one.
+    expect(metricSum(r.metrics, M.REQUESTS)).toBe(0);
 
     const status = await get(r.body.jobId);
     expect(status.status).toBe(200);
+    // Nor is a poll.
+    expect(metricSum(status.metrics, M.REQUESTS)).toBe(0);
     expect(status.body).toMatchObject({ jobId: r.body.jobId, status: 'queued', items: 1, succeeded: 0, failed: 0, mode: 'queue' });
     expect(status.body.result).toBeUndefined();
     expect(status.body.startedAt).toBeUndefined();
@@ -172,17 +175,25 @@ describe('Idempotency-Key', () => {
     expect(reordered.body.jobId).toBe(first.body.jobId);
   });
 
-  test('the key is scoped to the tenant: another tenant with the same key gets its own job', async () => {
+  test('the key is scoped to the tenant and the user: another tenant, or another user, with the same key gets its own job', async () => {
     const key = `shared-${randomUUID()}`;
-    const body = { request: question('same words') };
+    const body = { request: question('same words', { session: 'support-1' }) };
     const a = await submit({ body, headers: { 'idempotency-key': key }, userArn: TENANT_A_USER_1 });
     const b = await submit({ body, headers: { 'idempotency-key': key }, userArn: TENANT_B_USER_1 });
-    // Another user of tenant A shares A's key space.
+    // Another user of tenant A replaying A's key and body: a job of their own, never user-1's
+    // (whose answer may come from user-1's session context).
     const a2 = await submit({ body, headers: { 'idempotency-key': key }, userArn: TENANT_A_USER_2 });
-    expect(b.status).toBe(202);
+    expect([a.status, b.status, a2.status]).toEqual([202, 202, 202]);
     expect(b.body.jobId).not.toBe(a.body.jobId);
-    expect(a2.body.jobId).toBe(a.body.jobId);
-    expect(new Set(sentMessages().map((m) => m.jobId))).toEqual(new Set([a.body.jobId, b.body.jobId]));
+    expect(a2.body.jobId).not.toBe(a.body.jobId);
+    expect(a2.headers['idempotent-replayed']).toBeUndefined();
+    expect(metricSum(a2.metrics, M.JOBS_SUBMITTED)).toBe(1);
+    expect(new Set(sentMessages().map((m) => m.jobId))).toEqual(new Set([a.body.jobId, b.body.jobId, a2.body.jobId]));
+    expect(sentMessages().find((m) => m.jobId === a2.body.jobId)?.userId).toBe('user-2');
+    // The same user replaying still gets the same job.
+    const again = await submit({ body, headers: { 'idempotency-key': key }, userArn: TENANT_A_USER_2 });
+    expect(again.body.jobId).toBe(a2.body.jobId);
+    expect(again.headers['idempotent-replayed']).toBe('true');
   });
 
   test('the same key with a different body: 422, and no new job', async () => {
@@ -217,10 +228,49 @@ describe('GET /v1/jobs/{id}', () => {
     expect(missing.status).toBe(404);
     expect(other.body.error?.code).toBe('not-found');
     expect(Object.keys(other.body)).toEqual(['error']);
-    // A user of the same tenant can read it.
-    expect((await get(r.body.jobId, { userArn: TENANT_A_USER_2 })).status).toBe(200);
     expect((await get('not-a-job-id')).status).toBe(404);
     expect(metricSum(other.metrics, M.REJECTED_REQUESTS, { [M.DIMENSION_REASON]: 'not-found' })).toBe(1);
+  });
+
+  test('a job submitted by a user is that user\'s alone: another user of the tenant gets 404, like a missing job', async () => {
+    const r = await submit({ body: { request: question('what did I ask you yesterday?', { session: 'mine' }) }, userArn: TENANT_A_USER_1 });
+    await store.writeResult(TENANT_A, r.body.jobId, { index: 0, status: 'succeeded', output: { text: 'from user-1\'s context' }, completedAt: Date.now() }, 3_600);
+    expect((await get(r.body.jobId, { userArn: TENANT_A_USER_1 })).body.result?.output?.text).toBe('from user-1\'s context');
+
+    const other = await get(r.body.jobId, { userArn: TENANT_A_USER_2 });
+    expect(other.status).toBe(404);
+    expect(other.body).toEqual({ error: { code: 'not-found', message: `No job with id "${r.body.jobId}"` } });
+    // The tenant's role itself (a caller without a user id) cannot read it either.
+    expect((await get(r.body.jobId, { userArn: TENANT_A })).status).toBe(404);
+  });
+
+  test('a job submitted without a user id is readable by every user of its tenant', async () => {
+    const r = await submit({ body: { request: question('tenant-wide question') }, userArn: TENANT_A });
+    expect(r.status).toBe(202);
+    expect(sentMessages()[0].userId).toBeUndefined();
+    for (const userArn of [TENANT_A, TENANT_A_USER_1, TENANT_A_USER_2]) {
+      expect((await get(r.body.jobId, { userArn })).status).toBe(200);
+    }
+    expect((await get(r.body.jobId, { userArn: TENANT_B_USER_1 })).status).toBe(404);
+  });
+
+  test('the job store failing: 503 with retry-after, not a bare 500', async () => {
+    const r = await submit({ body: { requests: [question('a'), question('b')] } });
+    await store.writeResult(TENANT_A, r.body.jobId, { index: 0, status: 'succeeded', output: { text: 'x' }, completedAt: Date.now() }, 3_600);
+    await store.writeResult(TENANT_A, r.body.jobId, { index: 1, status: 'succeeded', output: { text: 'y' }, completedAt: Date.now() }, 3_600);
+    for (const operation of ['GetItem', 'Query']) {
+      const stop = dynamo.failWhen((op, body) => (op === operation && body.TableName === RESULTS_TABLE ? DynamoErrors.internal() : undefined));
+      let r503: ApiResponse<JobBody>;
+      try {
+        r503 = await get(r.body.jobId);
+      } finally {
+        stop();
+      }
+      expect([operation, r503.status]).toEqual([operation, 503]);
+      expect(r503.headers['retry-after']).toBe('2');
+      expect(r503.body.error).toEqual({ code: 'unavailable', message: expect.stringMatching(/could not be read/) });
+    }
+    expect((await get(r.body.jobId)).status).toBe(200);
   });
 
   test('results are paginated with a cursor; a single-request job shows its single result', async () => {

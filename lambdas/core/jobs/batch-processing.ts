@@ -13,11 +13,22 @@
  * | what happened                                   | outcome                                      |
  * |-------------------------------------------------|----------------------------------------------|
  * | body not a job message, job unknown (poison)    | fails (`poison`): retried, then the DLQ      |
+ * | the item already has a result (a redelivery)    | `duplicate`: not answered, not counted again |
  * | the job store cannot be read or written         | fails (`store`): retried; nothing counted    |
  * | request invalid, or a model rejected it (4xx)   | a failed result is stored; no retry          |
  * | every tier failed (503), receives < max         | fails (`model`): retried later               |
  * | every tier failed (503), receives >= max        | a failed result is stored (the job ends)     |
  * | answered (cache or model)                       | a succeeded result is stored                 |
+ *
+ * On the last receive (receives >= maxReceiveCount), a record that fails for any other reason
+ * than the write of its result (the job could not be read or marked started, an unexpected
+ * error) gets a failed result written best-effort before it is reported, so that its job ends;
+ * the message still goes to the DLQ (redriving it later is harmless: its item has a result). No
+ * result can be written for a body that is not a job message, for a job that does not exist (or
+ * an item beyond it), when the write itself fails (or the best-effort write fails too), nor when
+ * the worker crashes or is timed out during the last receive: those messages reach the DLQ with
+ * their items unanswered, and their jobs stay `running` until the cause is fixed and the DLQ is
+ * redriven.
  */
 import { AiMetricNames as M } from '../../../constructs/contract/metrics';
 import { exactCacheKey, type Caller } from '../cache-key';
@@ -50,7 +61,10 @@ export class BatchRecordFailure extends Error {
   }
 }
 
-/** `written`: the result was stored now. `duplicate`: it had been stored before. `skipped`: the job needed nothing more. */
+/**
+ * `written`: the result was stored now. `duplicate`: it had been stored before (the message was
+ * not answered again). `skipped`: the job needed nothing more.
+ */
 export type RecordOutcome = 'written' | 'duplicate' | 'skipped';
 
 export interface JobBatchDeps {
@@ -90,6 +104,7 @@ export class JobBatch {
   private readonly started = new Map<string, Promise<void>>();
   private readonly now: () => number;
   private deduplicated = 0;
+  private duplicates = 0;
 
   private constructor(private readonly deps: JobBatchDeps) {
     this.now = deps.now ?? Date.now;
@@ -108,21 +123,50 @@ export class JobBatch {
    * @throws BatchRecordFailure when the record must be retried
    */
   async process(record: BatchRecord): Promise<RecordOutcome> {
+    let message: JobMessage | undefined;
+    let writing = false;
     try {
-      const message = parseJobMessage(record.body);
+      message = parseJobMessage(record.body);
       const job = await this.job(message);
       // Every item already has a result (e.g. the job failed as a whole): nothing left to answer.
       const status = jobStatus(job);
       if (status === 'succeeded' || status === 'failed') return 'skipped';
+      // A redelivery of a message whose result is stored (e.g. its batch outlived the worker's
+      // timeout after the write): answering it again would pay a model call, and extend a session, twice.
+      if (await this.hasResult(message)) {
+        this.duplicates++;
+        return 'duplicate';
+      }
       await this.markStarted(job);
       const result = await this.answer(message, record.receiveCount);
-      return await this.write(message, result);
+      writing = true;
+      const outcome = await this.write(message, result);
+      if (outcome === 'duplicate') this.duplicates++;
+      return outcome;
     } catch (err) {
       const failure = err instanceof BatchRecordFailure ? err : new BatchRecordFailure('model', `unexpected error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       this.deps.metrics.add(M.BATCH_FAILURES, 'Count', 1, { [M.DIMENSION_FAILURE_KIND]: failure.kind });
-      this.deps.logger?.warn('record left for a retry', { messageId: record.messageId, receiveCount: record.receiveCount, kind: failure.kind, reason: failure.message });
+      const last = record.receiveCount >= this.deps.maxReceiveCount;
+      let giveUp: string | undefined;
+      // The last receive: the message goes to the DLQ next; a failed result lets its job end. Not
+      // when the write itself failed (it was just tried), nor for poison (no job, or no such item,
+      // to write into).
+      if (last && message && !writing && failure.kind !== 'poison') giveUp = await this.writeGiveUp(message, record.receiveCount, failure);
+      this.deps.logger?.warn(last ? 'record failed on its last receive: it goes to the dead-letter queue' : 'record left for a retry', {
+        messageId: record.messageId,
+        receiveCount: record.receiveCount,
+        kind: failure.kind,
+        reason: failure.message,
+        ...(message ? { jobId: message.jobId, index: message.index } : {}),
+        ...(giveUp ? { failedResult: giveUp } : {}),
+      });
       throw failure;
     }
+  }
+
+  /** Records whose item already had a result (redeliveries): not answered again, not counted again. */
+  get duplicateRecords(): number {
+    return this.duplicates;
   }
 
   /** Emits the batch's DeduplicatedRequests (call once, after every record). */
@@ -149,6 +193,37 @@ export class JobBatch {
     if (!job) throw new BatchRecordFailure('poison', `job ${message.jobId} of this tenant does not exist (or has expired)`);
     if (message.index >= job.items) throw new BatchRecordFailure('poison', `item ${message.index} is beyond the job's ${job.items} items`);
     return job;
+  }
+
+  private async hasResult(message: JobMessage): Promise<boolean> {
+    try {
+      return await this.deps.store.hasResult(message.tenantId, message.jobId, message.index);
+    } catch (err) {
+      throw new BatchRecordFailure('store', `the item's result could not be looked up: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Best-effort failed result of a record that failed on its last receive; never throws.
+   * @returns what became of it: `written`, `duplicate` (a result was there), or why it was not written
+   */
+  private async writeGiveUp(message: JobMessage, receiveCount: number, failure: BatchRecordFailure): Promise<string> {
+    const result: ItemResult = {
+      index: message.index,
+      status: 'failed',
+      error: {
+        code: failure.kind === 'store' ? 'unavailable' : 'internal',
+        message: `The request could not be processed: ${failure.message}. Gave up after ${receiveCount} attempts.`,
+      },
+      completedAt: this.now(),
+    };
+    try {
+      const outcome = await this.deps.store.writeResult(message.tenantId, message.jobId, result, this.deps.resultTtlSeconds);
+      if (outcome === 'written') this.deps.metrics.add(M.RESULTS_WRITTEN, 'Count', 1);
+      return outcome;
+    } catch (err) {
+      return `not written: ${(err as Error)?.message ?? String(err)}`;
+    }
   }
 
   private async markStarted(job: JobHeader): Promise<void> {

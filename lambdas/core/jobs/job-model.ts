@@ -84,6 +84,12 @@ export interface JobStore {
   /** Records that work on the job started (idempotent). */
   markStarted(tenantId: string, jobId: string, at: number): Promise<void>;
   /**
+   * Whether the item already has a result (read consistently, so a result written by an earlier
+   * receive of the same message is seen). Lets the worker skip a redelivered message without
+   * answering it again.
+   */
+  hasResult(tenantId: string, jobId: string, index: number): Promise<boolean>;
+  /**
    * Writes one item's result and counts it in the job, atomically and at most once: a result
    * already written for that item is left as is (`duplicate`).
    */

@@ -33,12 +33,20 @@ export interface SubmittedJob {
   readonly createdAt: number;
 }
 
+/** Whose Idempotency-Key it is: the caller's tenant and user (`''` when the caller has no user id). */
+export interface IdempotencyScope {
+  readonly tenantId: string;
+  readonly userId: string;
+  readonly key: string;
+}
+
 /**
- * Makes a submission idempotent per (tenant, Idempotency-Key).
+ * Makes a submission idempotent per (tenant, user, Idempotency-Key).
  *
  * - The first call with a key runs `submit` and remembers its result for the key's lifetime.
- * - A later call with the same tenant and key and the same payload gets that result again
- *   (`replayed: true`) without running `submit`.
+ * - A later call with the same tenant, user and key and the same payload gets that result again
+ *   (`replayed: true`) without running `submit`. Another user of the same tenant with the same
+ *   key gets a job of their own: a replay never hands out a job its caller could not read.
  * - The same key with a different payload: HttpError 422 (`idempotency-key-reused`).
  * - The same key while the first call still runs: HttpError 409 (`idempotency-key-in-progress`).
  * - A `submit` that throws leaves nothing behind: the key may be used again.
@@ -46,7 +54,7 @@ export interface SubmittedJob {
  */
 export interface IdempotencyGuard {
   once(
-    scope: { readonly tenantId: string; readonly key: string },
+    scope: IdempotencyScope,
     payload: unknown,
     submit: () => Promise<SubmittedJob>,
   ): Promise<{ job: SubmittedJob; replayed: boolean }>;
@@ -65,13 +73,21 @@ export interface JobsEndpointDeps {
   readonly logger?: { error(message: string, ...extra: unknown[]): void };
   readonly newJobId?: () => string;
   readonly now?: () => number;
+  /** Waits between attempts to record a bulk job (tests). @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** Results per page of `GET /v1/jobs/{id}` by default, and at most. */
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 100;
-/** Seconds a client should wait before retrying a submission that could not be stored or queued. */
+/** Seconds a client should wait before retrying a submission that could not be stored or queued, or a read that failed. */
 const RETRY_AFTER_SECONDS = 2;
+/**
+ * Attempts to record a bulk job once Bedrock accepted it (each one already retried by the SDK),
+ * and the wait before the second; it doubles for each further attempt.
+ */
+const RECORD_BULK_ATTEMPTS = 3;
+const RECORD_BULK_BACKOFF_MS = 100;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Printable ASCII, as an Idempotency-Key header value (at most 255 characters). */
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
@@ -134,8 +150,9 @@ export async function submitJob(
   deps: JobsEndpointDeps,
   input: { body: string | undefined; caller: Caller | undefined; idempotencyKey?: string },
 ): Promise<HttpResponse> {
+  // No `Requests` here: that metric counts chat requests (cost per request, error rate); a
+  // submission is counted by JobsSubmitted, its requests by the worker's metrics.
   const { metrics } = deps;
-  metrics.add(M.REQUESTS, 'Count', 1);
   try {
     const caller = requireCaller(input.caller);
     const key = input.idempotencyKey?.trim();
@@ -146,7 +163,7 @@ export async function submitJob(
     const submission = parseSubmission(deps, input.body);
     const submit = (): Promise<SubmittedJob> => createJob(deps, caller, submission);
     const { job, replayed } = key
-      ? await deps.idempotency!.once({ tenantId: caller.tenantId, key }, submission.payload, submit)
+      ? await deps.idempotency!.once({ tenantId: caller.tenantId, userId: caller.userId ?? '', key }, submission.payload, submit)
       : { job: await submit(), replayed: false };
     if (!replayed) metrics.add(M.JOBS_SUBMITTED, 'Count', 1);
     const self = `/v1/jobs/${job.jobId}`;
@@ -169,18 +186,27 @@ export async function submitJob(
   }
 }
 
-/** `GET /v1/jobs/{id}`: the caller's job, its status, and its results once done (paginated). */
+/**
+ * `GET /v1/jobs/{id}`: the caller's job, its status, and its results once done (paginated).
+ *
+ * A job submitted by a caller with a user id is that user's alone (its answers may come from
+ * the user's session context); a job submitted without one is readable by its whole tenant.
+ * Anything else reads as a job that does not exist: 404. The job store unreachable: 503 with
+ * `retry-after`.
+ */
 export async function getJob(
-  deps: Pick<JobsEndpointDeps, 'store' | 'metrics'>,
+  deps: Pick<JobsEndpointDeps, 'store' | 'metrics' | 'logger'>,
   input: { caller: Caller | undefined; jobId: string | undefined; cursor?: string; limit?: string },
 ): Promise<HttpResponse> {
-  const { metrics, store } = deps;
-  metrics.add(M.REQUESTS, 'Count', 1);
+  // No `Requests` here either: a poll is not a chat request.
+  const { metrics } = deps;
   try {
     const caller = requireCaller(input.caller);
     const jobId = input.jobId ?? '';
-    // Another tenant's job and a job that does not exist read the same: 404, never 403.
-    const header = JOB_ID.test(jobId) ? await store.getJob(caller.tenantId, jobId) : undefined;
+    const store = readable(deps, jobId);
+    // Another tenant's (or user's) job and a job that does not exist read the same: 404, never 403.
+    const found = JOB_ID.test(jobId) ? await store.getJob(caller.tenantId, jobId) : undefined;
+    const header = found && ownedBy(found, caller) ? found : undefined;
     if (!header) throw new HttpError(404, `No job with id "${jobId}"`, 'not-found');
     const limit = pageSize(input.limit);
     if (input.cursor !== undefined && !/^[A-Za-z0-9_-]{1,512}$/.test(input.cursor)) {
@@ -212,6 +238,30 @@ export async function getJob(
     if (err instanceof HttpError) return errorResponse(err, metrics);
     throw err;
   }
+}
+
+/** A job with a user id belongs to that user; one without (submitted by a caller without one) to its tenant. */
+function ownedBy(header: JobHeader, caller: Caller): boolean {
+  return !header.userId || header.userId === caller.userId;
+}
+
+/** The reads of `GET`, with a failure of the store turned into 503 + `retry-after` (a 4xx of the store passes). */
+function readable(deps: Pick<JobsEndpointDeps, 'store' | 'logger'>, jobId: string): Pick<JobStore, 'getJob' | 'listResults'> {
+  const guard = async <T>(read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      deps.logger?.error('the job could not be read', { jobId, error: err as Error });
+      throw new HttpError(503, `The job could not be read. Retry after ${RETRY_AFTER_SECONDS} seconds.`, 'unavailable', {
+        'retry-after': String(RETRY_AFTER_SECONDS),
+      });
+    }
+  };
+  return {
+    getJob: (tenantId, id) => guard(() => deps.store.getJob(tenantId, id)),
+    listResults: (tenantId, id, limit, cursor) => guard(() => deps.store.listResults(tenantId, id, limit, cursor)),
+  };
 }
 
 function requireCaller(caller: Caller | undefined): Caller {
@@ -338,7 +388,7 @@ async function createJob(deps: JobsEndpointDeps, caller: Caller, submission: Par
       await deps.queue.enqueue(messages);
     } else {
       const { bulkJobArn } = await deps.bulk!.submit({ tenantId: caller.tenantId, jobId, requests: submission.requests });
-      await deps.store.recordBulkJob(caller.tenantId, jobId, bulkJobArn, ttl);
+      await recordBulkJob(deps, caller.tenantId, jobId, bulkJobArn);
     }
   } catch (err) {
     const what = submission.mode === 'queue' ? 'queued' : 'submitted to bulk mode';
@@ -363,6 +413,31 @@ async function createJob(deps: JobsEndpointDeps, caller: Caller, submission: Par
     );
   }
   return { jobId, mode: submission.mode, items: header.items, createdAt: now };
+}
+
+/**
+ * Records the Bedrock job of a bulk job. Bedrock already runs (and bills) it: a failure here
+ * would leave its results with no job to load them into, so the write is tried a few times
+ * (with a short, doubling wait) before giving up. Giving up logs the Bedrock job's ARN at error
+ * level, for an operator to stop it or reconcile, and throws (the job is then marked failed).
+ */
+async function recordBulkJob(deps: JobsEndpointDeps, tenantId: string, jobId: string, bulkJobArn: string): Promise<void> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.store.recordBulkJob(tenantId, jobId, bulkJobArn, deps.jobs.resultTtlSeconds);
+      return;
+    } catch (err) {
+      if (attempt >= RECORD_BULK_ATTEMPTS) {
+        deps.logger?.error(
+          `the bulk job could not be recorded after ${attempt} attempts: Bedrock batch inference job ${bulkJobArn} runs without a job to load its results into; stop it or reconcile it with job ${jobId}`,
+          { jobId, tenantId, bulkJobArn, error: err as Error },
+        );
+        throw err;
+      }
+      await sleep(RECORD_BULK_BACKOFF_MS * 2 ** (attempt - 1));
+    }
+  }
 }
 
 function resultBody(r: ItemResult): ItemResultBody {
