@@ -4,6 +4,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -152,7 +153,10 @@ export class StaticAnswers extends Construct {
   public readonly loaderFunction: lambda.IFunction;
   /** The schedule that runs the loader. */
   public readonly schedule: scheduler.Schedule;
-  /** The dead-letter queue of loader invocations the schedule could not deliver. */
+  /**
+   * The dead-letter queue of loader runs that did not happen: invocations the schedule could not
+   * deliver, and runs that failed (an error or a timeout) on every attempt.
+   */
   public readonly deadLetterQueue: sqs.IQueue;
   /** The response cache the answers are published into. */
   public readonly cache: ResponseCache;
@@ -235,9 +239,16 @@ export class StaticAnswers extends Construct {
     });
     Validations.of(deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself a dead-letter queue: that of the EventBridge Scheduler schedule (its DeadLetterConfig), which cdk-nag does not recognise as one.',
+      reason: 'This queue is itself a dead-letter queue: that of the EventBridge Scheduler schedule (its DeadLetterConfig) and the on-failure destination of the loader, which cdk-nag does not recognise as one.',
     });
     this.deadLetterQueue = deadLetterQueue;
+    // The scheduler invokes the loader asynchronously: its DLQ receives only invocations it could
+    // not deliver. A run that fails (an error, a timeout) after Lambda's own retries lands here too.
+    loader.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+      onFailure: new destinations.SqsDestination(deadLetterQueue),
+    });
 
     const scheduleRole = new iam.Role(this, 'ScheduleRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {

@@ -407,5 +407,8 @@ class AuroraPgvectorVectorStore extends VectorStore {
   public _grantClient(client: lambda.Function): void {
     this.options.cluster.connections.allowDefaultPortFrom(client, 'from the cdk-scalable-ai router (semantic cache)');
     this.options.secret.grantRead(client);
+    // The client verifies the cluster's TLS certificate; since Node.js 20, Lambda loads the
+    // Amazon RDS certificate authorities only when asked to.
+    client.addEnvironment('NODE_EXTRA_CA_CERTS', '/var/runtime/ca-cert.pem');
   }
 }

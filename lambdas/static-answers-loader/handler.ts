@@ -2,7 +2,7 @@
  * The static answers loader Lambda, run daily by EventBridge Scheduler: reads the answer files
  * from S3, publishes every valid tenant into Valkey (see `loadStaticAnswers` for the rules).
  *
- * It throws, so that the schedule's retry policy and dead-letter queue see the failure, only when
+ * It throws, so that Lambda retries the run and then sends it to the dead-letter queue, only when
  * nothing could be done: the files cannot be listed or none can be read (S3 down, no access), or
  * the cache or its AUTH token cannot be reached. Per-tenant errors are `StaticAnswerErrors`
  * metrics and log lines; the run succeeds.

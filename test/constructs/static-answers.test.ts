@@ -141,6 +141,23 @@ describe('StaticAnswers: defaults', () => {
     });
   });
 
+  test('a run that fails on every attempt lands in the same dead-letter queue (the schedule invokes asynchronously)', () => {
+    const fnId = logicalId(f.stack, f.answers.loaderFunction);
+    const [queueId] = onlyResource(f.template, 'AWS::SQS::Queue');
+    f.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fnId },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+    });
+    const roleId = logicalId(f.stack, f.answers.loaderFunction.role!);
+    const sends = Object.values(f.template.findResources('AWS::IAM::Policy'))
+      .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+      .flatMap((p: any) => p.Properties.PolicyDocument.Statement)
+      .filter((st: any) => [st.Action].flat().includes('sqs:SendMessage'));
+    expect(sends.flatMap((st: any) => [st.Resource].flat())).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
+  });
+
   test('the dead-letter queue is encrypted, TLS only, and keeps messages 14 days', () => {
     const [queueId, queue] = onlyResource(f.template, 'AWS::SQS::Queue');
     expect(queue.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });

@@ -288,6 +288,10 @@ describe('VectorStore.auroraPgvector', () => {
         ssl: true,
       },
     });
+    // ...and the router trusts the RDS certificate authorities (Lambda loads them only on request).
+    const routerFn = f.stack.resolve((f.router.function.node.defaultChild as any).logicalId);
+    const env = f.template.toJSON().Resources[routerFn].Properties.Environment.Variables;
+    expect(env.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
   });
 
   test('the cluster admits the router on its port; the router may read the secret; no wildcard actions', () => {
