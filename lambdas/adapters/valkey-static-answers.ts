@@ -7,11 +7,6 @@ import type {
   PublishOptions, PublishResult, PublishedTenant, StaticAnswerRecord, StaticAnswersPublisher,
 } from '../core/static-answers-loader';
 
-/** A vector store that can drop every entry of one scope. Used when the store offers it. */
-export interface ScopeDeletingVectorStore extends VectorStore {
-  deleteScope(scope: string): Promise<void>;
-}
-
 export interface ValkeyStaticAnswersOptions {
   /** Prefix of every key the library writes (`CacheConnectionRuntimeConfig.keyPrefix`, e.g. `sai:`). */
   readonly keyPrefix: string;
@@ -22,10 +17,9 @@ export interface ValkeyStaticAnswersOptions {
   readonly vectorStore?: VectorStore;
   /**
    * Seconds the vector entries of a version live. The version's hashes never expire; its vectors
-   * do, because `VectorStore` has no delete: a store without `deleteScope` lets the vectors of a
-   * replaced version expire, and a tenant that is not republished for this long (its files stay
-   * invalid) keeps exact matching but loses semantic matching. Default 8 days (a week of daily
-   * runs).
+   * do, so that the vectors of a replaced version whose `deleteScope` failed do not stay forever:
+   * a tenant that is not republished for this long (its files stay invalid) keeps exact matching
+   * but loses semantic matching. Default 8 days (a week of daily runs).
    */
   readonly vectorTtlSeconds?: number;
   /**
@@ -91,8 +85,7 @@ const DEFAULT_VECTOR_TTL_SECONDS = 8 * 24 * 3600;
  * Every command names one key, so the layout works with cluster mode too.
  *
  * Publishing writes the new version's keys with a pending TTL, removes the TTL, switches the
- * pointer, and only then deletes the replaced version (and its vector scope when the store can
- * `deleteScope`); if the deletion fails the old keys get a short TTL instead. A reader that read
+ * pointer, and only then deletes the replaced version (and its vector scope); if the deletion fails the old keys get a short TTL instead. A reader that read
  * the old pointer just before a switch checks the pointer again in the same pipeline as its hash
  * read and retries on the new version, so it never misses because a version disappeared under it.
  *
@@ -333,13 +326,13 @@ export class ValkeyStaticAnswers implements StaticAnswerStore, StaticAnswersPubl
     await this.client.srem(this.registryKey, hash);
   }
 
-  /** Deletes a version's keys and its vector scope (when the store can). */
+  /** Deletes a version's keys and its vector scope. */
   private async deleteVersion(hash: string, version: string, vectorScope: string | undefined): Promise<void> {
     const keys = this.versionKeysOf(hash, version);
     // UNLINK frees large hashes in the background.
     await execPipeline(this.client.pipeline().unlink(keys.questions).unlink(keys.answers).unlink(keys.meta));
     const store = this.options.vectorStore;
-    if (vectorScope && store && canDeleteScope(store)) await store.deleteScope(vectorScope);
+    if (vectorScope && store) await store.deleteScope(vectorScope);
   }
 
   private async expireVersion(hash: string, version: string): Promise<void> {
@@ -352,10 +345,6 @@ export class ValkeyStaticAnswers implements StaticAnswerStore, StaticAnswersPubl
 /** The vector-store scope of one version of a tenant's static answers (opaque, 32 hex digits). */
 export function staticVectorScope(tenantId: string, version: string, modelId: string): string {
   return sha256(JSON.stringify(['static', tenantId, version, modelId])).slice(0, 32);
-}
-
-function canDeleteScope(store: VectorStore): store is ScopeDeletingVectorStore {
-  return typeof (store as Partial<ScopeDeletingVectorStore>).deleteScope === 'function';
 }
 
 function questionField(normalizedQuestion: string): string {

@@ -9,7 +9,8 @@ const MAX_QUESTION_CHARS = 1_024;
 
 /**
  * `GET /v1/static-answers?q=...`: the tenant's static answer to a question, without a model.
- * 200 with `Cache-Control: private, max-age=<maxAgeSeconds>` (a CDN may cache it per caller),
+ * 200 with `Cache-Control: private, max-age=<maxAgeSeconds>`: the caller may keep it; a shared
+ * cache (a CDN) may not, since the answer is the tenant's and the URL does not say which tenant;
  * 404 when no static answer matches.
  */
 export async function handleStaticAnswer(
