@@ -15,6 +15,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { ProviderInvoker } from '../adapters/provider-invoker';
 import { ChatService } from '../core/chat-service';
@@ -25,10 +26,8 @@ import { QuestionGuard } from '../core/semantic/question-guard';
 import { DependencyBuilder } from '../router/dependencies';
 
 const logger = new Logger();
-const routerConfig = JSON.parse(process.env[ROUTER_CONFIG_ENV] ?? 'null') as RouterRuntimeConfig;
-if (!routerConfig) throw new Error(`${ROUTER_CONFIG_ENV} is not set`);
-const jobsConfig = JSON.parse(process.env[JOBS_CONFIG_ENV] ?? 'null') as JobsRuntimeConfig;
-if (!jobsConfig) throw new Error(`${JOBS_CONFIG_ENV} is not set`);
+const routerConfig = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
+const jobsConfig = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
 
 const store = new DynamoDbJobStore(jobsConfig.resultsTable);

@@ -17,6 +17,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { S3BulkOutputReader } from '../adapters/s3-bulk-output-reader';
 import { s3ClientConfig } from '../adapters/s3-client';
@@ -47,17 +48,11 @@ interface Runtime {
 
 let runtime: Runtime | undefined;
 
-function readJson<T>(name: string): T {
-  const raw = process.env[name];
-  if (!raw) throw new Error(`${name} is not set`);
-  return JSON.parse(raw) as T;
-}
-
 /** Configuration and clients, built on the first event and kept for the life of the container. */
 function runtimeOf(): Runtime {
   if (runtime) return runtime;
-  const jobs = readJson<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
-  const router = readJson<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
+  const jobs = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
+  const router = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
   if (!jobs.bulk) throw new Error(`${JOBS_CONFIG_ENV}: bulk is not configured; the bulk completion function has nothing to do`);
   const s3 = new S3Client(s3ClientConfig());
   runtime = {

@@ -12,6 +12,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { BedrockBulkSubmitter } from '../adapters/bedrock-bulk-submitter';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsIdempotency } from '../adapters/powertools-idempotency';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
@@ -21,10 +22,8 @@ import { getJob, submitJob, type JobsEndpointDeps } from '../core/jobs/jobs-endp
 import { callerFromAuthorizer, type AuthorizerContext } from '../router/caller';
 
 const logger = new Logger();
-const routerConfig = JSON.parse(process.env[ROUTER_CONFIG_ENV] ?? 'null') as RouterRuntimeConfig;
-if (!routerConfig) throw new Error(`${ROUTER_CONFIG_ENV} is not set`);
-const jobsConfig = JSON.parse(process.env[JOBS_CONFIG_ENV] ?? 'null') as JobsRuntimeConfig;
-if (!jobsConfig) throw new Error(`${JOBS_CONFIG_ENV} is not set`);
+const routerConfig = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
+const jobsConfig = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
 
 const dynamo = new DynamoDBClient({});

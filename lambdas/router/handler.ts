@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { DependencyBuilder } from './dependencies';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { ProviderInvoker } from '../adapters/provider-invoker';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
@@ -13,8 +14,7 @@ import { handleStaticAnswer } from '../core/static-answers-endpoint';
 import { handleUserContext } from '../core/user-context-endpoint';
 
 const logger = new Logger();
-const config = JSON.parse(process.env[ROUTER_CONFIG_ENV] ?? 'null') as RouterRuntimeConfig;
-if (!config) throw new Error(`${ROUTER_CONFIG_ENV} is not set`);
+const config = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
 const invoker = new ProviderInvoker();
 const classifier = new HeuristicClassifier();

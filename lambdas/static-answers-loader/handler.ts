@@ -16,6 +16,7 @@ import type Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { STATIC_LOADER_CONFIG_ENV, type StaticAnswersLoaderRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { createEmbedder, openCacheConnection } from '../adapters/connections';
+import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { s3ClientConfig } from '../adapters/s3-client';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
@@ -62,9 +63,7 @@ export class S3AnswerFileSource implements AnswerObjectSource {
 }
 
 function readConfig(): StaticAnswersLoaderRuntimeConfig {
-  const raw = process.env[STATIC_LOADER_CONFIG_ENV];
-  if (!raw) throw new Error(`${STATIC_LOADER_CONFIG_ENV} is not set`);
-  const config = JSON.parse(raw) as StaticAnswersLoaderRuntimeConfig;
+  const config = readJsonEnv<StaticAnswersLoaderRuntimeConfig>(STATIC_LOADER_CONFIG_ENV);
   if (config.embedder && !config.vectorIndex) throw new Error(`${STATIC_LOADER_CONFIG_ENV}: an embedder needs a vectorIndex`);
   return config;
 }
