@@ -59,4 +59,12 @@ export interface SemanticCacheOptions {
    * @default 10000 (DEFAULT_MAX_ENTRIES_PER_SCOPE)
    */
   readonly maxEntriesPerScope?: number;
+  /**
+   * How long a semantic lookup or write (embedding the question, then the vector search or
+   * write) may take before the router gives up on it and goes on without it, as if it missed
+   * (100 ms to 10 s). Lookups sit on the path of every request the exact cache misses: keep it
+   * well below the router's timeout.
+   * @default Duration.millis(1500) (DEFAULT_SEMANTIC_TIMEOUT_MS)
+   */
+  readonly timeout?: Duration;
 }

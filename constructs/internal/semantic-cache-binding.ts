@@ -5,7 +5,7 @@ import { VectorStore } from '../cache/vector-store';
 import type { SemanticCacheRuntimeConfig } from '../contract/runtime-config';
 import {
   DEFAULT_ANSWER_EQUIVALENCE, DEFAULT_MAX_ENTRIES_PER_SCOPE, DEFAULT_SEMANTIC_MARGIN, DEFAULT_SEMANTIC_NEIGHBOURS,
-  DEFAULT_SEMANTIC_RIVAL_SUPPORT, DEFAULT_SEMANTIC_THRESHOLD, DEFAULT_SEMANTIC_TTL_SECONDS,
+  DEFAULT_SEMANTIC_RIVAL_SUPPORT, DEFAULT_SEMANTIC_THRESHOLD, DEFAULT_SEMANTIC_TIMEOUT_MS, DEFAULT_SEMANTIC_TTL_SECONDS,
 } from '../contract/semantic-defaults';
 
 /** The semantic cache's model, store and configuration, once bound to a router. */
@@ -29,6 +29,7 @@ export function bindSemanticCache(options: SemanticCacheOptions, binding: Omit<V
   const rivalSupport = options.rivalSupport ?? DEFAULT_SEMANTIC_RIVAL_SUPPORT;
   const ttlMs = options.ttl?.toMilliseconds() ?? DEFAULT_SEMANTIC_TTL_SECONDS * 1000;
   const maxEntriesPerScope = options.maxEntriesPerScope ?? DEFAULT_MAX_ENTRIES_PER_SCOPE;
+  const timeoutMs = options.timeout?.toMilliseconds() ?? DEFAULT_SEMANTIC_TIMEOUT_MS;
 
   for (const [name, value] of [['threshold', threshold], ['answerEquivalence', answerEquivalence]] as const) {
     if (!(value > 0 && value <= 1)) throw new Error(`${where}.${name} must be a cosine similarity in (0, 1]; got ${value}`);
@@ -43,6 +44,9 @@ export function bindSemanticCache(options: SemanticCacheOptions, binding: Omit<V
   if (ttlMs < 60_000) throw new Error(`${where}.ttl must be at least 1 minute; got ${options.ttl!.toHumanString()}`);
   if (!Number.isInteger(maxEntriesPerScope) || maxEntriesPerScope < 1) {
     throw new Error(`${where}.maxEntriesPerScope must be a positive integer; got ${maxEntriesPerScope}`);
+  }
+  if (!(timeoutMs >= 100 && timeoutMs <= 10_000)) {
+    throw new Error(`${where}.timeout must be from 100 milliseconds to 10 seconds; got ${options.timeout!.toHumanString()}`);
   }
 
   const embeddingModel = options.embeddingModel ?? EmbeddingModel.titanTextV2();
@@ -61,6 +65,7 @@ export function bindSemanticCache(options: SemanticCacheOptions, binding: Omit<V
       neighbours,
       ttlSeconds: Math.floor(ttlMs / 1000),
       maxEntriesPerScope,
+      timeoutMs,
     },
   };
 }

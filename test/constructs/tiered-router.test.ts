@@ -420,6 +420,7 @@ describe('TieredRouter: semantic cache, static answers, user context and persona
         neighbours: 20,
         ttl: Duration.days(3),
         maxEntriesPerScope: 500,
+        timeout: Duration.millis(800),
       },
       staticAnswers: answers,
       userContext,
@@ -441,6 +442,7 @@ describe('TieredRouter: semantic cache, static answers, user context and persona
       neighbours: 20,
       ttlSeconds: 259_200,
       maxEntriesPerScope: 500,
+      timeoutMs: 800,
     });
     expect(router.embeddingModel?.dimensions).toBe(512);
     expect(router.vectorStore?.kind).toBe(VectorStoreKind.VALKEY);
@@ -519,6 +521,7 @@ describe('TieredRouter: semantic cache defaults and optional levels', () => {
       neighbours: SEMANTIC_DEFAULTS.neighbours,
       ttlSeconds: 604_800,
       maxEntriesPerScope: 10_000,
+      timeoutMs: 1_500,
     });
     expect(resourcesAllowing(template, 'bedrock:InvokeModel')).toContain('arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0');
   });
@@ -589,6 +592,8 @@ describe('TieredRouter: validation of the cache levels', () => {
     ['ttl 30 seconds', { ttl: Duration.seconds(30) }, /semanticCache\.ttl must be at least 1 minute; got 30 seconds/],
     ['maxEntriesPerScope 0', { maxEntriesPerScope: 0 }, /semanticCache\.maxEntriesPerScope must be a positive integer; got 0/],
     ['fractional maxEntriesPerScope', { maxEntriesPerScope: 1.5 }, /semanticCache\.maxEntriesPerScope/],
+    ['timeout 50 ms', { timeout: Duration.millis(50) }, /semanticCache\.timeout must be from 100 milliseconds to 10 seconds; got 50 millis/],
+    ['timeout 11 seconds', { timeout: Duration.seconds(11) }, /semanticCache\.timeout must be from 100 milliseconds to 10 seconds; got 11 seconds/],
   ])('rejects a semantic cache with %s', (_name, semanticCache, message) => {
     expect(withCache(() => ({ semanticCache }))).toThrow(message);
   });
@@ -597,6 +602,9 @@ describe('TieredRouter: validation of the cache levels', () => {
     const bounds: SemanticCacheOptions = {
       threshold: 1, answerEquivalence: 1, margin: 0, neighbours: 100, rivalSupport: 100, ttl: Duration.minutes(1), maxEntriesPerScope: 1,
     };
+    const upper: SemanticCacheOptions = { timeout: Duration.seconds(10) };
+    expect(withCache(() => ({ semanticCache: { timeout: Duration.millis(100) } }))).not.toThrow();
+    expect(withCache(() => ({ semanticCache: upper }))).not.toThrow();
     expect(withCache(() => ({ semanticCache: bounds }))).not.toThrow();
   });
 
