@@ -62,6 +62,14 @@ export interface SageMakerTierProps extends ModelTierBaseProps {
    */
   readonly environment?: { [key: string]: string };
   /**
+   * Runs the inference container with network isolation: no outbound network calls, not even to
+   * S3 or the Hugging Face Hub (SageMaker itself fetches `modelDataUrl`). Turn it off for a
+   * container that downloads its model, as TGI does for a Hub id in `HF_MODEL_ID`.
+   *
+   * @default - true with `modelDataUrl` (the container needs no network); false without it
+   */
+  readonly networkIsolation?: boolean;
+  /**
    * Instance type of the endpoint.
    * @default 'ml.g5.xlarge'
    */
@@ -165,7 +173,7 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     this.apiFormat = props.apiFormat ?? SageMakerApiFormat.OPENAI_CHAT;
 
     if (props.existingEndpointName !== undefined) {
-      const newEndpointProps = (['imageUri', 'modelDataUrl', 'environment', 'instanceType', 'instanceCount', 'autoScaling', 'vpc', 'encryptionKey', 'endpointName', 'startupTimeout'] as const)
+      const newEndpointProps = (['imageUri', 'modelDataUrl', 'environment', 'networkIsolation', 'instanceType', 'instanceCount', 'autoScaling', 'vpc', 'encryptionKey', 'endpointName', 'startupTimeout'] as const)
         .filter((key) => props[key] !== undefined);
       if (newEndpointProps.length > 0) {
         throw new Error(`${where}: ${newEndpointProps.join(', ')} describe a new endpoint and cannot be combined with existingEndpointName`);
@@ -294,6 +302,7 @@ export class SageMakerModelTier extends Construct implements IModelTier {
         modelDataUrl: props.modelDataUrl,
         environment: props.environment,
       },
+      enableNetworkIsolation: props.networkIsolation ?? props.modelDataUrl !== undefined,
       vpcConfig,
     });
     this.model.node.addDependency(role);

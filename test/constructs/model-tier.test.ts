@@ -221,6 +221,7 @@ describe('ModelTier.sageMaker: an existing endpoint', () => {
     [{ instanceType: 'ml.g5.xlarge', instanceCount: 2 }, /instanceType, instanceCount.*existingEndpointName/],
     [{ autoScaling: { minCapacity: 1, maxCapacity: 2 } }, /autoScaling.*existingEndpointName/],
     [{ modelDataUrl: 's3://bucket/model.tar.gz' }, /modelDataUrl.*existingEndpointName/],
+    [{ networkIsolation: true }, /networkIsolation.*existingEndpointName/],
     [{ endpointName: 'other' }, /endpointName.*existingEndpointName/],
   ])('existingEndpointName with new-endpoint props %p is an error naming them', (props, message) => {
     const stack = newStack();
@@ -268,8 +269,20 @@ describe('ModelTier.sageMaker: a new endpoint', () => {
         ModelDataUrl: 's3://my-model-bucket/models/qwen/model.tar.gz',
         Environment: { HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct', SM_NUM_GPUS: '1' },
       },
+      // With model data, the container needs no network of its own.
+      EnableNetworkIsolation: true,
     });
     template.resourceCountIs('AWS::SageMaker::Model', 1);
+  });
+
+  test.each([
+    ['a container that downloads its model (no modelDataUrl): off by default', {}, false],
+    ['turned off with model data', { modelDataUrl: 's3://my-model-bucket/m.tar.gz', networkIsolation: false }, false],
+    ['turned on without model data', { networkIsolation: true }, true],
+  ])('network isolation: %s', (_case, props, expected) => {
+    const stack = newStack();
+    new SageMakerModelTier(stack, 'Tier', sageMakerProps({ environment: { HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct' }, ...props }));
+    expect(onlyResource(Template.fromStack(stack), 'AWS::SageMaker::Model')[1].Properties.EnableNetworkIsolation).toBe(expected);
   });
 
   test('an endpoint configuration with a KMS-encrypted volume (rotating key), the instances and the startup timeouts', () => {
