@@ -36,9 +36,10 @@ type StoredJob = SubmittedJob & { replayed?: true };
  * Idempotency-Key support on Powertools for AWS Lambda (`makeIdempotent` with the
  * `DynamoDBPersistenceLayer`).
  *
- * - The record id is a SHA-256 of `{ tenantId, userId, key }`: two tenants, or two users of one
- *   tenant, that send the same key get two records, hence two jobs (a user never gets, by
- *   replaying a key, the job of another user, whose answers may come from that user's context).
+ * - The record id is a SHA-256 of `{ tenantId, userId, key }` (`userId` is the owner of a
+ *   personal job, `''` otherwise): two tenants that send the same key get two records, hence two
+ *   jobs; so do two users of one tenant with a personal payload (a user never gets, by replaying
+ *   a key, the job of another user, whose answers may come from that user's context).
  * - The record keeps the hash of the parsed body (payload validation): the same key with another
  *   body is refused with 422 `idempotency-key-reused` rather than answered with a job the caller
  *   did not describe.

@@ -244,6 +244,34 @@ describe('GET /v1/jobs/{id}', () => {
     expect((await get(r.body.jobId, { userArn: TENANT_A })).status).toBe(404);
   });
 
+  test('a job that is not personal belongs to the tenant: any user (any host of a backend role) may poll it or replay its key', async () => {
+    const key = `tenant-wide-${randomUUID()}`;
+    const body = { requests: [question('Do you ship to Canada?'), question('What are your opening hours?')] };
+    const r = await submit({ body, headers: { 'idempotency-key': key }, userArn: TENANT_A_USER_1 });
+    expect(r.status).toBe(202);
+    // The worker still answers as user-1 (the caller), but the job is the tenant's.
+    expect(sentMessages().map((m) => m.userId)).toEqual(['user-1', 'user-1']);
+    expect((await get(r.body.jobId, { userArn: TENANT_A_USER_2 })).status).toBe(200);
+    const replay = await submit({ body, headers: { 'idempotency-key': key }, userArn: TENANT_A_USER_2 });
+    expect(replay.body.jobId).toBe(r.body.jobId);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect((await get(r.body.jobId, { userArn: TENANT_B_USER_1 })).status).toBe(404);
+  });
+
+  test('one personal request (a conversation) makes the whole job its user\'s', async () => {
+    const conversation = {
+      messages: [
+        { role: 'user', content: 'My order number is 4411.' },
+        { role: 'assistant', content: 'Thanks, I have it.' },
+        { role: 'user', content: 'When will it arrive?' },
+      ],
+    };
+    const r = await submit({ body: { requests: [question('Do you ship to Canada?'), conversation] }, userArn: TENANT_A_USER_1 });
+    expect(r.status).toBe(202);
+    expect((await get(r.body.jobId, { userArn: TENANT_A_USER_1 })).status).toBe(200);
+    expect((await get(r.body.jobId, { userArn: TENANT_A_USER_2 })).status).toBe(404);
+  });
+
   test('a job submitted without a user id is readable by every user of its tenant', async () => {
     const r = await submit({ body: { request: question('tenant-wide question') }, userArn: TENANT_A });
     expect(r.status).toBe(202);

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { AiMetricNames as M } from '../../../constructs/contract/metrics';
 import type { BulkRuntimeConfig, JobsRuntimeConfig, RouterRuntimeConfig } from '../../../constructs/contract/runtime-config';
-import type { Caller } from '../cache-key';
+import { isPersonal, type Caller } from '../cache-key';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from '../chat-endpoint';
 import { validateChatRequest } from '../chat-request';
 import { HttpError } from '../errors';
@@ -33,7 +33,7 @@ export interface SubmittedJob {
   readonly createdAt: number;
 }
 
-/** Whose Idempotency-Key it is: the caller's tenant and user (`''` when the caller has no user id). */
+/** Whose Idempotency-Key it is: the caller's tenant, and the user who would own the job (`''`: the whole tenant). */
 export interface IdempotencyScope {
   readonly tenantId: string;
   readonly userId: string;
@@ -41,12 +41,14 @@ export interface IdempotencyScope {
 }
 
 /**
- * Makes a submission idempotent per (tenant, user, Idempotency-Key).
+ * Makes a submission idempotent per (tenant, owner, Idempotency-Key); the owner is the user of a
+ * personal job, and nobody (`''`) for a job of the whole tenant.
  *
  * - The first call with a key runs `submit` and remembers its result for the key's lifetime.
- * - A later call with the same tenant, user and key and the same payload gets that result again
+ * - A later call with the same scope and the same payload gets that result again
  *   (`replayed: true`) without running `submit`. Another user of the same tenant with the same
- *   key gets a job of their own: a replay never hands out a job its caller could not read.
+ *   key and a personal payload gets a job of their own: a replay never hands out a job its
+ *   caller could not read.
  * - The same key with a different payload: HttpError 422 (`idempotency-key-reused`).
  * - The same key while the first call still runs: HttpError 409 (`idempotency-key-in-progress`).
  * - A `submit` that throws leaves nothing behind: the key may be used again.
@@ -141,6 +143,11 @@ export interface JobResponseBody {
 interface ParsedSubmission {
   readonly mode: JobMode;
   readonly requests: unknown[];
+  /**
+   * Whether any request is personal (a conversation, or one that names a session: see
+   * `isPersonal`): the job then belongs to its user, not to the whole tenant.
+   */
+  readonly personal: boolean;
   /** The parsed body: what an Idempotency-Key's payload is compared on. */
   readonly payload: unknown;
 }
@@ -163,7 +170,7 @@ export async function submitJob(
     const submission = parseSubmission(deps, input.body);
     const submit = (): Promise<SubmittedJob> => createJob(deps, caller, submission);
     const { job, replayed } = key
-      ? await deps.idempotency!.once({ tenantId: caller.tenantId, userId: caller.userId ?? '', key }, submission.payload, submit)
+      ? await deps.idempotency!.once({ tenantId: caller.tenantId, userId: owner(caller, submission) ?? '', key }, submission.payload, submit)
       : { job: await submit(), replayed: false };
     if (!replayed) metrics.add(M.JOBS_SUBMITTED, 'Count', 1);
     const self = `/v1/jobs/${job.jobId}`;
@@ -189,9 +196,8 @@ export async function submitJob(
 /**
  * `GET /v1/jobs/{id}`: the caller's job, its status, and its results once done (paginated).
  *
- * A job submitted by a caller with a user id is that user's alone (its answers may come from
- * the user's session context); a job submitted without one is readable by its whole tenant.
- * Anything else reads as a job that does not exist: 404. The job store unreachable: 503 with
+ * A personal job (see `owner`) is its user's alone; any other job is readable by its whole
+ * tenant. Anything else reads as a job that does not exist: 404. The job store unreachable: 503 with
  * `retry-after`.
  */
 export async function getJob(
@@ -240,7 +246,17 @@ export async function getJob(
   }
 }
 
-/** A job with a user id belongs to that user; one without (submitted by a caller without one) to its tenant. */
+/**
+ * The user a job belongs to: its caller's, when a request of the job is personal (its answer may
+ * draw on that user's context or conversation). Any other job belongs to the whole tenant: with
+ * IAM authorization the user id is the role session name, which differs from one host of a
+ * backend to the next, and any of them may poll the job or retry its submission.
+ */
+function owner(caller: Caller, submission: ParsedSubmission): string | undefined {
+  return submission.personal ? caller.userId : undefined;
+}
+
+/** A job with a user id belongs to that user; one without to its tenant. */
 function ownedBy(header: JobHeader, caller: Caller): boolean {
   return !header.userId || header.userId === caller.userId;
 }
@@ -339,18 +355,20 @@ function parseSubmission(deps: JobsEndpointDeps, body: string | undefined): Pars
     throw new HttpError(413, `Invalid request: requests: at most ${maxItems} requests are accepted per ${bulk ? 'bulk ' : ''}job, got ${requests.length}`, 'too-large');
   }
   const limits = { maxMessages: router.maxMessages, tierIds: router.tiers.map((t) => t.id) };
+  let personal = false;
   requests.forEach((request, i) => {
     const size = Buffer.byteLength(JSON.stringify(request) ?? '', 'utf8');
     if (size > router.maxRequestBytes) {
       throw new HttpError(413, `Invalid request: ${at(i)}: the request is ${size} bytes; the limit is ${router.maxRequestBytes} bytes`, 'too-large');
     }
     const req = validateChatRequest(request, limits, at(i));
+    personal ||= isPersonal(req);
     if (bulk && req.session !== undefined) {
       // Bulk records are answered by Bedrock alone: the user's context could not be merged.
       throw new HttpError(400, `Invalid request: ${at(i)}.session: not supported in bulk mode; send the conversation in messages`, 'invalid');
     }
   });
-  return { mode, requests, payload: json };
+  return { mode, requests, personal, payload: json };
 }
 
 /** Stores the job, then enqueues it (or submits it to bulk mode); a failure after the store marks it failed. */
@@ -360,7 +378,7 @@ async function createJob(deps: JobsEndpointDeps, caller: Caller, submission: Par
   const header: JobHeader = {
     jobId,
     tenantId: caller.tenantId,
-    userId: caller.userId,
+    userId: owner(caller, submission),
     mode: submission.mode,
     items: submission.requests.length,
     succeeded: 0,
