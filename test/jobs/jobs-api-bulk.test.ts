@@ -14,7 +14,7 @@ import { DynamoDbJobStore } from '../../lambdas/adapters/dynamodb-job-store';
 import { bulkInputKey } from '../../lambdas/core/jobs/bulk-layout';
 import type * as JobsApi from '../../lambdas/jobs-api/handler';
 import { ControlPlaneFailures, LocalBedrockControlServer } from '../support/bedrock-control-server';
-import { TransactionalDynalite } from '../support/dynamodb-transactions';
+import { DynamoErrors, TransactionalDynalite } from '../support/dynamodb-transactions';
 import { metricSum } from '../support/lambda-harness';
 import { LocalS3Server } from '../support/s3-protocol-server';
 import { LocalSqsServer } from '../support/sqs-protocol-server';
@@ -108,4 +108,50 @@ test('Bedrock throttling: 503 with its Retry-After, and the job reads failed', a
   expect(jobId).toBeDefined();
   const status = await get(jobId!);
   expect(status.body).toMatchObject({ status: 'failed', mode: 'bulk', failed: 3, error: { code: 'job-failed', message: expect.stringMatching(/could not be submitted to bulk mode/) } });
+});
+
+describe('recording the Bedrock job once Bedrock accepted it', () => {
+  /** Fails the transactions that record a bulk job, `times` times (every time when omitted). */
+  function failRecording(times = Infinity): { stop: () => void; failures: () => number } {
+    let failures = 0;
+    const stop = dynamo.failWhen((operation, body) => {
+      const items = (body.TransactItems ?? []) as Array<{ Put?: { Item?: { bulkJobArn?: unknown } } }>;
+      if (operation !== 'TransactWriteItems' || !items.some((i) => i.Put?.Item?.bulkJobArn) || failures >= times) return undefined;
+      failures++;
+      return DynamoErrors.internal();
+    });
+    return { stop, failures: () => failures };
+  }
+
+  test('a failed write is tried again: the job is recorded and accepted, one Bedrock job only', async () => {
+    // More than the SDK's own attempts (3): the second attempt of the endpoint succeeds.
+    const failing = failRecording(4);
+    let r: ApiResponse<SubmitBody>;
+    try {
+      r = await submit({ body: { mode: 'bulk', requests: requests(3) } });
+    } finally {
+      failing.stop();
+    }
+    expect(failing.failures()).toBe(4);
+    expect(r.status).toBe(202);
+    expect(bedrock.jobs).toHaveLength(1);
+    const status = await get(r.body.jobId);
+    expect(status.body).toMatchObject({ status: 'queued', mode: 'bulk', items: 3 });
+  });
+
+  test('a write that keeps failing: 503 after a few attempts, and the job reads failed', async () => {
+    const failing = failRecording();
+    let r: ApiResponse<SubmitBody>;
+    try {
+      r = await submit({ body: { mode: 'bulk', requests: requests(3) } });
+    } finally {
+      failing.stop();
+    }
+    expect(r.status).toBe(503);
+    // More writes than the SDK's own 3 attempts: the endpoint tried again (3 times, each retried by the SDK).
+    expect(failing.failures()).toBeGreaterThan(3);
+    expect(bedrock.jobs).toHaveLength(1);
+    const jobId = /job ([0-9a-f-]{36}) was recorded as failed/.exec(r.body.error?.message ?? '')?.[1];
+    expect((await get(jobId!)).body).toMatchObject({ status: 'failed', mode: 'bulk' });
+  });
 });
