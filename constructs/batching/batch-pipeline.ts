@@ -80,8 +80,9 @@ export interface BatchPipelineOptions {
    */
   readonly encryptionKey?: kms.IKey;
   /**
-   * Receives of a message before SQS moves it to the dead-letter queue (1 to 1000). The worker
-   * records a failed result on the last receive, so a request that keeps failing still ends.
+   * Receives of a message before SQS moves it to the dead-letter queue (1 to 1000). On the last
+   * receive the worker records a failed result when it can (always when the models failed;
+   * best-effort when the job store did), so the request's job still ends.
    * @default 5
    */
   readonly maxReceiveCount?: number;
@@ -190,8 +191,10 @@ const TABLE_KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms
  * identical requests once, runs each through the router's caches and tiers (the same routing
  * core and configuration as the router), and writes each result to a DynamoDB results table;
  * `GET /v1/jobs/{id}` reads the job and its results. A request is acknowledged only once its
- * result is stored; one that keeps failing moves to the dead-letter queue after
- * `maxReceiveCount` receives (with a failed result recorded on the last one).
+ * result is stored. A request whose tiers keep failing gets a failed result on its
+ * `maxReceiveCount`-th receive; one that cannot be processed at all (not a job message, or the
+ * job store failing) moves to the dead-letter queue then, with a failed result written when the
+ * store allows.
  *
  * With `bulk`, jobs of at least `bulk.minItems` requests run as Amazon Bedrock batch inference
  * jobs on `bulk.tier` instead: the jobs API writes the requests as JSONL to S3 and submits the

@@ -63,7 +63,8 @@ export interface SemanticCacheOptions {
    * How long a semantic lookup or write (embedding the question, then the vector search or
    * write) may take before the router gives up on it and goes on without it, as if it missed
    * (100 ms to 10 s). Lookups sit on the path of every request the exact cache misses: keep it
-   * well below the router's timeout.
+   * well below the router's timeout. The same limit bounds the static answers' lookups (1.5 s
+   * when the router has no semantic cache).
    * @default Duration.millis(1500) (DEFAULT_SEMANTIC_TIMEOUT_MS)
    */
   readonly timeout?: Duration;

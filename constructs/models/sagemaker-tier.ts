@@ -66,7 +66,9 @@ export interface SageMakerTierProps extends ModelTierBaseProps {
    * S3 or the Hugging Face Hub (SageMaker itself fetches `modelDataUrl`). Turn it off for a
    * container that downloads its model, as TGI does for a Hub id in `HF_MODEL_ID`.
    *
-   * @default - true with `modelDataUrl` (the container needs no network); false without it
+   * @default - true with `modelDataUrl` (the container needs no network), unless
+   * `environment.HF_MODEL_ID` names a Hugging Face Hub model rather than a path; false without
+   * `modelDataUrl`
    */
   readonly networkIsolation?: boolean;
   /**
@@ -302,7 +304,7 @@ export class SageMakerModelTier extends Construct implements IModelTier {
         modelDataUrl: props.modelDataUrl,
         environment: props.environment,
       },
-      enableNetworkIsolation: props.networkIsolation ?? props.modelDataUrl !== undefined,
+      enableNetworkIsolation: props.networkIsolation ?? (props.modelDataUrl !== undefined && !downloadsFromHub(props.environment)),
       vpcConfig,
     });
     this.model.node.addDependency(role);
@@ -358,4 +360,10 @@ export class SageMakerModelTier extends Construct implements IModelTier {
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['sagemaker:InvokeEndpoint'], resourceArns: [this.endpointArn] });
   }
+}
+
+/** Whether a TGI-style container would download its model: `HF_MODEL_ID` is a Hub id, not a local path. */
+function downloadsFromHub(environment: { [key: string]: string } | undefined): boolean {
+  const modelId = environment?.HF_MODEL_ID;
+  return modelId !== undefined && !Token.isUnresolved(modelId) && !modelId.startsWith('/');
 }

@@ -239,7 +239,7 @@ describe('ModelTier.sageMaker: a new endpoint', () => {
     stack = newStack();
     tier = new SageMakerModelTier(stack, 'Tier', sageMakerProps({
       modelDataUrl: 's3://my-model-bucket/models/qwen/model.tar.gz',
-      environment: { HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct', SM_NUM_GPUS: '1' },
+      environment: { HF_MODEL_ID: '/opt/ml/model', SM_NUM_GPUS: '1' },
       instanceType: 'ml.g5.2xlarge',
       instanceCount: 2,
       startupTimeout: Duration.minutes(20),
@@ -267,7 +267,7 @@ describe('ModelTier.sageMaker: a new endpoint', () => {
       PrimaryContainer: {
         Image: IMAGE,
         ModelDataUrl: 's3://my-model-bucket/models/qwen/model.tar.gz',
-        Environment: { HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct', SM_NUM_GPUS: '1' },
+        Environment: { HF_MODEL_ID: '/opt/ml/model', SM_NUM_GPUS: '1' },
       },
       // With model data, the container needs no network of its own.
       EnableNetworkIsolation: true,
@@ -277,12 +277,14 @@ describe('ModelTier.sageMaker: a new endpoint', () => {
 
   test.each([
     ['a container that downloads its model (no modelDataUrl): off by default', {}, false],
-    ['turned off with model data', { modelDataUrl: 's3://my-model-bucket/m.tar.gz', networkIsolation: false }, false],
+    ['with model data but a Hub id in HF_MODEL_ID (the container still downloads): off by default', { modelDataUrl: 's3://my-model-bucket/m.tar.gz' }, false],
+    ['model data and no HF_MODEL_ID: on', { modelDataUrl: 's3://my-model-bucket/m.tar.gz', environment: {} }, true],
+    ['turned off with model data', { modelDataUrl: 's3://my-model-bucket/m.tar.gz', environment: {}, networkIsolation: false }, false],
     ['turned on without model data', { networkIsolation: true }, true],
   ])('network isolation: %s', (_case, props, expected) => {
-    const stack = newStack();
-    new SageMakerModelTier(stack, 'Tier', sageMakerProps({ environment: { HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct' }, ...props }));
-    expect(onlyResource(Template.fromStack(stack), 'AWS::SageMaker::Model')[1].Properties.EnableNetworkIsolation).toBe(expected);
+    const own = newStack();
+    new SageMakerModelTier(own, 'Tier', sageMakerProps({ environment: { HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct' }, ...props }));
+    expect(onlyResource(Template.fromStack(own), 'AWS::SageMaker::Model')[1].Properties.EnableNetworkIsolation).toBe(expected);
   });
 
   test('an endpoint configuration with a KMS-encrypted volume (rotating key), the instances and the startup timeouts', () => {
