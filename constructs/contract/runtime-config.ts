@@ -95,11 +95,19 @@ export interface VectorStoreRuntimeConfig {
 export interface SemanticCacheRuntimeConfig {
   readonly embedder: EmbedderRuntimeConfig;
   readonly store: VectorStoreRuntimeConfig;
+  /** Cosine similarity at or above which a cached question may answer. */
   readonly threshold: number;
+  /**
+   * How much closer the answering entry must be than a rival: an entry with a different answer
+   * that `rivalSupport` neighbours hold. Between two answers the cache cannot tell which one is
+   * meant, so it asks a model instead.
+   */
   readonly margin: number;
-  /** Neighbours that must hold a different answer before it counts as a rival (see SemanticCache). */
+  /** Neighbours that must hold a different answer before it counts as a rival. */
   readonly rivalSupport: number;
+  /** Cosine similarity of two answers' embeddings at or above which they count as the same answer. */
   readonly answerEquivalence: number;
+  /** Neighbours fetched per lookup (the candidates for the guard and the margin test). */
   readonly neighbours: number;
   readonly ttlSeconds: number;
   readonly maxEntriesPerScope: number;

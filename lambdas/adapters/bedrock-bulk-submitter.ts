@@ -20,13 +20,13 @@
  * "Format and upload your batch inference data" (JSONL records, Converse invocation type),
  * "View the results of a batch inference job" (output format) in the Amazon Bedrock user guide.
  */
-import { createHash } from 'node:crypto';
 import { BedrockClient, CreateModelInvocationJobCommand } from '@aws-sdk/client-bedrock';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { s3ClientConfig } from './s3-client';
 import { BULK_JOB_NAME_PREFIX, type BulkRuntimeConfig, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { parseChatRequest, type ChatRequest, type RequestLimits } from '../core/chat-request';
 import { HttpError } from '../core/errors';
+import { sha256Hex } from '../core/hashing';
 import { bulkInputKey, bulkOutputPrefix, bulkTier, recordIdOf } from '../core/jobs/bulk-layout';
 import type { BulkSubmitter } from '../core/jobs/job-model';
 
@@ -63,10 +63,6 @@ export function converseModelInput(request: ChatRequest, tier: TierRuntimeConfig
   };
 }
 
-/** A hex SHA-256 of `value`. */
-function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
-}
 
 /**
  * The Bedrock job name of a bulk job: `sai-bulk-<job id, alphanumerics only, ≤ 24>-<hash>`,
@@ -75,7 +71,7 @@ function sha256(value: string): string {
  */
 export function bulkJobName(tenantId: string, jobId: string): string {
   const readable = jobId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 24);
-  const name = `${BULK_JOB_NAME_PREFIX}${readable}${readable ? '-' : ''}${sha256(`${tenantId}\n${jobId}`).slice(0, 12)}`;
+  const name = `${BULK_JOB_NAME_PREFIX}${readable}${readable ? '-' : ''}${sha256Hex(`${tenantId}\n${jobId}`).slice(0, 12)}`;
   if (!JOB_NAME_PATTERN.test(name) || name.length > 63) throw new Error(`internal: invalid bulk job name ${name}`);
   return name;
 }
@@ -86,7 +82,7 @@ export function bulkJobName(tenantId: string, jobId: string): string {
  * hash of it. The same job id always gives the same token.
  */
 export function bulkClientRequestToken(jobId: string): string {
-  return jobId.length <= 256 && CLIENT_TOKEN_PATTERN.test(jobId) ? jobId : sha256(jobId);
+  return jobId.length <= 256 && CLIENT_TOKEN_PATTERN.test(jobId) ? jobId : sha256Hex(jobId);
 }
 
 /** True for the errors worth retrying later (throttling, quotas, 5xx, network). */

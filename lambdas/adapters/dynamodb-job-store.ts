@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
@@ -11,7 +10,8 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { HttpError } from '../core/errors';
-import { tenantHash, type ItemResult, type JobHeader, type JobMode, type JobStore } from '../core/jobs/job-model';
+import { idHash, sha256Hex } from '../core/hashing';
+import { type ItemResult, type JobHeader, type JobMode, type JobStore } from '../core/jobs/job-model';
 
 const HEADER_SK = 'job';
 const ITEM_SK_PREFIX = 'item#';
@@ -72,7 +72,7 @@ type ResultItem = { pk: string; sk: string; expiresAt?: number } & ItemResult;
  */
 export class DynamoDbJobStore implements JobStore {
   static partitionKey(tenantId: string, jobId: string): string {
-    return `job#${tenantHash(tenantId)}#${jobId}`;
+    return `job#${idHash(tenantId)}#${jobId}`;
   }
 
   static itemSortKey(index: number): string {
@@ -80,7 +80,7 @@ export class DynamoDbJobStore implements JobStore {
   }
 
   static bulkPartitionKey(bulkJobArn: string): string {
-    return `bulk#${createHash('sha256').update(bulkJobArn).digest('hex')}`;
+    return `bulk#${sha256Hex(bulkJobArn)}`;
   }
 
   private readonly doc: DynamoDBDocumentClient;

@@ -1,6 +1,7 @@
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { mapLimit, toUnitVector } from './titan-embedder';
+import { toUnitVector } from './titan-embedder';
 import type { EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { mapLimit } from '../core/map-limit';
 import type { Embedder } from '../core/semantic/ports';
 
 export interface SageMakerEmbedderOptions {

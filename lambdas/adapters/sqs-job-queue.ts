@@ -1,5 +1,6 @@
 import { SendMessageBatchCommand, SQSClient, type BatchResultErrorEntry, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import type { JobMessage, JobQueue } from '../core/jobs/job-model';
+import { mapLimit } from '../core/map-limit';
 
 /** Entries per SendMessageBatch (the SQS maximum). */
 const ENTRIES_PER_BATCH = 10;
@@ -54,18 +55,13 @@ export class SqsJobQueue implements JobQueue {
   async enqueue(messages: JobMessage[]): Promise<void> {
     const chunks = chunk(messages.map((m) => ({ Id: `m${m.index}`, MessageBody: JSON.stringify(m), index: m.index })));
     const failures: Array<{ indexes: number[]; error: unknown }> = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < chunks.length) {
-        const entries = chunks[next++];
-        try {
-          await this.sendChunk(entries);
-        } catch (error) {
-          failures.push({ indexes: error instanceof EnqueueError ? error.failedIndexes : entries.map((e) => e.index), error });
-        }
+    await mapLimit(chunks, this.concurrency, async (entries) => {
+      try {
+        await this.sendChunk(entries);
+      } catch (error) {
+        failures.push({ indexes: error instanceof EnqueueError ? error.failedIndexes : entries.map((e) => e.index), error });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, chunks.length) }, worker));
+    });
     if (failures.length > 0) {
       const failed = failures.flatMap((f) => f.indexes).sort((a, b) => a - b);
       const reason = failures[0].error instanceof Error ? failures[0].error.message : String(failures[0].error);

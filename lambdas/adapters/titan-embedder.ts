@@ -1,5 +1,6 @@
 import { BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import type { EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { mapLimit } from '../core/map-limit';
 import type { Embedder } from '../core/semantic/ports';
 import { normalize } from '../core/semantic/vectors';
 
@@ -74,16 +75,3 @@ export function toUnitVector(value: unknown, dimensions: number, source: string)
   return normalize(Float32Array.from(value as number[]));
 }
 
-/** `fn` over `items` with at most `limit` calls pending; results in input order; rejects on the first failure. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}

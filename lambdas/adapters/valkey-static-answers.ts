@@ -1,5 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type Valkey from 'iovalkey';
+import { idHash, sha256Hex } from '../core/hashing';
+import { mapLimit } from '../core/map-limit';
 import type { CachedAnswer } from '../core/ports';
 import type { SemanticEntry, VectorStore } from '../core/semantic/ports';
 import { normalizeQuestion, type StaticAnswer, type StaticAnswerStore } from '../core/static-answers';
@@ -95,7 +97,7 @@ const DEFAULT_VECTOR_TTL_SECONDS = 8 * 24 * 3600;
 export class ValkeyStaticAnswers implements StaticAnswerStore, StaticAnswersPublisher {
   /** First 16 hex digits of sha256(tenant id), as in the exact cache's keys. */
   static tenantHash(tenantId: string): string {
-    return sha256(tenantId).slice(0, 16);
+    return idHash(tenantId);
   }
 
   private readonly prefix: string;
@@ -252,7 +254,7 @@ export class ValkeyStaticAnswers implements StaticAnswerStore, StaticAnswersPubl
           ttlSeconds: this.options.vectorTtlSeconds ?? DEFAULT_VECTOR_TTL_SECONDS,
           maxEntriesPerScope: Math.max(1, variants.length),
         };
-        await forEachLimit(variants, this.options.vectorConcurrency ?? 16, async (variant, i) => {
+        await mapLimit(variants, this.options.vectorConcurrency ?? 16, async (variant, i) => {
           const vector = vectors.byQuestion.get(variant.normalized);
           if (!vector) throw new Error(`no vector for the question "${variant.question}"`);
           if (vector.length !== vectors.dimensions) throw new Error(`the vector of "${variant.question}" has ${vector.length} dimensions, not ${vectors.dimensions}`);
@@ -344,16 +346,13 @@ export class ValkeyStaticAnswers implements StaticAnswerStore, StaticAnswersPubl
 
 /** The vector-store scope of one version of a tenant's static answers (opaque, 32 hex digits). */
 export function staticVectorScope(tenantId: string, version: string, modelId: string): string {
-  return sha256(JSON.stringify(['static', tenantId, version, modelId])).slice(0, 32);
+  return sha256Hex(JSON.stringify(['static', tenantId, version, modelId])).slice(0, 32);
 }
 
 function questionField(normalizedQuestion: string): string {
-  return sha256(normalizedQuestion);
+  return sha256Hex(normalizedQuestion);
 }
 
-function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
-}
 
 /** Sortable by time, unique: `<ms since epoch, base 36, 9 digits><8 random hex digits>`. */
 function newVersion(): string {
@@ -387,13 +386,3 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}

@@ -1,11 +1,7 @@
-import { createHash } from 'node:crypto';
 import type Valkey from 'iovalkey';
 import type { ChatMessage } from '../core/chat-request';
+import { idHash } from '../core/hashing';
 import type { UserContext, UserContextLimits, UserContextStore } from '../core/user-context';
-
-function h16(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 16);
-}
 
 /** Parses a stored turn; anything that is not a `{ role, text }` turn is dropped. */
 export function parseTurn(raw: string): ChatMessage | undefined {
@@ -36,11 +32,11 @@ export class ValkeyUserContextStore implements UserContextStore {
 
   /** Prefix of every key of one user of one tenant. */
   userPrefix(tenantId: string, userId: string): string {
-    return `${this.keyPrefix}ctx:${h16(tenantId)}:${h16(userId)}:`;
+    return `${this.keyPrefix}ctx:${idHash(tenantId)}:${idHash(userId)}:`;
   }
 
   sessionKey(tenantId: string, userId: string, sessionId: string): string {
-    return `${this.userPrefix(tenantId, userId)}s:${h16(sessionId)}`;
+    return `${this.userPrefix(tenantId, userId)}s:${idHash(sessionId)}`;
   }
 
   preferencesKey(tenantId: string, userId: string): string {

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { ChatRequest } from './chat-request';
+import { idHash, sha256Hex } from './hashing';
 
 /** Who is asking: set by the authorizer, never by the request body. */
 export interface Caller {
@@ -19,10 +19,6 @@ export function normalizeText(text: string): string {
     .replace(/\s+/g, ' ')
     .trim()
     .replace(/[\s?!.]+$/u, '');
-}
-
-function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
 }
 
 /**
@@ -56,7 +52,7 @@ export function exactCacheKey(prefix: string, caller: Caller, req: ChatRequest, 
     tier: tierId ?? null,
   });
   // The tenant hash in the key lets an operator drop one tenant's entries with SCAN MATCH.
-  return `${prefix}exact:${sha256(caller.tenantId).slice(0, 16)}:${sha256(canonical)}`;
+  return `${prefix}exact:${idHash(caller.tenantId)}:${sha256Hex(canonical)}`;
 }
 
 /** Whether a request may be cached at all: a personal one needs a user id to be scoped to. */

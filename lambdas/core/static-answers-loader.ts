@@ -27,6 +27,7 @@
  * metric and a log line.
  */
 import { z } from 'zod';
+import { mapLimit } from './map-limit';
 import type { MetricsRecorder } from './ports';
 import type { Embedder } from './semantic/ports';
 import { normalizeQuestion, staticAnswerFileSchema, type StaticAnswerFile } from './static-answers';
@@ -460,20 +461,6 @@ async function embedVariants(embedder: Embedder, variants: ReadonlyMap<string, s
     });
   }
   return { modelId: embedder.modelId, dimensions: embedder.dimensions, byQuestion };
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 function compare(a: string, b: string): number {

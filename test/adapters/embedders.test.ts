@@ -8,7 +8,8 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { SageMakerEmbedder } from '../../lambdas/adapters/sagemaker-embedder';
-import { BedrockEmbedder, TITAN_EMBED_TEXT_V2, mapLimit } from '../../lambdas/adapters/titan-embedder';
+import { BedrockEmbedder, TITAN_EMBED_TEXT_V2 } from '../../lambdas/adapters/titan-embedder';
+import { mapLimit } from '../../lambdas/core/map-limit';
 import { cosine } from '../../lambdas/core/semantic/vectors';
 import { Failures, LocalAwsServer, hashedTrigramEmbedding } from '../support/aws-protocol-server';
 

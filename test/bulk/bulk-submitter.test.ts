@@ -8,8 +8,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { BulkRuntimeConfig, RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { BedrockBulkSubmitter, bulkClientRequestToken, bulkJobName } from '../../lambdas/adapters/bedrock-bulk-submitter';
 import { HttpError } from '../../lambdas/core/errors';
+import { idHash } from '../../lambdas/core/hashing';
 import { itemIndexOfRecordId, recordIdOf } from '../../lambdas/core/jobs/bulk-layout';
-import { tenantHash } from '../../lambdas/core/jobs/job-model';
 import { ControlPlaneFailures, LocalBedrockControlServer } from '../support/bedrock-control-server';
 import { LocalS3Server } from '../support/s3-protocol-server';
 
@@ -101,7 +101,7 @@ test('writes one JSONL record per request (Converse bodies) and creates the batc
   const { bulkJobArn } = await submitter.submit({ tenantId: TENANT, jobId: JOB_ID, requests: REQUESTS });
 
   // The input object: path-style PutObject, no SSE header (the bucket's default encryption applies).
-  const key = `bulk/input/${tenantHash(TENANT)}/${JOB_ID}/input.jsonl`;
+  const key = `bulk/input/${idHash(TENANT)}/${JOB_ID}/input.jsonl`;
   expect(s3.keys(BUCKET)).toEqual([key]);
   const [put] = s3.callsOf('PutObject');
   expect(put).toMatchObject({ status: 200, path: `/${BUCKET}/${key}`, host: new URL(s3.url).host });
@@ -157,7 +157,7 @@ test('writes one JSONL record per request (Converse bodies) and creates the batc
     modelId: MODEL_ID,
     modelInvocationType: 'Converse',
     inputDataConfig: { s3InputDataConfig: { s3Uri: `s3://${BUCKET}/${key}`, s3InputFormat: 'JSONL' } },
-    outputDataConfig: { s3OutputDataConfig: { s3Uri: `s3://${BUCKET}/bulk/output/${tenantHash(TENANT)}/${JOB_ID}/` } },
+    outputDataConfig: { s3OutputDataConfig: { s3Uri: `s3://${BUCKET}/bulk/output/${idHash(TENANT)}/${JOB_ID}/` } },
     timeoutDurationInHours: 72,
   });
   expect(req.body.jobName).toMatch(/^sai-bulk-5f0c9a3e8d1b4c7e9f2a0b6d-[0-9a-f]{12}$/);

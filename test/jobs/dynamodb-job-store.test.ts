@@ -9,7 +9,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbJobStore } from '../../lambdas/adapters/dynamodb-job-store';
 import { HttpError } from '../../lambdas/core/errors';
-import { jobStatus, tenantHash, type ItemResult, type JobHeader } from '../../lambdas/core/jobs/job-model';
+import { idHash } from '../../lambdas/core/hashing';
+import { jobStatus, type ItemResult, type JobHeader } from '../../lambdas/core/jobs/job-model';
 import { DynaliteServer } from '../support/dynalite-server';
 import { TransactionalDynalite } from '../support/dynamodb-transactions';
 
@@ -61,7 +62,7 @@ describe('layout and tenancy', () => {
     const job = header(2);
     await store.createJob(job, TTL);
     await store.writeResult(TENANT_A, job.jobId, ok(1), TTL);
-    const pk = `job#${tenantHash(TENANT_A)}#${job.jobId}`;
+    const pk = `job#${idHash(TENANT_A)}#${job.jobId}`;
     expect(DynamoDbJobStore.partitionKey(TENANT_A, job.jobId)).toBe(pk);
     const items = await partition(pk);
     expect(items.map((i) => i.sk).sort()).toEqual(['item#000001', 'job']);
@@ -183,7 +184,7 @@ describe('listResults', () => {
     expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(cursors).toHaveLength(3);
     expect(cursors[0]).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(cursors[0]).not.toContain(tenantHash(TENANT_A));
+    expect(cursors[0]).not.toContain(idHash(TENANT_A));
 
     const exact = await store.listResults(TENANT_A, job.jobId, 7);
     expect(exact.results).toHaveLength(7);

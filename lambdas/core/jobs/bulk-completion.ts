@@ -31,6 +31,7 @@ import { invocationCostUsd, type TokenUsage } from '../cost';
 import type { MetricsRecorder } from '../ports';
 import { bulkOutputPrefix, itemIndexOfRecordId } from './bulk-layout';
 import type { ItemResult, JobHeader, JobStore } from './job-model';
+import { mapLimit } from '../map-limit';
 
 /** The EventBridge `source` of Bedrock's events. */
 export const BULK_EVENT_SOURCE = 'aws.bedrock';
@@ -344,21 +345,17 @@ async function writeAll(results: ItemResult[], job: JobHeader, deps: BulkComplet
   let written = 0;
   let duplicates = 0;
   let failure: unknown;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < results.length && failure === undefined) {
-      const result = results[next++];
-      try {
-        const outcome = await deps.store.writeResult(job.tenantId, job.jobId, result, deps.resultTtlSeconds);
-        if (outcome === 'written') written++;
-        else duplicates++;
-      } catch (err) {
-        failure ??= err;
-      }
+  await mapLimit(results, deps.writeConcurrency ?? 16, async (result) => {
+    // After a failure, the writes not started yet are left for the retry of the whole event.
+    if (failure !== undefined) return;
+    try {
+      const outcome = await deps.store.writeResult(job.tenantId, job.jobId, result, deps.resultTtlSeconds);
+      if (outcome === 'written') written++;
+      else duplicates++;
+    } catch (err) {
+      failure ??= err;
     }
-  };
-  const concurrency = Math.max(1, Math.min(deps.writeConcurrency ?? 16, results.length));
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  });
   if (failure !== undefined) throw failure;
   return { written, duplicates };
 }

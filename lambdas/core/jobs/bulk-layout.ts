@@ -2,8 +2,8 @@
  * The layout of bulk (Bedrock batch inference) jobs that the submitter writes and the completion
  * handler reads: record ids and S3 keys. Pure; shared so that both sides agree by construction.
  */
-import { tenantHash } from './job-model';
 import type { BulkRuntimeConfig, RouterRuntimeConfig, TierRuntimeConfig } from '../../../constructs/contract/runtime-config';
+import { idHash } from '../hashing';
 
 /**
  * Record id of item `index`: `R` + the index on 10 digits. Eleven alphanumeric characters, the
@@ -23,7 +23,7 @@ export function itemIndexOfRecordId(recordId: unknown): number | undefined {
 
 /** Key (without the bucket) of a bulk job's JSONL input. */
 export function bulkInputKey(config: Pick<BulkRuntimeConfig, 'inputPrefix'>, tenantId: string, jobId: string): string {
-  return `${config.inputPrefix}${tenantHash(tenantId)}/${jobId}/input.jsonl`;
+  return `${config.inputPrefix}${idHash(tenantId)}/${jobId}/input.jsonl`;
 }
 
 /**
@@ -31,7 +31,7 @@ export function bulkInputKey(config: Pick<BulkRuntimeConfig, 'inputPrefix'>, ten
  * a folder named after its own job id holding `input.jsonl.out` and `manifest.json.out`.
  */
 export function bulkOutputPrefix(config: Pick<BulkRuntimeConfig, 'outputPrefix'>, tenantId: string, jobId: string): string {
-  return `${config.outputPrefix}${tenantHash(tenantId)}/${jobId}/`;
+  return `${config.outputPrefix}${idHash(tenantId)}/${jobId}/`;
 }
 
 /**

@@ -4,7 +4,6 @@
  * and read with `GET /v1/jobs/{id}`. Types and ports shared by the jobs API, the batch worker and
  * the bulk completion handler.
  */
-import { createHash } from 'node:crypto';
 import type { TokenUsage } from '../cost';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -66,11 +65,6 @@ export interface JobMessage {
   readonly index: number;
   /** The request body as submitted (already validated by the jobs API). */
   readonly request: unknown;
-}
-
-/** Hash of a tenant id used in keys (fixed length; the id itself is stored and compared too). */
-export function tenantHash(tenantId: string): string {
-  return createHash('sha256').update(tenantId).digest('hex').slice(0, 16);
 }
 
 /** Where jobs and their results live (the DynamoDB results table in production). */

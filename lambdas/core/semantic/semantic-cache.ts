@@ -1,27 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import type { SemanticCacheRuntimeConfig } from '../../../constructs/contract/runtime-config';
 import type { CachedAnswer } from '../ports';
 import type { Embedder, SemanticEntry, VectorMatch, VectorStore } from './ports';
 import type { GuardVerdict, PairGuard } from './question-guard';
 import { cosine } from './vectors';
+import { sha256Hex } from '../hashing';
 
-export interface SemanticCacheOptions {
-  /** Cosine similarity at or above which a cached question may answer. */
-  readonly threshold: number;
-  /**
-   * How much closer the answering entry must be than a rival: an entry with a different answer
-   * that `rivalSupport` neighbours hold. Between two answers the cache cannot tell which one is
-   * meant, so it asks a model instead.
-   */
-  readonly margin: number;
-  /** Neighbours that must hold a different answer before it counts as a rival. */
-  readonly rivalSupport: number;
-  /** Cosine similarity of two answers' embeddings at or above which they count as the same answer. */
-  readonly answerEquivalence: number;
-  /** Neighbours fetched per lookup (the candidates for the guard and the margin test). */
-  readonly neighbours: number;
-  readonly ttlSeconds: number;
-  readonly maxEntriesPerScope: number;
-}
+/** The decision settings of the router's semantic cache configuration (the store and embedder are wired apart). */
+export type SemanticCacheOptions = Omit<SemanticCacheRuntimeConfig, 'embedder' | 'store' | 'timeoutMs'>;
 
 /** What a lookup found, and why it did or did not answer. */
 export interface SemanticLookup {
@@ -149,5 +135,5 @@ export function semanticScope(parts: {
     parts.tenantId, parts.userId ?? null, parts.history ?? null, parts.system ?? null, parts.maxTokens ?? null,
     parts.temperature ?? null, parts.tierId ?? null, parts.embedderId,
   ]);
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
+  return sha256Hex(canonical).slice(0, 32);
 }
