@@ -9,7 +9,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
   acknowledgements, actionsOf, flatten, functionConfigs, newGrantee, newStack, onlyResource, parseJsonValue, resourcesAllowing,
-  resourcesOf, roleStatements, routerConfig, statementsAllowing, wildcardActions, type PolicyStatementJson,
+  resourcesOf, roleStatements, routerConfig, statementsAllowing, wildcardActions, type PolicyStatementJson, logicalIdOf,
 } from './helpers';
 import {
   AiMetricNames, BatchPipeline, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend,
@@ -40,13 +40,9 @@ function isolatedVpc(stack: Stack): ec2.Vpc {
   return vpc;
 }
 
-function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as any);
-}
-
 /** The statements of the identity policies of a function's role. */
 function fnStatements(stack: Stack, template: Template, fn: lambda.IFunction): PolicyStatementJson[] {
-  return roleStatements(template, logicalId(stack, fn.role as iam.Role));
+  return roleStatements(template, logicalIdOf(stack, fn.role as iam.Role));
 }
 
 /** Resources a set of statements allows `action` on. */
@@ -55,7 +51,7 @@ function granted(statements: PolicyStatementJson[], action: string): string[] {
 }
 
 function jobsConfigOf(template: Template, stack: Stack, fn: lambda.IFunction): any {
-  return functionConfigs(template, JOBS_CONFIG)[logicalId(stack, fn)];
+  return functionConfigs(template, JOBS_CONFIG)[logicalIdOf(stack, fn)];
 }
 
 describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no bulk mode)', () => {
@@ -75,8 +71,8 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
   });
 
   test('an SQS-encrypted, TLS-only queue with a redrive policy to an encrypted dead-letter queue (5 receives)', () => {
-    const queueId = logicalId(stack, pipeline.queue);
-    const dlqId = logicalId(stack, pipeline.deadLetterQueue);
+    const queueId = logicalIdOf(stack, pipeline.queue);
+    const dlqId = logicalIdOf(stack, pipeline.deadLetterQueue);
     const resources = template.toJSON().Resources;
     expect(resources[queueId].Properties).toMatchObject({
       SqsManagedSseEnabled: true,
@@ -91,7 +87,7 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
 
   test('both queues deny any request that is not over TLS', () => {
     for (const queue of [pipeline.queue, pipeline.deadLetterQueue]) {
-      const id = logicalId(stack, queue);
+      const id = logicalIdOf(stack, queue);
       const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy'))
         .filter((p) => JSON.stringify(p.Properties.Queues) === JSON.stringify([{ Ref: id }]));
       expect(policies).toHaveLength(1);
@@ -104,8 +100,8 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
   test('the worker reads the queue in batches of 10 gathered for 5 seconds, at most 10 at a time, reporting failed items', () => {
     const [, mapping] = onlyResource(template, 'AWS::Lambda::EventSourceMapping');
     expect(mapping.Properties).toMatchObject({
-      EventSourceArn: { 'Fn::GetAtt': [logicalId(stack, pipeline.queue), 'Arn'] },
-      FunctionName: { Ref: logicalId(stack, pipeline.workerFunction) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalIdOf(stack, pipeline.queue), 'Arn'] },
+      FunctionName: { Ref: logicalIdOf(stack, pipeline.workerFunction) },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       BatchSize: 10,
       MaximumBatchingWindowInSeconds: 5,
@@ -115,7 +111,7 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
   });
 
   test('the results table: pk/sk strings, TTL expiresAt, on-demand, point-in-time recovery, encrypted, retained', () => {
-    const table = template.toJSON().Resources[logicalId(stack, pipeline.resultsTable)];
+    const table = template.toJSON().Resources[logicalIdOf(stack, pipeline.resultsTable)];
     expect(table.Properties).toMatchObject({
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
       AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
@@ -128,7 +124,7 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
   });
 
   test('the idempotency table: id string, TTL expiration, on-demand, point-in-time recovery, encrypted', () => {
-    const table = template.toJSON().Resources[logicalId(stack, pipeline.idempotencyTable)];
+    const table = template.toJSON().Resources[logicalIdOf(stack, pipeline.idempotencyTable)];
     expect(table.Properties).toMatchObject({
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
       AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
@@ -155,22 +151,22 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
       });
     }
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission'))
-      .filter((p) => JSON.stringify(p.Properties.FunctionName).includes(logicalId(stack, pipeline.jobsApiFunction)))
+      .filter((p) => JSON.stringify(p.Properties.FunctionName).includes(logicalIdOf(stack, pipeline.jobsApiFunction)))
       .map((p) => flatten(p.Properties.SourceArn));
     expect(permissions.sort()).toEqual([
-      `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${logicalId(stack, router.api)}}/*/*/v1/jobs`,
-      `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${logicalId(stack, router.api)}}/*/*/v1/jobs/{id}`,
+      `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${logicalIdOf(stack, router.api)}}/*/*/v1/jobs`,
+      `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${logicalIdOf(stack, router.api)}}/*/*/v1/jobs/{id}`,
     ]);
   });
 
   test('the handlers carry the jobs configuration and the router\'s configuration', () => {
     const configs = functionConfigs(template, JOBS_CONFIG);
-    expect(Object.keys(configs).sort()).toEqual([logicalId(stack, pipeline.jobsApiFunction), logicalId(stack, pipeline.workerFunction)].sort());
+    expect(Object.keys(configs).sort()).toEqual([logicalIdOf(stack, pipeline.jobsApiFunction), logicalIdOf(stack, pipeline.workerFunction)].sort());
     for (const config of Object.values(configs)) {
       expect(config).toEqual({
-        resultsTable: `\${Ref:${logicalId(stack, pipeline.resultsTable)}}`,
-        idempotencyTable: `\${Ref:${logicalId(stack, pipeline.idempotencyTable)}}`,
-        queueUrl: `\${Ref:${logicalId(stack, pipeline.queue)}}`,
+        resultsTable: `\${Ref:${logicalIdOf(stack, pipeline.resultsTable)}}`,
+        idempotencyTable: `\${Ref:${logicalIdOf(stack, pipeline.idempotencyTable)}}`,
+        queueUrl: `\${Ref:${logicalIdOf(stack, pipeline.queue)}}`,
         resultTtlSeconds: 7 * 86_400,
         idempotencyTtlSeconds: 3600,
         maxItemsPerJob: 100,
@@ -178,9 +174,9 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
         tierConcurrency: 4,
       });
     }
-    const routerJson = template.toJSON().Resources[logicalId(stack, router.function)].Properties.Environment.Variables[ROUTER_CONFIG];
+    const routerJson = template.toJSON().Resources[logicalIdOf(stack, router.function)].Properties.Environment.Variables[ROUTER_CONFIG];
     for (const fn of [pipeline.jobsApiFunction, pipeline.workerFunction]) {
-      const variables = template.toJSON().Resources[logicalId(stack, fn)].Properties.Environment.Variables;
+      const variables = template.toJSON().Resources[logicalIdOf(stack, fn)].Properties.Environment.Variables;
       expect(variables[ROUTER_CONFIG]).toEqual(routerJson);
       expect(variables.POWERTOOLS_SERVICE_NAME).toBe('shop');
     }
@@ -189,33 +185,33 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
 
   test('the functions: Node.js 22+ on arm64 outside any VPC (as the router), the worker with a 5-minute timeout', () => {
     for (const fn of [pipeline.jobsApiFunction, pipeline.workerFunction]) {
-      const props = template.toJSON().Resources[logicalId(stack, fn)].Properties;
+      const props = template.toJSON().Resources[logicalIdOf(stack, fn)].Properties;
       expect(Number(/^nodejs(\d+)\.x$/.exec(props.Runtime)![1])).toBeGreaterThanOrEqual(22);
       expect(props.Architectures).toEqual(['arm64']);
       expect(props.VpcConfig).toBeUndefined();
     }
-    expect(template.toJSON().Resources[logicalId(stack, pipeline.workerFunction)].Properties).toMatchObject({ Timeout: 300, MemorySize: 512 });
-    expect(template.toJSON().Resources[logicalId(stack, pipeline.jobsApiFunction)].Properties.Timeout).toBeLessThanOrEqual(29);
+    expect(template.toJSON().Resources[logicalIdOf(stack, pipeline.workerFunction)].Properties).toMatchObject({ Timeout: 300, MemorySize: 512 });
+    expect(template.toJSON().Resources[logicalIdOf(stack, pipeline.jobsApiFunction)].Properties.Timeout).toBeLessThanOrEqual(29);
   });
 
   test('the jobs API: the results and idempotency item actions it needs, and sqs:SendMessage on the queue; nothing of the models', () => {
     const statements = fnStatements(stack, template, pipeline.jobsApiFunction);
-    const results = `\${GetAtt:${logicalId(stack, pipeline.resultsTable)}.Arn}`;
-    const idempotency = `\${GetAtt:${logicalId(stack, pipeline.idempotencyTable)}.Arn}`;
+    const results = `\${GetAtt:${logicalIdOf(stack, pipeline.resultsTable)}.Arn}`;
+    const idempotency = `\${GetAtt:${logicalIdOf(stack, pipeline.idempotencyTable)}.Arn}`;
     const byResource = (arn: string) => statements.filter((s) => resourcesOf(s).includes(arn)).flatMap(actionsOf).sort();
     expect(byResource(results)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(byResource(idempotency)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
-    expect(granted(statements, 'sqs:SendMessage')).toEqual([`\${GetAtt:${logicalId(stack, pipeline.queue)}.Arn}`]);
+    expect(granted(statements, 'sqs:SendMessage')).toEqual([`\${GetAtt:${logicalIdOf(stack, pipeline.queue)}.Arn}`]);
     expect(granted(statements, 'bedrock:InvokeModel')).toEqual([]);
     expect(granted(statements, 'bedrock:CreateModelInvocationJob')).toEqual([]);
   });
 
   test('the worker: result writes, queue consumption, and exactly the router\'s tier grants', () => {
     const statements = fnStatements(stack, template, pipeline.workerFunction);
-    const results = `\${GetAtt:${logicalId(stack, pipeline.resultsTable)}.Arn}`;
+    const results = `\${GetAtt:${logicalIdOf(stack, pipeline.resultsTable)}.Arn}`;
     expect(statements.filter((s) => resourcesOf(s).includes(results)).flatMap(actionsOf).sort())
       .toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
-    const queueArn = `\${GetAtt:${logicalId(stack, pipeline.queue)}.Arn}`;
+    const queueArn = `\${GetAtt:${logicalIdOf(stack, pipeline.queue)}.Arn}`;
     expect(granted(statements, 'sqs:ReceiveMessage')).toEqual([queueArn]);
     expect(granted(statements, 'sqs:DeleteMessage')).toEqual([queueArn]);
     expect(granted(statements, 'sqs:SendMessage')).toEqual([]);
@@ -228,7 +224,7 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
   });
 
   test('grantSubmit: execute-api:Invoke on the two job routes of the $default stage only', () => {
-    const apiId = logicalId(stack, router.api);
+    const apiId = logicalIdOf(stack, router.api);
     const grants = statementsAllowing(template, 'execute-api:Invoke');
     expect(grants).toHaveLength(1);
     expect(resourcesOf(grants[0].statement)).toEqual([
@@ -339,22 +335,22 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
   });
 
   test('the queues and tables use the customer managed key', () => {
-    const keyArn = { 'Fn::GetAtt': [logicalId(stack, key), 'Arn'] };
+    const keyArn = { 'Fn::GetAtt': [logicalIdOf(stack, key), 'Arn'] };
     const resources = template.toJSON().Resources;
     for (const queue of [pipeline.queue, pipeline.deadLetterQueue]) {
-      expect(resources[logicalId(stack, queue)].Properties.KmsMasterKeyId).toEqual(keyArn);
+      expect(resources[logicalIdOf(stack, queue)].Properties.KmsMasterKeyId).toEqual(keyArn);
     }
     for (const table of [pipeline.resultsTable, pipeline.idempotencyTable]) {
-      expect(resources[logicalId(stack, table)].Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn });
-      expect(resources[logicalId(stack, table)].DeletionPolicy).toBe('Delete');
+      expect(resources[logicalIdOf(stack, table)].Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn });
+      expect(resources[logicalIdOf(stack, table)].DeletionPolicy).toBe('Delete');
     }
     const jobsApi = fnStatements(stack, template, pipeline.jobsApiFunction);
-    expect(granted(jobsApi, 'kms:GenerateDataKey')).toContain(`\${GetAtt:${logicalId(stack, key)}.Arn}`);
-    expect(granted(fnStatements(stack, template, pipeline.workerFunction), 'kms:Decrypt')).toContain(`\${GetAtt:${logicalId(stack, key)}.Arn}`);
+    expect(granted(jobsApi, 'kms:GenerateDataKey')).toContain(`\${GetAtt:${logicalIdOf(stack, key)}.Arn}`);
+    expect(granted(fnStatements(stack, template, pipeline.workerFunction), 'kms:Decrypt')).toContain(`\${GetAtt:${logicalIdOf(stack, key)}.Arn}`);
   });
 
   test('the options reach the queue and the event source: visibility 6 × 2 min + 20 s, 2 days, 3 receives, batches of 50, 5 concurrent', () => {
-    expect(template.toJSON().Resources[logicalId(stack, pipeline.queue)].Properties).toMatchObject({
+    expect(template.toJSON().Resources[logicalIdOf(stack, pipeline.queue)].Properties).toMatchObject({
       VisibilityTimeout: 6 * 120 + 20,
       MessageRetentionPeriod: 2 * 86_400,
       RedrivePolicy: { maxReceiveCount: 3 },
@@ -366,7 +362,7 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
       MaximumBatchingWindowInSeconds: 20,
       ScalingConfig: { MaximumConcurrency: 5 },
     });
-    expect(template.toJSON().Resources[logicalId(stack, pipeline.workerFunction)].Properties).toMatchObject({ Timeout: 120, MemorySize: 1024 });
+    expect(template.toJSON().Resources[logicalIdOf(stack, pipeline.workerFunction)].Properties).toMatchObject({ Timeout: 120, MemorySize: 1024 });
   });
 
   test('the job routes use the router\'s JWT authorizer', () => {
@@ -378,9 +374,9 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
 
   test('the worker runs in the router\'s subnets and reaches the cache; every function runs in the VPC', () => {
     const resources = template.toJSON().Resources;
-    const routerSubnets = resources[logicalId(stack, router.function)].Properties.VpcConfig.SubnetIds;
+    const routerSubnets = resources[logicalIdOf(stack, router.function)].Properties.VpcConfig.SubnetIds;
     for (const fn of [pipeline.jobsApiFunction, pipeline.workerFunction, pipeline.completionFunction!]) {
-      expect(resources[logicalId(stack, fn)].Properties.VpcConfig.SubnetIds).toEqual(routerSubnets);
+      expect(resources[logicalIdOf(stack, fn)].Properties.VpcConfig.SubnetIds).toEqual(routerSubnets);
     }
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
       GroupId: stack.resolve(cache.securityGroup.securityGroupId),
@@ -407,11 +403,11 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
   });
 
   test('the jobs configuration carries the options and the bulk settings', () => {
-    const bucketId = logicalId(stack, pipeline.bulkBucket!);
+    const bucketId = logicalIdOf(stack, pipeline.bulkBucket!);
     const expected = {
-      resultsTable: `\${Ref:${logicalId(stack, pipeline.resultsTable)}}`,
-      idempotencyTable: `\${Ref:${logicalId(stack, pipeline.idempotencyTable)}}`,
-      queueUrl: `\${Ref:${logicalId(stack, pipeline.queue)}}`,
+      resultsTable: `\${Ref:${logicalIdOf(stack, pipeline.resultsTable)}}`,
+      idempotencyTable: `\${Ref:${logicalIdOf(stack, pipeline.idempotencyTable)}}`,
+      queueUrl: `\${Ref:${logicalIdOf(stack, pipeline.queue)}}`,
       resultTtlSeconds: 3 * 86_400,
       idempotencyTtlSeconds: 6 * 3600,
       maxItemsPerJob: 250,
@@ -421,7 +417,7 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
         bucketName: `\${Ref:${bucketId}}`,
         inputPrefix: 'batch/input/',
         outputPrefix: 'batch/output/',
-        roleArn: `\${GetAtt:${logicalId(stack, pipeline.bulkRole as iam.Role)}.Arn}`,
+        roleArn: `\${GetAtt:${logicalIdOf(stack, pipeline.bulkRole as iam.Role)}.Arn}`,
         tierId: 'large',
         minItems: 200,
         maxItems: 20_000,
@@ -432,14 +428,14 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
     expect(Object.keys(configs)).toHaveLength(3);
     for (const fn of [pipeline.jobsApiFunction, pipeline.workerFunction, pipeline.completionFunction!]) {
       expect(jobsConfigOf(template, stack, fn)).toEqual(expected);
-      const variables = template.toJSON().Resources[logicalId(stack, fn)].Properties.Environment.Variables;
+      const variables = template.toJSON().Resources[logicalIdOf(stack, fn)].Properties.Environment.Variables;
       expect(parseJsonValue(variables[ROUTER_CONFIG])).toEqual(routerConfig(template));
     }
     expect(routerConfig(template).tenant).toEqual({ source: 'jwt', claim: 'tenant_id' });
   });
 
   test('a role that only bedrock.amazonaws.com can assume, for batch inference jobs of this account and Region', () => {
-    const role = template.toJSON().Resources[logicalId(stack, pipeline.bulkRole as iam.Role)];
+    const role = template.toJSON().Resources[logicalIdOf(stack, pipeline.bulkRole as iam.Role)];
     const statements = role.Properties.AssumeRolePolicyDocument.Statement;
     expect(statements).toHaveLength(1);
     expect(statements[0]).toMatchObject({ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'bedrock.amazonaws.com' } });
@@ -450,8 +446,8 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
   });
 
   test('the service role reads the input, writes the output and invokes the bulk tier\'s model: nothing else', () => {
-    const statements = roleStatements(template, logicalId(stack, pipeline.bulkRole as iam.Role));
-    const bucket = `\${GetAtt:${logicalId(stack, pipeline.bulkBucket!)}.Arn}`;
+    const statements = roleStatements(template, logicalIdOf(stack, pipeline.bulkRole as iam.Role));
+    const bucket = `\${GetAtt:${logicalIdOf(stack, pipeline.bulkBucket!)}.Arn}`;
     expect(granted(statements, 's3:GetObject')).toEqual([`${bucket}/batch/input/*`]);
     expect(granted(statements, 's3:PutObject')).toEqual([`${bucket}/batch/output/*`]);
     const list = statements.find((s) => actionsOf(s).includes('s3:ListBucket'))!;
@@ -477,23 +473,23 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
     const passRole = statementsAllowing(template, 'iam:PassRole');
     expect(passRole).toHaveLength(1);
     expect(actionsOf(passRole[0].statement)).toEqual(['iam:PassRole']);
-    expect(resourcesOf(passRole[0].statement)).toEqual([`\${GetAtt:${logicalId(stack, pipeline.bulkRole as iam.Role)}.Arn}`]);
+    expect(resourcesOf(passRole[0].statement)).toEqual([`\${GetAtt:${logicalIdOf(stack, pipeline.bulkRole as iam.Role)}.Arn}`]);
     expect(passRole[0].statement.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'bedrock.amazonaws.com' } });
     expect(granted(statements, 'iam:PassRole')).toHaveLength(1);
-    expect(granted(statements, 's3:PutObject')).toEqual([`\${GetAtt:${logicalId(stack, pipeline.bulkBucket!)}.Arn}/batch/input/*`]);
+    expect(granted(statements, 's3:PutObject')).toEqual([`\${GetAtt:${logicalIdOf(stack, pipeline.bulkBucket!)}.Arn}/batch/input/*`]);
     expect(granted(statements, 's3:GetObject')).toEqual([]);
   });
 
   test('the completion function reads the output and writes results', () => {
     const statements = fnStatements(stack, template, pipeline.completionFunction!);
-    const bucket = `\${GetAtt:${logicalId(stack, pipeline.bulkBucket!)}.Arn}`;
+    const bucket = `\${GetAtt:${logicalIdOf(stack, pipeline.bulkBucket!)}.Arn}`;
     expect(granted(statements, 's3:GetObject')).toEqual([`${bucket}/batch/output/*`]);
     expect(statements.find((s) => actionsOf(s).includes('s3:ListBucket'))!.Condition).toEqual({ StringLike: { 's3:prefix': ['batch/output/*'] } });
     expect(granted(statements, 's3:PutObject')).toEqual([]);
-    const results = `\${GetAtt:${logicalId(stack, pipeline.resultsTable)}.Arn}`;
+    const results = `\${GetAtt:${logicalIdOf(stack, pipeline.resultsTable)}.Arn}`;
     expect(statements.filter((s) => resourcesOf(s).includes(results)).flatMap(actionsOf).sort())
       .toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
-    expect(template.toJSON().Resources[logicalId(stack, pipeline.completionFunction!)].Properties).toMatchObject({ Timeout: 900 });
+    expect(template.toJSON().Resources[logicalIdOf(stack, pipeline.completionFunction!)].Properties).toMatchObject({ Timeout: 900 });
   });
 
   test('an EventBridge rule hands Bedrock batch inference job state changes to the completion function, with retries and a dead-letter queue', () => {
@@ -508,9 +504,9 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
       },
     });
     expect(rule.Properties.Targets).toHaveLength(1);
-    const dlqId = logicalId(stack, pipeline.bulkDeadLetterQueue!);
+    const dlqId = logicalIdOf(stack, pipeline.bulkDeadLetterQueue!);
     expect(rule.Properties.Targets[0]).toMatchObject({
-      Arn: { 'Fn::GetAtt': [logicalId(stack, pipeline.completionFunction!), 'Arn'] },
+      Arn: { 'Fn::GetAtt': [logicalIdOf(stack, pipeline.completionFunction!), 'Arn'] },
       DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
       RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86_400 },
     });
@@ -525,23 +521,23 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
     template.hasResourceProperties('AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       Principal: 'events.amazonaws.com',
-      SourceArn: { 'Fn::GetAtt': [logicalId(stack, pipeline.bulkRule as any), 'Arn'] },
+      SourceArn: { 'Fn::GetAtt': [logicalIdOf(stack, pipeline.bulkRule as any), 'Arn'] },
     });
   });
 
   test('the bulk bucket: KMS with the key, TLS only, private, logged, files expiring after resultTtl', () => {
-    const bucket = template.toJSON().Resources[logicalId(stack, pipeline.bulkBucket!)];
+    const bucket = template.toJSON().Resources[logicalIdOf(stack, pipeline.bulkBucket!)];
     expect(bucket.Properties).toMatchObject({
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [logicalId(stack, key), 'Arn'] } } }] },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [logicalIdOf(stack, key), 'Arn'] } } }] },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      LoggingConfiguration: { DestinationBucketName: { Ref: logicalId(stack, pipeline.bulkAccessLogsBucket!) }, LogFilePrefix: 'bulk/' },
+      LoggingConfiguration: { DestinationBucketName: { Ref: logicalIdOf(stack, pipeline.bulkAccessLogsBucket!) }, LogFilePrefix: 'bulk/' },
     });
     expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual(expect.arrayContaining([
       expect.objectContaining({ Prefix: 'batch/input/', ExpirationInDays: 3, Status: 'Enabled' }),
       expect.objectContaining({ Prefix: 'batch/output/', ExpirationInDays: 3, Status: 'Enabled' }),
     ]));
     const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'))
-      .filter((p) => p.Properties.Bucket.Ref === logicalId(stack, pipeline.bulkBucket!));
+      .filter((p) => p.Properties.Bucket.Ref === logicalIdOf(stack, pipeline.bulkBucket!));
     expect(policies[0].Properties.PolicyDocument.Statement).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
   });
 
@@ -551,7 +547,7 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
       .filter((a) => a.path === construct.node.path)
       .map((a) => a.id.replace(/^.*?(AwsSolutions-)/, '$1'))
       .sort();
-    const bucketArn = `<${logicalId(stack, pipeline.bulkBucket!)}.Arn>`;
+    const bucketArn = `<${logicalIdOf(stack, pipeline.bulkBucket!)}.Arn>`;
     expect(on(pipeline.jobsApiFunction.role as iam.Role)).toEqual(expect.arrayContaining([
       `AwsSolutions-IAM5[Resource::${bucketArn}/batch/input/*]`,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:model-invocation-job/*]',
@@ -595,8 +591,8 @@ describe('BatchPipeline: the worker shares the router\'s OpenSearch Serverless s
   test('the data access policy names both the router\'s and the worker\'s roles', () => {
     const [, access] = onlyResource(template, 'AWS::OpenSearchServerless::AccessPolicy');
     expect(parseJsonValue(access.Properties.Policy)[0].Principal).toEqual([
-      `\${GetAtt:${logicalId(stack, router.function.role as iam.Role)}.Arn}`,
-      `\${GetAtt:${logicalId(stack, pipeline.workerFunction.role as iam.Role)}.Arn}`,
+      `\${GetAtt:${logicalIdOf(stack, router.function.role as iam.Role)}.Arn}`,
+      `\${GetAtt:${logicalIdOf(stack, pipeline.workerFunction.role as iam.Role)}.Arn}`,
     ]);
   });
 
@@ -604,7 +600,7 @@ describe('BatchPipeline: the worker shares the router\'s OpenSearch Serverless s
     const [collectionId] = onlyResource(template, 'AWS::OpenSearchServerless::Collection');
     const worker = fnStatements(stack, template, pipeline.workerFunction);
     expect(granted(worker, 'aoss:APIAccessAll')).toEqual([`\${GetAtt:${collectionId}.Arn}`]);
-    expect(granted(worker, 'dynamodb:Query')).toEqual([`\${GetAtt:${logicalId(stack, userContext.table!)}.Arn}`]);
+    expect(granted(worker, 'dynamodb:Query')).toEqual([`\${GetAtt:${logicalIdOf(stack, userContext.table!)}.Arn}`]);
     const workerSg = stack.resolve(pipeline.workerFunction.connections.securityGroups[0].securityGroupId);
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'))
       .filter((r) => JSON.stringify(r.Properties.SourceSecurityGroupId) === JSON.stringify(workerSg));
@@ -612,7 +608,7 @@ describe('BatchPipeline: the worker shares the router\'s OpenSearch Serverless s
     // The jobs API reaches neither the store nor the user context.
     const jobsApi = fnStatements(stack, template, pipeline.jobsApiFunction);
     expect(granted(jobsApi, 'aoss:APIAccessAll')).toEqual([]);
-    expect(granted(jobsApi, 'dynamodb:Query')).toEqual([`\${GetAtt:${logicalId(stack, pipeline.resultsTable)}.Arn}`]);
+    expect(granted(jobsApi, 'dynamodb:Query')).toEqual([`\${GetAtt:${logicalIdOf(stack, pipeline.resultsTable)}.Arn}`]);
   });
 
   test('bulk mode on a foundation model tier: CreateModelInvocationJob on that model ARN and the jobs; a new SSE-S3 bucket', () => {
@@ -620,7 +616,7 @@ describe('BatchPipeline: the worker shares the router\'s OpenSearch Serverless s
       'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.nova-micro-v1:0',
       'arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*',
     ]);
-    const bucket = template.toJSON().Resources[logicalId(stack, pipeline.bulkBucket!)];
+    const bucket = template.toJSON().Resources[logicalIdOf(stack, pipeline.bulkBucket!)];
     expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({ SSEAlgorithm: 'AES256' });
     expect(bucket.DeletionPolicy).toBe('Retain');
     expect(jobsConfigOf(template, stack, pipeline.workerFunction).bulk).toMatchObject({
@@ -649,12 +645,12 @@ describe('BatchPipeline: bring your own bulk bucket', () => {
     template.resourceCountIs('AWS::S3::Bucket', 1);
     expect(pipeline.bulkBucket).toBe(bucket);
     expect(pipeline.bulkAccessLogsBucket).toBeUndefined();
-    const role = roleStatements(template, logicalId(stack, pipeline.bulkRole as iam.Role));
-    expect(granted(role, 's3:GetObject')).toEqual([`\${GetAtt:${logicalId(stack, bucket)}.Arn}/bulk/input/*`]);
-    expect(granted(role, 'kms:GenerateDataKey')).toEqual([`\${GetAtt:${logicalId(stack, key)}.Arn}`]);
-    expect(granted(fnStatements(stack, template, pipeline.completionFunction!), 'kms:Decrypt')).toEqual([`\${GetAtt:${logicalId(stack, key)}.Arn}`]);
+    const role = roleStatements(template, logicalIdOf(stack, pipeline.bulkRole as iam.Role));
+    expect(granted(role, 's3:GetObject')).toEqual([`\${GetAtt:${logicalIdOf(stack, bucket)}.Arn}/bulk/input/*`]);
+    expect(granted(role, 'kms:GenerateDataKey')).toEqual([`\${GetAtt:${logicalIdOf(stack, key)}.Arn}`]);
+    expect(granted(fnStatements(stack, template, pipeline.completionFunction!), 'kms:Decrypt')).toEqual([`\${GetAtt:${logicalIdOf(stack, key)}.Arn}`]);
     // The tables keep AWS managed encryption: no key was given to the pipeline.
-    expect(template.toJSON().Resources[logicalId(stack, pipeline.resultsTable)].Properties.SSESpecification).toEqual({ SSEEnabled: true });
+    expect(template.toJSON().Resources[logicalIdOf(stack, pipeline.resultsTable)].Properties.SSESpecification).toEqual({ SSEEnabled: true });
   });
 });
 
@@ -717,7 +713,7 @@ describe('BatchPipeline: validation', () => {
     const router = new TieredRouter(stack, 'Router', { tiers: [smallTier()] });
     const pipeline = new BatchPipeline(stack, 'Pipeline', { router, queueEncryption: sqs.QueueEncryption.KMS_MANAGED });
     const resources = Template.fromStack(stack).toJSON().Resources;
-    for (const queue of [pipeline.queue, pipeline.deadLetterQueue]) expect(resources[logicalId(stack, queue)].Properties.KmsMasterKeyId).toBe('alias/aws/sqs');
+    for (const queue of [pipeline.queue, pipeline.deadLetterQueue]) expect(resources[logicalIdOf(stack, queue)].Properties.KmsMasterKeyId).toBe('alias/aws/sqs');
   });
 });
 

@@ -5,12 +5,30 @@
  */
 import { App, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 
 /** A fresh App with one env-agnostic (or `props.env`) stack in it. */
 export function newStack(id = 'TestStack', props?: StackProps): Stack {
   return new Stack(new App(), id, props);
+}
+
+/** A two-AZ VPC with public and isolated subnets and no NAT gateway. */
+export function isolatedVpc(stack: Stack): ec2.Vpc {
+  return new ec2.Vpc(stack, 'Vpc', {
+    maxAzs: 2,
+    natGateways: 0,
+    subnetConfiguration: [
+      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
+      { name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+    ],
+  });
+}
+
+/** The logical id of a construct's CloudFormation resource. */
+export function logicalIdOf(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.getLogicalId(construct.node.defaultChild as any);
 }
 
 /** A role to grant things to, in `stack`. */

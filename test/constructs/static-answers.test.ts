@@ -6,22 +6,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import {
   acknowledgements, actionsOf, flatten, iamPolicyStatements, loaderConfig, newStack, onlyResource, resourcesAllowing,
-  resourcesOf, roleStatements, wildcardActions,
+  resourcesOf, roleStatements, wildcardActions, isolatedVpc, logicalIdOf,
 } from './helpers';
 import {
   AiMetricNames, EmbeddingModel, ResponseCache, StaticAnswers, type StaticAnswersProps,
 } from '../../constructs';
-
-function isolatedVpc(stack: Stack): ec2.Vpc {
-  return new ec2.Vpc(stack, 'Vpc', {
-    maxAzs: 2,
-    natGateways: 0,
-    subnetConfiguration: [
-      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
-      { name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-    ],
-  });
-}
 
 interface Fixture {
   stack: Stack;
@@ -39,10 +28,6 @@ function staticAnswers(props: Partial<StaticAnswersProps> = {}, prepare?: (stack
   return { stack, vpc, cache, answers, template: Template.fromStack(stack) };
 }
 
-function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as any);
-}
-
 describe('StaticAnswers: defaults', () => {
   let f: Fixture;
   let bucketId: string;
@@ -50,8 +35,8 @@ describe('StaticAnswers: defaults', () => {
 
   beforeAll(() => {
     f = staticAnswers();
-    bucketId = logicalId(f.stack, f.answers.bucket);
-    logsId = logicalId(f.stack, f.answers.accessLogsBucket!);
+    bucketId = logicalIdOf(f.stack, f.answers.bucket);
+    logsId = logicalIdOf(f.stack, f.answers.accessLogsBucket!);
   });
 
   test('two buckets: the answers and their access logs', () => {
@@ -126,7 +111,7 @@ describe('StaticAnswers: defaults', () => {
 
   test('the schedule runs the loader daily, with a retry policy and a dead-letter queue', () => {
     const [, schedule] = onlyResource(f.template, 'AWS::Scheduler::Schedule');
-    const fnId = logicalId(f.stack, f.answers.loaderFunction);
+    const fnId = logicalIdOf(f.stack, f.answers.loaderFunction);
     const [queueId] = onlyResource(f.template, 'AWS::SQS::Queue');
     expect(schedule.Properties).toMatchObject({
       ScheduleExpression: 'rate(1 day)',
@@ -134,7 +119,7 @@ describe('StaticAnswers: defaults', () => {
       FlexibleTimeWindow: { Mode: 'OFF' },
       Target: {
         Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
-        RoleArn: { 'Fn::GetAtt': [logicalId(f.stack, f.answers.node.findChild('ScheduleRole')), 'Arn'] },
+        RoleArn: { 'Fn::GetAtt': [logicalIdOf(f.stack, f.answers.node.findChild('ScheduleRole')), 'Arn'] },
         RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 },
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } },
       },
@@ -142,7 +127,7 @@ describe('StaticAnswers: defaults', () => {
   });
 
   test('a run that fails on every attempt lands in the same dead-letter queue (the schedule invokes asynchronously)', () => {
-    const fnId = logicalId(f.stack, f.answers.loaderFunction);
+    const fnId = logicalIdOf(f.stack, f.answers.loaderFunction);
     const [queueId] = onlyResource(f.template, 'AWS::SQS::Queue');
     f.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: fnId },
@@ -150,7 +135,7 @@ describe('StaticAnswers: defaults', () => {
       MaximumEventAgeInSeconds: 3600,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
     });
-    const roleId = logicalId(f.stack, f.answers.loaderFunction.role!);
+    const roleId = logicalIdOf(f.stack, f.answers.loaderFunction.role!);
     const sends = Object.values(f.template.findResources('AWS::IAM::Policy'))
       .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
       .flatMap((p: any) => p.Properties.PolicyDocument.Statement)
@@ -170,7 +155,7 @@ describe('StaticAnswers: defaults', () => {
   });
 
   test('the schedule role: assumed by EventBridge Scheduler of this account; may invoke the loader and send to the queue only', () => {
-    const roleId = logicalId(f.stack, f.answers.node.findChild('ScheduleRole'));
+    const roleId = logicalIdOf(f.stack, f.answers.node.findChild('ScheduleRole'));
     const role = f.template.toJSON().Resources[roleId];
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([{
       Effect: 'Allow',
@@ -179,7 +164,7 @@ describe('StaticAnswers: defaults', () => {
       Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
     }]);
     const statements = roleStatements(f.template, roleId);
-    const fnId = logicalId(f.stack, f.answers.loaderFunction);
+    const fnId = logicalIdOf(f.stack, f.answers.loaderFunction);
     const [queueId] = onlyResource(f.template, 'AWS::SQS::Queue');
     expect(statements.map((s) => [actionsOf(s), resourcesOf(s)])).toEqual(expect.arrayContaining([
       [['lambda:InvokeFunction'], [`\${GetAtt:${fnId}.Arn}`, `\${GetAtt:${fnId}.Arn}:*`]],
@@ -189,7 +174,7 @@ describe('StaticAnswers: defaults', () => {
   });
 
   test('the loader may read only the answer files, the cache secret and the embedding model', () => {
-    const roleId = logicalId(f.stack, f.answers.loaderFunction.role!);
+    const roleId = logicalIdOf(f.stack, f.answers.loaderFunction.role!);
     const statements = roleStatements(f.template, roleId);
     const granted = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap(resourcesOf);
     expect(granted('s3:GetObject')).toEqual([`\${GetAtt:${bucketId}.Arn}/answers/*`]);
@@ -228,7 +213,7 @@ describe('StaticAnswers: defaults', () => {
 
   test('acknowledgements: each on its construct, with a reason, naming the exact finding', () => {
     const acks = acknowledgements(f.answers).map((a) => [a.path, a.id.replace(/^Annotation::/, '')]);
-    const fnId = logicalId(f.stack, f.answers.loaderFunction);
+    const fnId = logicalIdOf(f.stack, f.answers.loaderFunction);
     expect(acks).toEqual(expect.arrayContaining([
       ['TestStack/StaticAnswers/AccessLogs', 'AwsSolutions-S1'],
       ['TestStack/StaticAnswers/DeadLetterQueue', 'AwsSolutions-SQS3'],
@@ -270,7 +255,7 @@ describe('StaticAnswers: options', () => {
     expect(f.answers._runtimeConfig()).toMatchObject({ threshold: 0.95, maxAgeSeconds: 600 });
     expect(resourcesAllowing(f.template, 'sagemaker:InvokeEndpoint')).toEqual(['arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/embedder']);
     expect(resourcesAllowing(f.template, 'bedrock:InvokeModel')).toEqual([]);
-    const bucketId = logicalId(f.stack, f.answers.bucket);
+    const bucketId = logicalIdOf(f.stack, f.answers.bucket);
     expect(resourcesAllowing(f.template, 's3:GetObject')).toEqual([`\${GetAtt:${bucketId}.Arn}/faq/*`]);
     const [, fn] = onlyResource(f.template, 'AWS::Lambda::Function');
     expect(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME).toBe('shop');
@@ -295,14 +280,14 @@ describe('StaticAnswers: options', () => {
       key = new kms.Key(stack, 'Key', { enableKeyRotation: true });
       return { encryptionKey: key };
     });
-    const bucket = f.template.toJSON().Resources[logicalId(f.stack, f.answers.bucket)];
+    const bucket = f.template.toJSON().Resources[logicalIdOf(f.stack, f.answers.bucket)];
     expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([{
-      ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [logicalId(f.stack, key!), 'Arn'] } },
+      ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [logicalIdOf(f.stack, key!), 'Arn'] } },
       BucketKeyEnabled: true,
     }]);
     for (const b of Object.values(f.template.findResources('AWS::S3::Bucket'))) expect(b.DeletionPolicy).toBe('Delete');
     const decrypt = iamPolicyStatements(f.template).filter(({ statement }) => actionsOf(statement).includes('kms:Decrypt'));
-    expect(decrypt.flatMap(({ statement }) => resourcesOf(statement))).toEqual([`\${GetAtt:${logicalId(f.stack, key!)}.Arn}`]);
+    expect(decrypt.flatMap(({ statement }) => resourcesOf(statement))).toEqual([`\${GetAtt:${logicalIdOf(f.stack, key!)}.Arn}`]);
   });
 
   test('bring your own bucket: no bucket is created; the loader reads that bucket\'s prefix', () => {

@@ -7,7 +7,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import {
   actionsOf, iamPolicyStatements, newGrantee, newStack, onlyResource, resourcesAllowing, resourcesOf,
-  routerConfig, statementsAllowing, wildcardActions,
+  routerConfig, statementsAllowing, wildcardActions, isolatedVpc,
 } from './helpers';
 import {
   AiMetricNames, EmbeddingModel, ModelTier, PersonalCaching, ResponseCache, RouterAuthorization, StaticAnswers, TierHintPolicy,
@@ -25,17 +25,6 @@ function mediumTier(): IModelTier {
 }
 function largeTier(stack: Stack): IModelTier {
   return ModelTier.sageMaker(stack, 'LargeTier', { tierId: 'large', existingEndpointName: 'Large-Endpoint', inputPricePer1kTokens: 0.001, outputPricePer1kTokens: 0.002, timeout: Duration.seconds(20) });
-}
-
-function isolatedVpc(stack: Stack): ec2.Vpc {
-  return new ec2.Vpc(stack, 'Vpc', {
-    maxAzs: 2,
-    natGateways: 0,
-    subnetConfiguration: [
-      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
-      { name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-    ],
-  });
 }
 
 /** The function's role and every statement of the policies attached to it. */

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import {
-  actionsOf, newStack, onlyResource, parseJsonValue, resourcesAllowing, resourcesOf, roleStatements, routerConfig, wildcardActions,
+  actionsOf, newStack, onlyResource, parseJsonValue, resourcesAllowing, resourcesOf, roleStatements, routerConfig, wildcardActions, isolatedVpc,
 } from './helpers';
 import {
   EmbeddingModel, ModelTier, ResponseCache, TieredRouter, VectorStore, VectorStoreKind,
@@ -14,17 +14,6 @@ import {
 
 function tier(): IModelTier {
   return ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.000035, outputPricePer1kTokens: 0.00014 });
-}
-
-function isolatedVpc(stack: Stack): ec2.Vpc {
-  return new ec2.Vpc(stack, 'Vpc', {
-    maxAzs: 2,
-    natGateways: 0,
-    subnetConfiguration: [
-      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
-      { name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-    ],
-  });
 }
 
 interface Fixture {
