@@ -1,3 +1,4 @@
+import { RecordingMetrics } from './cache-doubles';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { exactCacheKey, type Caller } from '../../lambdas/core/cache-key';
@@ -5,7 +6,7 @@ import type { ChatMessage, ChatRequest } from '../../lambdas/core/chat-request';
 import { ChatService } from '../../lambdas/core/chat-service';
 import type { ComplexityClassifier } from '../../lambdas/core/classifier';
 import { HttpError } from '../../lambdas/core/errors';
-import type { AnswerCache, CachedAnswer, MetricsRecorder, MetricUnit, ModelInvoker, ModelRequest, ModelResponse } from '../../lambdas/core/ports';
+import type { AnswerCache, CachedAnswer, ModelInvoker, ModelRequest, ModelResponse } from '../../lambdas/core/ports';
 
 // ---------------------------------------------------------------------------------------------
 // Test doubles for the ports
@@ -77,36 +78,6 @@ class MapCache implements AnswerCache {
     this.sets.push({ key, answer: entry, ttlSeconds });
     this.entries.set(key, entry);
   }
-}
-
-interface MetricRecord {
-  readonly name: string;
-  readonly unit: MetricUnit;
-  readonly value: number;
-  readonly dimensions: Record<string, string>;
-}
-
-class RecordingMetrics implements MetricsRecorder {
-  readonly records: MetricRecord[] = [];
-
-  add(name: string, unit: MetricUnit, value: number, dimensions: Record<string, string> = {}): void {
-    this.records.push({ name, unit, value, dimensions: { ...dimensions } });
-  }
-
-  /** Records of `name`; with `dimensions`, only those with exactly these dimensions. */
-  named(name: string, dimensions?: Record<string, string>): MetricRecord[] {
-    return this.records.filter((r) => r.name === name && (dimensions === undefined || sameDimensions(r.dimensions, dimensions)));
-  }
-
-  sum(name: string, dimensions?: Record<string, string>): number {
-    return this.named(name, dimensions).reduce((n, r) => n + r.value, 0);
-  }
-}
-
-function sameDimensions(a: Record<string, string>, b: Record<string, string>): boolean {
-  const ka = Object.keys(a).sort();
-  const kb = Object.keys(b).sort();
-  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
 /** A classifier that always gives the same score. */
