@@ -62,6 +62,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     devdirs: ['test', 'build-tools', 'lambdas', 'examples', 'scripts', 'bench'],
     tsconfigPath: './tsconfig.dev.json',
     projectService: false,
+    // The test task must fail on a lint error, not rewrite the checkout: `npm run lint:fix` fixes.
+    commandOptions: { fix: false },
   },
   tsconfigDev: {
     include: ['.projenrc.ts', 'lambdas/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
@@ -138,8 +140,25 @@ const typecheck = project.addTask('typecheck', {
   exec: 'tsc --noEmit -p tsconfig.dev.json',
 });
 
-// `npm test` = bundle the handlers, type-check, run jest, lint.
+// API.md is generated from the jsii assembly; a stale copy misdocuments the published API.
+const docgenCheck = project.addTask('docgen:check', {
+  description: 'Fail when API.md differs from what jsii-docgen generates from the compiled assembly',
+  exec: 'mkdir -p .cache && jsii-docgen -o .cache/API.check.md && '
+    + '(cmp -s API.md .cache/API.check.md || (diff -u API.md .cache/API.check.md | head -n 40; '
+    + 'echo "API.md is stale: run npx projen compile && npx projen docgen, then commit API.md" >&2; exit 1))',
+});
+
+project.addTask('lint:fix', {
+  description: 'Lint and fix what eslint can fix',
+  env: { ESLINT_USE_FLAT_CONFIG: 'false', NODE_NO_WARNINGS: '1' },
+  exec: 'eslint --ext .ts,.tsx --fix --no-error-on-unmatched-pattern constructs test build-tools lambdas examples scripts bench projenrc .projenrc.ts',
+});
+
+// `npm test` = bundle the handlers, type-check, compile with jsii (what a release builds), check
+// API.md, run jest, lint without fixing.
 const testTask = project.tasks.tryFind('test')!;
+testTask.prependSpawn(docgenCheck);
+testTask.prependSpawn(project.compileTask);
 testTask.prependSpawn(typecheck);
 testTask.prependSpawn(project.bundler.bundleTask);
 
@@ -149,7 +168,7 @@ project.eslint?.addLintPattern('scripts');
 
 project.gitignore.exclude('cdk.out', '.cache/', '*.cdk.out');
 project.npmignore?.exclude('/.cache/', '/cdk.out/', '/API.md');
-project.npmignore?.exclude('/lambdas/', '/examples/', '/scripts/', '/bench/', '/cdk.json', '/.ci/', '*.meta.json', '*.map');
+project.npmignore?.exclude('/lambdas/', '/examples/', '/scripts/', '/bench/', '/data/', '/cdk.json', '/.ci/', '*.meta.json', '*.map');
 project.npmignore?.include('/assets/');
 
 project.synth();

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-data="${BANKING77_DIR:-../shared/data/banking77}"
+data="${BANKING77_DIR:-data/banking77}"
 out=bench/results/eval-cache-banking77.json
 mkdir -p "$(dirname "$out")"
 

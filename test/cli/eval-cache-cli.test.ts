@@ -12,7 +12,7 @@ import { LocalAwsServer } from '../support/aws-protocol-server';
 
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'assets/lambdas/cli/main/index.mjs');
-const BANKING77_TRAIN = resolve(ROOT, '../shared/data/banking77/train.csv');
+const BANKING77_TRAIN = resolve(ROOT, 'data/banking77/train.csv');
 const LABELS = ['card_arrival', 'activate_my_card', 'lost_or_stolen_card', 'exchange_rate', 'pin_blocked'];
 const PER_LABEL = 30;
 
