@@ -308,7 +308,7 @@ function modelRequest(tier: TierRuntimeConfig, req: ChatRequest): ModelRequest {
  */
 export const OUTPUT_TOKEN_SLACK = 16;
 /** Input tokens a tier may report beyond one per UTF-8 byte of the prompt: the chat template's tokens. */
-export const INPUT_TOKEN_OVERHEAD = 1_024;
+export const INPUT_TOKEN_OVERHEAD = 4_096;
 
 /**
  * A tier's answer, if it is one: any invoker (Bedrock, SageMaker, a custom one) may come back
