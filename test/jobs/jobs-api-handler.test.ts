@@ -110,6 +110,12 @@ describe('POST /v1/jobs', () => {
     ['a request over maxRequestBytes', { body: { requests: [question('a'), question('x'.repeat(3_000))] } }, 413, 'too-large', /requests\.1: the request is \d+ bytes; the limit is 2048 bytes/],
     ['an invalid Idempotency-Key', { body: { request: question('a') }, headers: { 'idempotency-key': '\u00e9t\u00e9' } }, 400, 'invalid', /Idempotency-Key/],
     ['no tenant in the authorizer context', { body: { request: question('a') }, userArn: null }, 401, 'unauthenticated', /No tenant/],
+    [
+      'a request nested 8,000 levels deep (a 16 KB body)',
+      { raw: `{"request": {"messages": [{"role": "user", "content": "hi"}], "x": ${'['.repeat(8_000)}${']'.repeat(8_000)}}}` },
+      400, 'invalid', /more than 32 levels deep; the limit is 32/,
+    ],
+    ['a deeply nested envelope', { raw: `{"requests": ${'[{"a": '.repeat(1_500)}1${'}]'.repeat(1_500)}}` }, 400, 'invalid', /the limit is 32/],
   ];
   test.each(rejections.map(([name, call, status, reason, message]) => [name, status, reason, call, message] as const))('%s → %i %s; nothing stored or enqueued', async (_, status, reason, call, message) => {
     const puts = dynamo.callsOf('PutItem').length;
