@@ -623,3 +623,38 @@ describe('odd model answers are failures of their tier', () => {
     expect(await exactKeys()).toEqual([]);
   });
 });
+
+describe('hostile events get a 4xx, never a 500 or a chat answer', () => {
+  async function invokeEvent(event: APIGatewayProxyEventV2): Promise<{ status: number; code?: string; metrics: EmfMetric[] }> {
+    take();
+    const res = await handler(event, lambdaContext());
+    const metrics = parseEmf(take());
+    return { status: res.statusCode ?? 0, code: (JSON.parse(String(res.body)) as ChatBody).error?.code, metrics };
+  }
+
+  test.each(['GET /v1/chat', 'POST /v1/unknown', '$default'])('an unknown route key (%s) is 404, and no model is called', async (routeKey) => {
+    const r = await invokeEvent(chatEvent(userQuestion('hello'), { routeKey }));
+    expect(r).toMatchObject({ status: 404, code: 'not-found' });
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test('no requestContext at all → 401', async () => {
+    const event = chatEvent(userQuestion('hello'));
+    delete (event as { requestContext?: unknown }).requestContext;
+    expect(await invokeEvent(event)).toMatchObject({ status: 401, code: 'unauthenticated' });
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test.each<[string, unknown]>([['a number', 42], ['an object', { arn: TENANT_A_USER_1 }], ['a list', [TENANT_A_USER_1]]])('a userArn that is %s → 401', async (_, userArn) => {
+    const event = chatEvent(userQuestion('hello'));
+    (event.requestContext as unknown as { authorizer: { iam: Record<string, unknown> } }).authorizer.iam.userArn = userArn;
+    expect(await invokeEvent(event)).toMatchObject({ status: 401, code: 'unauthenticated' });
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test('a body nested 3,000 levels deep → 400 naming the limit', async () => {
+    const r = await invoke(undefined, { raw: `{"messages": ${'['.repeat(3_000)}${']'.repeat(3_000)}}` });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toEqual({ code: 'invalid', message: expect.stringMatching(/the limit is 32$/) });
+  });
+});
