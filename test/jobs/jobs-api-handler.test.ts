@@ -7,6 +7,7 @@
  * Metrics are read from the EMF lines Powertools writes to stdout.
  */
 import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import {
   callApi, getEvent, jobsConfig, JOBS_TABLES, question, RESULTS_TABLE, routerConfig, submitEvent, TENANT_A, TENANT_A_USER_1, TENANT_A_USER_2,
   TENANT_B_USER_1, useEnvironment, type ApiCall, type ApiResponse, type JobBody, type SubmitBody,
@@ -127,6 +128,18 @@ describe('POST /v1/jobs', () => {
     expect(dynamo.callsOf('PutItem').length).toBe(puts);
     expect(metricSum(r.metrics, M.REJECTED_REQUESTS, { [M.DIMENSION_REASON]: reason })).toBe(1);
     expect(metricSum(r.metrics, M.JOBS_SUBMITTED)).toBe(0);
+  });
+
+  test.each<[string, (event: APIGatewayProxyEventV2) => void]>([
+    ['no requestContext', (event) => delete (event as { requestContext?: unknown }).requestContext],
+    ['a userArn that is a number', (event) => ((event.requestContext as unknown as { authorizer: { iam: Record<string, unknown> } }).authorizer.iam.userArn = 42)],
+  ])('%s → 401, nothing stored or enqueued', async (_, spoil) => {
+    const event = submitEvent({ body: { request: question('a') } });
+    spoil(event);
+    const r = await callApi<SubmitBody>(handler, env.captured, event);
+    expect(r.status).toBe(401);
+    expect(r.body.error?.code).toBe('unauthenticated');
+    expect(sqs.sent).toHaveLength(0);
   });
 
   test('the job is stored before anything is enqueued: a store failure answers 503 and enqueues nothing', async () => {
