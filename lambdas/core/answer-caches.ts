@@ -114,8 +114,12 @@ export class AnswerCaches {
     return { pending: { exactKey, semantic } };
   }
 
-  /** The static answer to a question of a tenant, if one matches. Used by `GET /v1/static-answers` too. */
-  async lookupStatic(tenantId: string, question: string, embeddings: Embeddings = new Map()): Promise<CacheHit | undefined> {
+  /**
+   * The static answer to a question of a tenant, if one matches. Used by `GET /v1/static-answers` too.
+   * @returns the hit; undefined when none matches; null when the static answers could not be read
+   *          (counted as a `CacheErrors`; the chat path takes it as a miss and fails open)
+   */
+  async lookupStatic(tenantId: string, question: string, embeddings: Embeddings = new Map()): Promise<CacheHit | undefined | null> {
     const deps = this.deps.staticAnswers;
     if (!deps) return undefined;
     const found = await this.guarded('static', async () => {
@@ -135,7 +139,7 @@ export class AnswerCaches {
     });
     if (!found) {
       if (found === undefined) this.miss('static');
-      return undefined;
+      return found === null ? null : undefined;
     }
     this.deps.metrics.add(M.CACHE_HITS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'static' });
     return {

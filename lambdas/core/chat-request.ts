@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HttpError } from './errors';
+import { parseJsonBody } from './json-body';
 
 /** One turn of a conversation, with its content reduced to text. */
 export interface ChatMessage {
@@ -55,8 +56,8 @@ const requestSchema = z
 /**
  * Parses and validates a raw request body.
  *
- * @throws HttpError 413 when the body is larger than `limits.maxRequestBytes`,
- *         400 with a message that names the offending field otherwise.
+ * @throws HttpError 413 when the body is larger than `limits.maxRequestBytes`, 400 when it nests
+ *         deeper than MAX_JSON_DEPTH, 400 with a message that names the offending field otherwise.
  */
 export function parseChatRequest(body: string | undefined, limits: RequestLimits): ChatRequest {
   if (body === undefined || body.length === 0) {
@@ -66,13 +67,7 @@ export function parseChatRequest(body: string | undefined, limits: RequestLimits
   if (bytes > limits.maxRequestBytes) {
     throw new HttpError(413, `Request body is ${bytes} bytes; the limit is ${limits.maxRequestBytes} bytes`, 'too-large');
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (err) {
-    throw new HttpError(400, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid');
-  }
-  return validateChatRequest(json, limits);
+  return validateChatRequest(parseJsonBody(body), limits);
 }
 
 /**

@@ -5,7 +5,7 @@ import { defaultThresholds, tierIndexForScore, type ComplexityClassifier } from 
 import { mergeUserContext } from './context-merge';
 import { invocationCostUsd, type TokenUsage } from './cost';
 import { HttpError, ModelInvocationError, classifyAwsError } from './errors';
-import type { AnswerCache, CachedAnswer, MetricsRecorder, ModelInvoker, ModelResponse } from './ports';
+import type { AnswerCache, CachedAnswer, MetricsRecorder, ModelInvoker, ModelRequest, ModelResponse } from './ports';
 import { QuestionGuard, type PairGuard } from './semantic/question-guard';
 import type { SemanticCache } from './semantic/semantic-cache';
 import { planTiers } from './tier-plan';
@@ -125,14 +125,21 @@ export class ChatService {
     const attempts: AttemptRecord[] = [];
     let lastError: ModelInvocationError | undefined;
     for (const tier of plan.attempts) {
-      const budget = deadline - DEADLINE_MARGIN_MS - this.now();
-      if (budget <= 0) break;
+      const waitBudget = this.timeLeft(deadline);
+      if (waitBudget <= 0) break;
       if (lastError) metrics.add(M.FALLBACKS, 'Count', 1, { [M.DIMENSION_TIER]: lastError.tierId });
-      const release = await this.acquire(tier, budget);
+      const release = await this.acquire(tier, waitBudget);
       if (!release) break;
+      // The wait for the slot came out of the request's time: what is left is the tier's budget.
+      const budget = this.timeLeft(deadline);
+      if (budget <= 0) {
+        release();
+        break;
+      }
       const started = this.now();
       try {
-        const response = await this.invoke(tier, effective, Math.min(tier.timeoutMs, budget));
+        const request = modelRequest(tier, effective);
+        const response = checkedResponse(tier, request, await this.invoke(tier, request, Math.min(tier.timeoutMs, budget)));
         const latencyMs = this.now() - started;
         attempts.push({ tierId: tier.id, outcome: 'ok', latencyMs });
         const costUsd = invocationCostUsd(tier, response.usage);
@@ -178,6 +185,11 @@ export class ChatService {
     });
   }
 
+  /** Milliseconds left for model calls before `deadline`, less the margin for the cache writes and the response. */
+  private timeLeft(deadline: number): number {
+    return deadline - DEADLINE_MARGIN_MS - this.now();
+  }
+
   /**
    * Waits, at most `budgetMs`, for the invoker's capacity for `tier` (see ModelInvoker.acquire).
    * Undefined when the deadline came first: the request is out of time, not the tier at fault.
@@ -196,7 +208,7 @@ export class ChatService {
    * Invokes a tier with a deadline. The abort signal lets the SDK cancel the request; the race
    * makes the deadline hold even for an invoker that ignores the signal.
    */
-  private async invoke(tier: TierRuntimeConfig, req: ChatRequest, timeoutMs: number): Promise<ModelResponse> {
+  private async invoke(tier: TierRuntimeConfig, request: ModelRequest, timeoutMs: number): Promise<ModelResponse> {
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -206,16 +218,7 @@ export class ChatService {
       }, timeoutMs);
     });
     try {
-      const invocation = this.deps.invoker.invoke(
-        tier,
-        {
-          messages: req.messages,
-          system: req.system,
-          maxTokens: Math.min(req.maxTokens ?? tier.maxTokens, tier.maxTokens),
-          temperature: req.temperature,
-        },
-        controller.signal,
-      );
+      const invocation = this.deps.invoker.invoke(tier, request, controller.signal);
       // After a timeout the abandoned invocation may still reject; that is expected, not unhandled.
       invocation.catch(() => undefined);
       return await Promise.race([invocation, deadline]);
@@ -285,5 +288,61 @@ export class ChatService {
  * next caller: the next request gets a fresh, complete answer instead.
  */
 function isCacheableAnswer(response: ModelResponse): boolean {
-  return response.text.length > 0 && !/content_filter|guardrail|max_tokens|^length$/i.test(response.stopReason ?? '');
+  // Empty answers never get here: checkedResponse turns them into a failure of their tier.
+  return !/content_filter|guardrail|max_tokens|^length$/i.test(response.stopReason ?? '');
+}
+
+/** What a tier is asked for a request: its messages, with maxTokens capped to the tier's limit. */
+function modelRequest(tier: TierRuntimeConfig, req: ChatRequest): ModelRequest {
+  return {
+    messages: req.messages,
+    system: req.system,
+    maxTokens: Math.min(req.maxTokens ?? tier.maxTokens, tier.maxTokens),
+    temperature: req.temperature,
+  };
+}
+
+/**
+ * Output tokens a tier may report beyond the `maxTokens` it was sent: room for a stop token or a
+ * provider that counts its end-of-turn marker, not for an answer that ignored the limit.
+ */
+export const OUTPUT_TOKEN_SLACK = 16;
+/** Input tokens a tier may report beyond one per UTF-8 byte of the prompt: the chat template's tokens. */
+export const INPUT_TOKEN_OVERHEAD = 4_096;
+
+/**
+ * A tier's answer, if it is one: any invoker (Bedrock, SageMaker, a custom one) may come back
+ * with something that is not. Checked here, in the core, so every invoker gets the same rules.
+ *
+ * - No text (a Converse answer without content, or with tool use only; an empty or
+ *   whitespace-only `content`): `empty`.
+ * - A usage that cannot be true: `invalid-usage`. Token counts must be non-negative safe
+ *   integers; output tokens at most the request's `maxTokens` plus {@link OUTPUT_TOKEN_SLACK};
+ *   input tokens at most one per UTF-8 byte of the prompt the tier was sent (system prompt and
+ *   messages; no tokenizer makes more tokens than bytes) plus {@link INPUT_TOKEN_OVERHEAD}.
+ *
+ * Both are retryable failures of the tier: the request falls back to the next tier, and the
+ * answer is neither billed nor cached.
+ * @throws ModelInvocationError `empty` or `invalid-usage`
+ */
+function checkedResponse(tier: TierRuntimeConfig, request: ModelRequest, response: ModelResponse): ModelResponse {
+  if (typeof response?.text !== 'string' || response.text.trim().length === 0) {
+    throw new ModelInvocationError('empty', tier.id, 'the tier answered without any text');
+  }
+  const input: unknown = response.usage?.inputTokens;
+  const output: unknown = response.usage?.outputTokens;
+  const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (!isCount(input) || !isCount(output)) {
+    throw new ModelInvocationError('invalid-usage', tier.id, `the tier reported an impossible usage: inputTokens ${String(input)}, outputTokens ${String(output)}`);
+  }
+  const maxOutput = request.maxTokens + OUTPUT_TOKEN_SLACK;
+  if (output > maxOutput) {
+    throw new ModelInvocationError('invalid-usage', tier.id, `the tier reported ${output} output tokens; at most ${maxOutput} were possible (maxTokens ${request.maxTokens})`);
+  }
+  const promptBytes = Buffer.byteLength(request.system ?? '', 'utf8') + request.messages.reduce((n, m) => n + Buffer.byteLength(m.text, 'utf8'), 0);
+  const maxInput = promptBytes + INPUT_TOKEN_OVERHEAD;
+  if (input > maxInput) {
+    throw new ModelInvocationError('invalid-usage', tier.id, `the tier reported ${input} input tokens for a prompt of ${promptBytes} bytes; at most ${maxInput} were possible`);
+  }
+  return response;
 }

@@ -16,8 +16,13 @@ export class HttpError extends Error {
  * Why a model invocation failed. Every kind except `invalid` moves the request on to the
  * next tier: `invalid` means the model rejected the request itself, which another tier would
  * most likely reject too.
+ *
+ * - `empty`: the tier answered without any text (no content, only whitespace, or only tool use);
+ * - `invalid-usage`: the tier reported a token usage that cannot be true (negative, fractional,
+ *   not a number, more output than was allowed, more input than the prompt can hold); such an
+ *   answer is neither billed nor cached.
  */
-export type ModelErrorKind = 'throttled' | 'timeout' | 'server' | 'network' | 'config' | 'invalid';
+export type ModelErrorKind = 'throttled' | 'timeout' | 'server' | 'network' | 'config' | 'invalid' | 'empty' | 'invalid-usage';
 
 export class ModelInvocationError extends Error {
   constructor(

@@ -6,12 +6,13 @@ import type { MetricsRecorder } from './ports';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 
 const MAX_QUESTION_CHARS = 1_024;
+const RETRY_AFTER_SECONDS = 2;
 
 /**
  * `GET /v1/static-answers?q=...`: the tenant's static answer to a question, without a model.
  * 200 with `Cache-Control: private, max-age=<maxAgeSeconds>`: the caller may keep it; a shared
  * cache (a CDN) may not, since the answer is the tenant's and the URL does not say which tenant;
- * 404 when no static answer matches.
+ * 404 when no static answer matches; 503 with `retry-after` when the static answers cannot be read.
  */
 export async function handleStaticAnswer(
   caches: AnswerCaches,
@@ -28,6 +29,12 @@ export async function handleStaticAnswer(
       throw new HttpError(400, `Query parameter q must be at most ${MAX_QUESTION_CHARS} characters; got ${question.length}`, 'invalid');
     }
     const hit = await caches.lookupStatic(input.caller.tenantId, question);
+    if (hit === null) {
+      // "No match" would be a lie the client (or its cache) keeps: the store is down, ask again.
+      throw new HttpError(503, `Static answers are unavailable right now. Retry after ${RETRY_AFTER_SECONDS} seconds.`, 'unavailable', {
+        'retry-after': String(RETRY_AFTER_SECONDS),
+      });
+    }
     if (!hit) throw new HttpError(404, 'No static answer matches this question', 'not-found');
     return {
       statusCode: 200,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Caller } from './cache-key';
 import { errorResponse, type HttpResponse } from './chat-endpoint';
 import { HttpError } from './errors';
+import { parseJsonBody } from './json-body';
 import type { MetricsRecorder } from './ports';
 import type { UserContextStore } from './user-context';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -33,12 +34,11 @@ export async function handleUserContext(
       await unavailableOnError(() => store.clear(tenantId, userId));
       return { statusCode: 204, headers: {}, body: '' };
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(input.body ?? '');
-    } catch (err) {
-      throw new HttpError(400, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid');
+    const bytes = Buffer.byteLength(input.body ?? '', 'utf8');
+    if (bytes > config.maxRequestBytes) {
+      throw new HttpError(413, `Request body is ${bytes} bytes; the limit is ${config.maxRequestBytes} bytes`, 'too-large');
     }
+    const json = parseJsonBody(input.body ?? '');
     const parsed = preferencesSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

@@ -19,7 +19,7 @@ import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { errorResponse, type HttpResponse } from '../core/chat-endpoint';
 import { HttpError } from '../core/errors';
 import { getJob, submitJob, type JobsEndpointDeps } from '../core/jobs/jobs-endpoint';
-import { callerFromAuthorizer, type AuthorizerContext } from '../router/caller';
+import { callerOf, decodedBody, internalError } from '../core/router-dispatch';
 
 const logger = new Logger();
 const routerConfig = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
@@ -40,8 +40,7 @@ const bulk = jobsConfig.bulk ? new BedrockBulkSubmitter(jobsConfig.bulk, routerC
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
   const metrics = new PowertoolsMetricsRecorder(serviceName);
   try {
-    const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
-    const caller = callerFromAuthorizer(authorizer, routerConfig.tenant.source, routerConfig.tenant.claim);
+    const caller = callerOf(event.requestContext, routerConfig.tenant);
     const deps: JobsEndpointDeps = {
       router: routerConfig,
       jobs: jobsConfig,
@@ -56,7 +55,7 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
     switch (event.routeKey) {
       case 'POST /v1/jobs': {
         idempotency.registerLambdaContext(context);
-        const body = event.body !== undefined && event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+        const body = decodedBody(event);
         response = await submitJob(deps, { body, caller, idempotencyKey: header(event, 'idempotency-key') });
         break;
       }
@@ -73,6 +72,8 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
     }
     logger.info('request', { route: event.routeKey, status: response.statusCode });
     return response;
+  } catch (err) {
+    return internalError(err, { logger: { error: (message, attributes) => logger.error(message, attributes) } });
   } finally {
     metrics.flush();
   }

@@ -1,14 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { DependencyBuilder } from './dependencies';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { ProviderInvoker } from '../adapters/provider-invoker';
-import { handleChat, type HttpResponse } from '../core/chat-endpoint';
+import { handleChat } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
+import { dispatchRouterRequest, internalError, type RouteHandlers } from '../core/router-dispatch';
 import { QuestionGuard } from '../core/semantic/question-guard';
 import { handleStaticAnswer } from '../core/static-answers-endpoint';
 import { handleUserContext } from '../core/user-context-endpoint';
@@ -20,32 +20,25 @@ const invoker = new ProviderInvoker();
 const classifier = new HeuristicClassifier();
 const guard = new QuestionGuard();
 const dependencies = new DependencyBuilder(config, guard, logger);
+const errorLogger = { error: (message: string, attributes: Record<string, unknown>): void => logger.error(message, attributes) };
 
 /** The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`, `DELETE /v1/context`. */
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
   const metrics = new PowertoolsMetricsRecorder(serviceName);
   try {
-    const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
-    const caller = callerFromAuthorizer(authorizer, config.tenant.source, config.tenant.claim);
-    const body = event.body !== undefined && event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
     const deps = await dependencies.get(metrics);
     const service = new ChatService({ config, invoker, classifier, guard, metrics, ...deps });
-    let response: HttpResponse;
-    switch (event.routeKey) {
-      case 'GET /v1/static-answers':
-        response = await handleStaticAnswer(service.caches, config, metrics, { question: event.queryStringParameters?.q, caller });
-        break;
-      case 'PUT /v1/context/preferences':
-        response = await handleUserContext(deps.userContext, config, metrics, { method: 'PUT', body, caller });
-        break;
-      case 'DELETE /v1/context':
-        response = await handleUserContext(deps.userContext, config, metrics, { method: 'DELETE', body, caller });
-        break;
-      default:
-        response = await handleChat(service, config, metrics, { body, caller, deadline: Date.now() + context.getRemainingTimeInMillis() });
-    }
+    const routes: RouteHandlers = {
+      'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, { body, caller, deadline: Date.now() + context.getRemainingTimeInMillis() }),
+      'GET /v1/static-answers': ({ query, caller }) => handleStaticAnswer(service.caches, config, metrics, { question: query.q, caller }),
+      'PUT /v1/context/preferences': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, { method: 'PUT', body, caller }),
+      'DELETE /v1/context': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, { method: 'DELETE', body, caller }),
+    };
+    const response = await dispatchRouterRequest(routes, event, { tenant: config.tenant, metrics, logger: errorLogger });
     logger.info('request', { route: event.routeKey, status: response.statusCode, cache: response.headers['x-cache'], tier: response.headers['x-tier'] });
     return response;
+  } catch (err) {
+    return internalError(err, { logger: errorLogger });
   } finally {
     metrics.flush();
   }

@@ -84,8 +84,9 @@ test('eval-cache --json with the local MiniLM embedder: the last line is the rep
   let previous = Number.POSITIVE_INFINITY;
   for (const p of report.sweep) {
     expect(p.wrongHitRate).toBeLessThanOrEqual(p.hitRate);
-    expect(p.hitRate).toBeGreaterThanOrEqual(0);
-    expect(p.hitRate).toBeLessThanOrEqual(1);
+    // Rates as printed: six decimals.
+    expect(p.hitRate).toBeCloseTo(p.hits / report.rows, 6);
+    expect(p.wrongHitRate).toBeCloseTo(p.wrongHits / report.rows, 6);
     // The guard only ever turns hits into misses; plain nearest neighbour is monotonic in the threshold.
     expect(p.withoutGuard.hits).toBeGreaterThanOrEqual(p.hits);
     expect(p.withoutGuard.hits).toBeLessThanOrEqual(previous);

@@ -331,7 +331,8 @@ describe('ModelTier.sageMaker: a new endpoint', () => {
     const unscoped = statements.filter((s) => resourcesOf(s).includes('*')).flatMap(actionsOf).sort();
     expect(unscoped).toEqual(['cloudwatch:PutMetricData', 'ecr:GetAuthorizationToken']);
     const putMetric = statements.find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'))!;
-    expect(putMetric.Condition).toBeDefined();
+    // Only into SageMaker's own namespaces.
+    expect(putMetric.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': ['/aws/sagemaker/*', 'AWS/SageMaker'] } });
   });
 
   test('auto scaling: a scalable target on the variant and target tracking of invocations per instance', () => {

@@ -222,11 +222,11 @@ describe('semantic level', () => {
 
   test('after a miss, the model answer is written to the exact and the semantic level', async () => {
     const h = setup();
-    h.invoker.script('small', answer(RESET_ANSWER, { inputTokens: 1_000, outputTokens: 1_000 }));
+    h.invoker.script('small', answer(RESET_ANSWER, { inputTokens: 1_000, outputTokens: 500 }));
 
     const result = await h.service.chat(ask(RESET), ALICE, DEADLINE);
 
-    const expected: CachedAnswer = { text: RESET_ANSWER, tierId: 'small', usage: { inputTokens: 1_000, outputTokens: 1_000 }, costUsd: result.costUsd, createdAt: NOW };
+    const expected: CachedAnswer = { text: RESET_ANSWER, tierId: 'small', usage: { inputTokens: 1_000, outputTokens: 500 }, costUsd: result.costUsd, createdAt: NOW };
     const key = exactCacheKey(h.config.cache!.keyPrefix, ALICE, ask(RESET), undefined);
     expect(h.exact.sets).toEqual([{ key, answer: expected, ttlSeconds: EXACT_TTL_SECONDS }]);
     expect(h.vectors.puts).toHaveLength(1);

@@ -3,7 +3,7 @@ import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { exactCacheKey, type Caller } from '../../lambdas/core/cache-key';
 import type { ChatMessage, ChatRequest } from '../../lambdas/core/chat-request';
-import { ChatService } from '../../lambdas/core/chat-service';
+import { ChatService, INPUT_TOKEN_OVERHEAD, OUTPUT_TOKEN_SLACK } from '../../lambdas/core/chat-service';
 import type { ComplexityClassifier } from '../../lambdas/core/classifier';
 import { HttpError } from '../../lambdas/core/errors';
 import type { AnswerCache, CachedAnswer, ModelInvoker, ModelRequest, ModelResponse } from '../../lambdas/core/ports';
@@ -206,7 +206,7 @@ describe('ChatService: exact cache', () => {
 
   test('a miss asks the model and stores its answer with the configured TTL', async () => {
     const { service, invoker, cache, metrics } = setup();
-    invoker.script('small', answer('From 9 to 5.', { inputTokens: 1_000, outputTokens: 1_000 }));
+    invoker.script('small', answer('From 9 to 5.', { inputTokens: 1_000, outputTokens: 500 }));
 
     const result = await service.chat(ask('What are your opening hours?'), ALICE, DEADLINE);
 
@@ -217,7 +217,7 @@ describe('ChatService: exact cache', () => {
     expect(cache.sets[0].answer).toEqual({
       text: 'From 9 to 5.',
       tierId: 'small',
-      usage: { inputTokens: 1_000, outputTokens: 1_000 },
+      usage: { inputTokens: 1_000, outputTokens: 500 },
       costUsd: result.costUsd,
       createdAt: NOW,
     });
@@ -626,5 +626,167 @@ describe('ChatService: cost and usage', () => {
     expect(metrics.sum(M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'medium' })).toBe(1);
     for (const name of [M.INPUT_TOKENS, M.OUTPUT_TOKENS, M.COST_USD]) expect(metrics.named(name, small)).toHaveLength(0);
     expect(metrics.named(M.INPUT_TOKENS).map((r) => r.dimensions[M.DIMENSION_TIER])).toEqual(['medium']);
+  });
+});
+
+describe('ChatService: the deadline (fake clock)', () => {
+  beforeEach(() => jest.useFakeTimers({ now: NOW }));
+  afterEach(() => jest.useRealTimers());
+
+  /** A scripted invoker whose slots are granted `waitMs` (fake) milliseconds after they are asked for. */
+  class SlowSlotInvoker extends ScriptedInvoker {
+    released = 0;
+    constructor(private readonly waitMs: number) {
+      super();
+    }
+    acquire(): Promise<() => void> {
+      return new Promise((resolve) => setTimeout(() => resolve(() => this.released++), this.waitMs));
+    }
+  }
+
+  /** Starts `promise` and tracks whether it has settled, and how. */
+  function track<T>(promise: Promise<T>): { readonly state: () => string; readonly promise: Promise<T> } {
+    let state = 'pending';
+    promise.then(() => (state = 'resolved'), () => (state = 'rejected'));
+    return { state: () => state, promise };
+  }
+
+  function serviceWith(invoker: ModelInvoker, tiers: TierRuntimeConfig[] = [SMALL, MEDIUM, LARGE]): ChatService {
+    return new ChatService({
+      config: routerConfig({ tiers, exactCache: undefined }),
+      invoker,
+      classifier: fixedScore(SCORE.small),
+      metrics: new RecordingMetrics(),
+      now: () => Date.now(),
+    });
+  }
+
+  test("a tier's timeout is capped at the time left before the deadline, less a margin", async () => {
+    // Tier timeouts of 10 s, 2 s left: the hanging tier must be given up before the deadline.
+    const invoker = new ScriptedInvoker().script('small', { hangUntilAborted: true }).script('medium', { hangUntilAborted: true });
+    const deadline = Date.now() + 2_000;
+    const run = track(serviceWith(invoker).chat(ask('q'), ALICE, deadline));
+
+    await jest.advanceTimersByTimeAsync(2_000 - 1);
+
+    expect(invoker.calls[0].signal.aborted).toBe(true);
+    expect(run.state()).toBe('rejected');
+    const err = await httpErrorOf(run.promise);
+    expect(err.statusCode).toBe(503);
+    // The deadline was spent on the first tier: no time was left to start another one.
+    expect(invoker.tiersCalled).toEqual(['small']);
+  });
+
+  test('with less time left than the margin kept for the response, no tier is called: 503', async () => {
+    const invoker = new ScriptedInvoker().script('small', answer('too late to be useful'));
+    const err = await httpErrorOf(serviceWith(invoker).chat(ask('q'), ALICE, Date.now() + 100));
+    expect(err.statusCode).toBe(503);
+    expect(err.message).toContain('none (deadline reached)');
+    expect(invoker.calls).toHaveLength(0);
+  });
+
+  test('the wait for a concurrency slot is taken off the time the tier gets', async () => {
+    // 1.5 s of the 2 s left go to the wait for the slot; the tier (timeout 10 s) hangs.
+    const invoker = new SlowSlotInvoker(1_500);
+    invoker.script('small', { hangUntilAborted: true }).script('medium', { hangUntilAborted: true });
+    const deadline = Date.now() + 2_000;
+    const run = track(serviceWith(invoker).chat(ask('q'), ALICE, deadline));
+
+    await jest.advanceTimersByTimeAsync(2_000 - 1);
+
+    expect(invoker.tiersCalled).toEqual(['small']);
+    expect(invoker.calls[0].signal.aborted).toBe(true);
+    expect(run.state()).toBe('rejected');
+    expect((await httpErrorOf(run.promise)).statusCode).toBe(503);
+    expect(invoker.released).toBe(1);
+  });
+
+  test('a slot granted with no time left is given back without calling the tier', async () => {
+    const invoker = new SlowSlotInvoker(1_900);
+    invoker.script('small', answer('too late'));
+    const run = track(serviceWith(invoker).chat(ask('q'), ALICE, Date.now() + 2_000));
+
+    await jest.advanceTimersByTimeAsync(1_900);
+
+    expect(run.state()).toBe('rejected');
+    expect((await httpErrorOf(run.promise)).statusCode).toBe(503);
+    expect(invoker.calls).toHaveLength(0);
+    expect(invoker.released).toBe(1);
+  });
+});
+
+describe('ChatService: answers that are not answers', () => {
+  test.each<[string, ModelResponse]>([
+    ['no text at all (Converse {} or content [], tool use only)', { text: '', usage: { inputTokens: 10, outputTokens: 0 }, stopReason: 'end_turn' }],
+    ['only whitespace', { text: ' \n\t ', usage: { inputTokens: 10, outputTokens: 2 }, stopReason: 'end_turn' }],
+    ['a tool-use stop without text', { text: '', usage: { inputTokens: 10, outputTokens: 30 }, stopReason: 'tool_use' }],
+  ])('%s is a failure of the tier (empty): the next tier answers, nothing empty is billed or cached', async (_, empty) => {
+    const { service, invoker, cache, metrics } = setup({ score: SCORE.small });
+    invoker.script('small', { respond: empty }).script('medium', answer('A real answer.', { inputTokens: 10, outputTokens: 20 }));
+
+    const result = await service.chat(ask('Where is my order?'), ALICE, DEADLINE);
+
+    expect(result).toMatchObject({ servedBy: 'model', tierId: 'medium', text: 'A real answer.', costUsd: 0.00009 });
+    expect(result.attempts).toEqual([
+      expect.objectContaining({ tierId: 'small', outcome: 'failed', errorKind: 'empty' }),
+      expect.objectContaining({ tierId: 'medium', outcome: 'ok' }),
+    ]);
+    expect(metrics.sum(M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: 'empty' })).toBe(1);
+    expect(metrics.sum(M.FALLBACKS, { [M.DIMENSION_TIER]: 'small' })).toBe(1);
+    expect(metrics.named(M.COST_USD, { [M.DIMENSION_TIER]: 'small' })).toHaveLength(0);
+    expect(cache.sets.map((s) => s.answer.text)).toEqual(['A real answer.']);
+  });
+
+  test('when every tier answers empty: 503, nothing cached, nothing billed', async () => {
+    const { service, invoker, cache, metrics } = setup({ score: SCORE.small });
+    const empty: Step = { respond: { text: '', usage: { inputTokens: 10, outputTokens: 0 } } };
+    invoker.script('small', empty).script('medium', empty).script('large', empty);
+
+    const err = await httpErrorOf(service.chat(ask('Where is my order?'), ALICE, DEADLINE));
+
+    expect(err.statusCode).toBe(503);
+    expect(err.message).toContain('small (empty)');
+    expect(invoker.tiersCalled).toEqual(['small', 'medium', 'large']);
+    expect(cache.sets).toHaveLength(0);
+    expect(metrics.named(M.COST_USD)).toHaveLength(0);
+  });
+
+  // maxTokens 100 is sent to the small tier; the question is 18 bytes.
+  test.each<[string, unknown, unknown]>([
+    ['negative input tokens', -5_000, 10],
+    ['negative output tokens', 10, -5_000],
+    ['1e15 input tokens', 1e15, 10],
+    ['1e15 output tokens', 10, 1e15],
+    ['fractional tokens', 10.5, 10],
+    ['NaN', Number.NaN, 10],
+    ['Infinity', 10, Number.POSITIVE_INFINITY],
+    ['a string', '10', 10],
+    ['no usage at all', undefined, undefined],
+    ['more output tokens than maxTokens allows', 10, 100 + OUTPUT_TOKEN_SLACK + 1],
+    ['more input tokens than the prompt can make', 18 + INPUT_TOKEN_OVERHEAD + 1, 10],
+  ])('a usage with %s is a failure of the tier (invalid-usage): never billed, never cached', async (_, inputTokens, outputTokens) => {
+    const { service, invoker, cache, metrics } = setup({ score: SCORE.small });
+    const usage = (inputTokens === undefined ? undefined : { inputTokens, outputTokens }) as ModelResponse['usage'];
+    invoker.script('small', { respond: { text: 'A suspicious answer.', usage, stopReason: 'end_turn' } })
+      .script('medium', answer('A real answer.', { inputTokens: 10, outputTokens: 20 }));
+
+    const result = await service.chat(ask('Where is my order?', { maxTokens: 100 }), ALICE, DEADLINE);
+
+    expect(result).toMatchObject({ tierId: 'medium', text: 'A real answer.', costUsd: 0.00009, usage: { inputTokens: 10, outputTokens: 20 } });
+    expect(result.attempts[0]).toMatchObject({ tierId: 'small', outcome: 'failed', errorKind: 'invalid-usage' });
+    expect(metrics.sum(M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: 'invalid-usage' })).toBe(1);
+    expect(metrics.named(M.COST_USD).map((r) => r.value)).toEqual([0.00009, 0.00009]);
+    expect(metrics.named(M.INPUT_TOKENS, { [M.DIMENSION_TIER]: 'small' })).toHaveLength(0);
+    expect(cache.sets.map((s) => s.answer.text)).toEqual(['A real answer.']);
+  });
+
+  test('the largest possible usage is accepted (control for the test above)', async () => {
+    const { service, invoker } = setup({ score: SCORE.small, withCache: false });
+    const usage = { inputTokens: 18 + INPUT_TOKEN_OVERHEAD, outputTokens: 100 + OUTPUT_TOKEN_SLACK };
+    invoker.script('small', answer('A long answer.', usage));
+
+    const result = await service.chat(ask('Where is my order?', { maxTokens: 100 }), ALICE, DEADLINE);
+
+    expect(result).toMatchObject({ tierId: 'small', usage });
   });
 });

@@ -77,6 +77,8 @@ describe('ModelInvocationError.retryable', () => {
     ['server', true],
     ['network', true],
     ['config', true],
+    ['empty', true],
+    ['invalid-usage', true],
     ['invalid', false],
   ])('%s → %p', (kind, retryable) => {
     expect(new ModelInvocationError(kind, 't', 'x').retryable).toBe(retryable);

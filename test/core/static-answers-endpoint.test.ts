@@ -117,3 +117,38 @@ describe('GET /v1/static-answers', () => {
     expect((await call('When do you open in the morning')).statusCode).toBe(404);
   });
 });
+
+describe('GET /v1/static-answers: the store down', () => {
+  test.each<[string, 'failExact' | 'failScope' | 'embedder']>([
+    ['the exact lookup fails', 'failExact'],
+    ['the vector scope cannot be read', 'failScope'],
+    ['the embedder fails', 'embedder'],
+  ])('503 with retry-after, not 404 "no match", when %s', async (_, failure) => {
+    const metrics = new RecordingMetrics();
+    const embedder = new TestEmbedder().define('What are your opening hours?', axis(0));
+    const store = new MapStaticAnswerStore();
+    await store.publish('tenant-a', { id: 'opening-hours', questions: ['What are your opening hours?'], answer: 'From 9 to 5.' }, embedder);
+    if (failure === 'embedder') embedder.failing = true;
+    else store[failure] = true;
+    const config = routerConfig();
+    const staticAnswers = { store, vectors: { embedder, store: store.vectors } };
+    const caches = new AnswerCaches({ config, metrics, guard: new QuestionGuard(), staticAnswers });
+
+    const res = await handleStaticAnswer(caches, config, metrics, { question: 'When do you open?', caller: ALICE });
+
+    expectError(res, 503, 'unavailable', /unavailable/);
+    expect(res.headers['retry-after']).toBe('2');
+    expect(metrics.sum(M.CACHE_ERRORS, { [M.DIMENSION_CACHE_LEVEL]: 'static' })).toBe(1);
+    expect(metrics.named(M.REJECTED_REQUESTS)).toHaveLength(0);
+  });
+
+  test('the chat path still fails open on the same failure: lookupStatic reports it as null, never throws', async () => {
+    const metrics = new RecordingMetrics();
+    const store = new MapStaticAnswerStore();
+    store.failExact = true;
+    const caches = new AnswerCaches({ config: routerConfig(), metrics, guard: new QuestionGuard(), staticAnswers: { store } });
+    await expect(caches.lookupStatic('tenant-a', 'What are your opening hours?')).resolves.toBeNull();
+    const { hit } = await caches.lookup({ caller: ALICE, request: { messages: [{ role: 'user', text: 'What are your opening hours?' }] }, personal: false });
+    expect(hit).toBeUndefined();
+  });
+});

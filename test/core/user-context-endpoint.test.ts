@@ -26,6 +26,14 @@ function errorOf(res: HttpResponse): { code: string; message: string } {
 }
 
 describe('PUT /v1/context/preferences', () => {
+  test('413 for a body over maxRequestBytes, before it is parsed', async () => {
+    const { store, put } = setup(routerConfig({ maxRequestBytes: 100 }));
+    const res = await put({ preferences: { language: 'x'.repeat(200) } });
+    expect(res.statusCode).toBe(413);
+    expect(errorOf(res)).toMatchObject({ code: 'too-large', message: expect.stringMatching(/limit is 100 bytes/) });
+    expect(store.preferenceWrites).toHaveLength(0);
+  });
+
   test('204; the preferences are replaced with the configured TTL', async () => {
     const { store, put } = setup();
     store.seedPreferences('tenant-a', 'alice', { tone: 'formal' });
@@ -55,6 +63,7 @@ describe('PUT /v1/context/preferences', () => {
     ['a value that is not a string', { preferences: { language: 7 } }, /preferences\.language/],
     ['a value longer than 256 characters', { preferences: { language: 'x'.repeat(257) } }, /preferences\.language.*256/],
     ['more than 32 preferences', { preferences: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`p${i}`, 'v'])) }, /32/],
+    ['a body nested 10,000 levels deep', `{"preferences": {"language": ${'['.repeat(10_000)}${']'.repeat(10_000)}}}`, /more than 32 levels deep; the limit is 32/],
   ])('400 for %s, naming the problem', async (_name, body, message) => {
     const { store, metrics, put } = setup();
     const res = await put(body);

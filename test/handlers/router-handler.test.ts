@@ -547,3 +547,114 @@ describe('SageMaker tier', () => {
     expect((call.body as { max_tokens: number }).max_tokens).toBe(64);
   });
 });
+
+describe('odd model answers are failures of their tier', () => {
+  const converse = (content: unknown[], usage = { inputTokens: 10, outputTokens: 5 }, stopReason = 'end_turn'): unknown => ({
+    output: { message: { role: 'assistant', content } },
+    stopReason,
+    usage: { ...usage, totalTokens: usage.inputTokens + usage.outputTokens },
+    metrics: { latencyMs: 1 },
+  });
+
+  test.each<[string, unknown]>([
+    ['an empty Converse body {}', {}],
+    ['content []', converse([])],
+    ['a tool-use-only answer', converse([{ toolUse: { toolUseId: 'tooluse_1', name: 'lookup_order', input: { id: 42 } } }], undefined, 'tool_use')],
+  ])('Bedrock answers %s: the next tier answers, nothing empty is billed or cached', async (_, body) => {
+    aws.setModel(SMALL_MODEL, { body });
+    aws.setModel(MEDIUM_MODEL, { reply: 'from medium', usage: { inputTokens: 100, outputTokens: 50 } });
+
+    const r = await invoke(userQuestion('Where is my parcel?'));
+
+    expect(r.status).toBe(200);
+    expect(r.headers['x-tier']).toBe('medium');
+    expect(r.headers['x-cost-usd']).toBe(expectedCost('medium', { inputTokens: 100, outputTokens: 50 }).toFixed(6));
+    expect(r.body.output.text).toBe('from medium');
+    expect(r.body.routing.attempts).toEqual([
+      expect.objectContaining({ tierId: 'small', outcome: 'failed', errorKind: 'empty' }),
+      expect.objectContaining({ tierId: 'medium', outcome: 'ok' }),
+    ]);
+    expect(metricSum(r.metrics, M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: 'empty' })).toBe(1);
+    expect(metricsNamed(r.metrics, M.COST_USD, { [M.DIMENSION_TIER]: 'small' })).toHaveLength(0);
+    const keys = await exactKeys();
+    expect(keys).toHaveLength(1);
+    expect(JSON.parse((await admin.get(keys[0]))!)).toMatchObject({ text: 'from medium', tierId: 'medium' });
+  });
+
+  test('a SageMaker answer with content "" falls back down to medium', async () => {
+    aws.setModel(LARGE_ENDPOINT, {
+      body: { id: 'c1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: '' }, finish_reason: 'stop' }], usage: { prompt_tokens: 9, completion_tokens: 0 } },
+    });
+    const r = await invoke(userQuestion('Summarize our return policy.', { tier: 'large' }));
+    expect(r.status).toBe(200);
+    expect(r.headers['x-tier']).toBe('medium');
+    expect(r.body.routing.attempts[0]).toMatchObject({ tierId: 'large', outcome: 'failed', errorKind: 'empty' });
+  });
+
+  test.each<[string, { inputTokens: number; outputTokens: number }]>([
+    ['negative token counts', { inputTokens: -100_000, outputTokens: -5_000 }],
+    ['1e15 tokens', { inputTokens: 1e15, outputTokens: 1e15 }],
+  ])('a usage with %s is never billed nor cached: the next tier answers', async (_, usage) => {
+    aws.setModel(SMALL_MODEL, { reply: 'A suspicious answer.', usage });
+    aws.setModel(MEDIUM_MODEL, { reply: 'from medium', usage: { inputTokens: 100, outputTokens: 50 } });
+
+    const r = await invoke(userQuestion('Do you ship abroad?'));
+
+    expect(r.status).toBe(200);
+    expect(r.headers['x-tier']).toBe('medium');
+    expect(r.headers['x-cost-usd']).toBe(expectedCost('medium', { inputTokens: 100, outputTokens: 50 }).toFixed(6));
+    expect(r.body.routing.attempts[0]).toMatchObject({ tierId: 'small', outcome: 'failed', errorKind: 'invalid-usage' });
+    expect(metricsNamed(r.metrics, M.COST_USD).every((m) => m.values.every((v) => v === expectedCost('medium', { inputTokens: 100, outputTokens: 50 })))).toBe(true);
+    expect(metricsNamed(r.metrics, M.COST_USD, { [M.DIMENSION_TIER]: 'small' })).toHaveLength(0);
+    const keys = await exactKeys();
+    expect(keys).toHaveLength(1);
+    expect(JSON.parse((await admin.get(keys[0]))!)).toMatchObject({ text: 'from medium' });
+  });
+
+  test('every tier answering empty: 503 with retry-after, nothing cached', async () => {
+    aws.setDefault({ body: {} });
+    aws.setModel(LARGE_ENDPOINT, {
+      body: { id: 'c1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: '' }, finish_reason: 'stop' }] },
+    });
+    const r = await invoke(userQuestion('Is there anybody out there?'));
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toMatch(/^\d+$/);
+    expect(r.body.error?.message).toContain('small (empty)');
+    expect(await exactKeys()).toEqual([]);
+  });
+});
+
+describe('hostile events get a 4xx, never a 500 or a chat answer', () => {
+  async function invokeEvent(event: APIGatewayProxyEventV2): Promise<{ status: number; code?: string; metrics: EmfMetric[] }> {
+    take();
+    const res = await handler(event, lambdaContext());
+    const metrics = parseEmf(take());
+    return { status: res.statusCode ?? 0, code: (JSON.parse(String(res.body)) as ChatBody).error?.code, metrics };
+  }
+
+  test.each(['GET /v1/chat', 'POST /v1/unknown', '$default'])('an unknown route key (%s) is 404, and no model is called', async (routeKey) => {
+    const r = await invokeEvent(chatEvent(userQuestion('hello'), { routeKey }));
+    expect(r).toMatchObject({ status: 404, code: 'not-found' });
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test('no requestContext at all → 401', async () => {
+    const event = chatEvent(userQuestion('hello'));
+    delete (event as { requestContext?: unknown }).requestContext;
+    expect(await invokeEvent(event)).toMatchObject({ status: 401, code: 'unauthenticated' });
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test.each<[string, unknown]>([['a number', 42], ['an object', { arn: TENANT_A_USER_1 }], ['a list', [TENANT_A_USER_1]]])('a userArn that is %s → 401', async (_, userArn) => {
+    const event = chatEvent(userQuestion('hello'));
+    (event.requestContext as unknown as { authorizer: { iam: Record<string, unknown> } }).authorizer.iam.userArn = userArn;
+    expect(await invokeEvent(event)).toMatchObject({ status: 401, code: 'unauthenticated' });
+    expect(aws.callsOf()).toHaveLength(0);
+  });
+
+  test('a body nested 3,000 levels deep → 400 naming the limit', async () => {
+    const r = await invoke(undefined, { raw: `{"messages": ${'['.repeat(3_000)}${']'.repeat(3_000)}}` });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toEqual({ code: 'invalid', message: expect.stringMatching(/the limit is 32$/) });
+  });
+});

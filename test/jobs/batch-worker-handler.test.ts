@@ -182,10 +182,11 @@ describe('failures', () => {
     const unknownVersion = rawMessage(JSON.stringify({ v: 2, jobId: job.jobId, tenantId: TENANT_A, index: 0, request: question('x') }));
     const unknownJob = rawMessage(JSON.stringify({ v: 1, jobId: randomUUID(), tenantId: TENANT_A, index: 0, request: question('orphan') }));
     const otherTenant = rawMessage(JSON.stringify({ v: 1, jobId: job.jobId, tenantId: 'someone-else', index: 1, request: question('x') }));
+    const deep = rawMessage(`{"v": ${'['.repeat(5_000)}${']'.repeat(5_000)}}`);
 
-    const { failed, metrics } = await deliver([notJson, job.messages[0], unknownVersion, unknownJob, job.messages[1], otherTenant]);
-    expect(failed).toEqual([notJson, unknownVersion, unknownJob, otherTenant].map((m) => m.messageId).sort());
-    expect(metricSum(metrics, M.BATCH_FAILURES, { [M.DIMENSION_FAILURE_KIND]: 'poison' })).toBe(4);
+    const { failed, metrics } = await deliver([notJson, job.messages[0], unknownVersion, unknownJob, job.messages[1], otherTenant, deep]);
+    expect(failed).toEqual([notJson, unknownVersion, unknownJob, otherTenant, deep].map((m) => m.messageId).sort());
+    expect(metricSum(metrics, M.BATCH_FAILURES, { [M.DIMENSION_FAILURE_KIND]: 'poison' })).toBe(5);
     expect(metricSum(metrics, M.RESULTS_WRITTEN)).toBe(2);
     expect(aws.callsOf()).toHaveLength(2);
     const done = await status(job.jobId);

@@ -100,7 +100,7 @@ describe('layout and tenancy', () => {
     await store.createJob(job, TTL);
     const later = new DynamoDbJobStore(TABLE, client, { now: () => Date.now() + (TTL + 10) * 1000 });
     await expect(later.getJob(TENANT_A, job.jobId)).resolves.toBeUndefined();
-    await expect(store.getJob(TENANT_A, job.jobId)).resolves.toBeDefined();
+    await expect(store.getJob(TENANT_A, job.jobId)).resolves.toMatchObject({ jobId: job.jobId, tenantId: TENANT_A, items: 1 });
   });
 });
 

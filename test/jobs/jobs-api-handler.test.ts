@@ -7,6 +7,7 @@
  * Metrics are read from the EMF lines Powertools writes to stdout.
  */
 import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import {
   callApi, getEvent, jobsConfig, JOBS_TABLES, question, RESULTS_TABLE, routerConfig, submitEvent, TENANT_A, TENANT_A_USER_1, TENANT_A_USER_2,
   TENANT_B_USER_1, useEnvironment, type ApiCall, type ApiResponse, type JobBody, type SubmitBody,
@@ -110,6 +111,12 @@ describe('POST /v1/jobs', () => {
     ['a request over maxRequestBytes', { body: { requests: [question('a'), question('x'.repeat(3_000))] } }, 413, 'too-large', /requests\.1: the request is \d+ bytes; the limit is 2048 bytes/],
     ['an invalid Idempotency-Key', { body: { request: question('a') }, headers: { 'idempotency-key': '\u00e9t\u00e9' } }, 400, 'invalid', /Idempotency-Key/],
     ['no tenant in the authorizer context', { body: { request: question('a') }, userArn: null }, 401, 'unauthenticated', /No tenant/],
+    [
+      'a request nested 8,000 levels deep (a 16 KB body)',
+      { raw: `{"request": {"messages": [{"role": "user", "content": "hi"}], "x": ${'['.repeat(8_000)}${']'.repeat(8_000)}}}` },
+      400, 'invalid', /more than 32 levels deep; the limit is 32/,
+    ],
+    ['a deeply nested envelope', { raw: `{"requests": ${'[{"a": '.repeat(1_500)}1${'}]'.repeat(1_500)}}` }, 400, 'invalid', /the limit is 32/],
   ];
   test.each(rejections.map(([name, call, status, reason, message]) => [name, status, reason, call, message] as const))('%s → %i %s; nothing stored or enqueued', async (_, status, reason, call, message) => {
     const puts = dynamo.callsOf('PutItem').length;
@@ -121,6 +128,18 @@ describe('POST /v1/jobs', () => {
     expect(dynamo.callsOf('PutItem').length).toBe(puts);
     expect(metricSum(r.metrics, M.REJECTED_REQUESTS, { [M.DIMENSION_REASON]: reason })).toBe(1);
     expect(metricSum(r.metrics, M.JOBS_SUBMITTED)).toBe(0);
+  });
+
+  test.each<[string, (event: APIGatewayProxyEventV2) => void]>([
+    ['no requestContext', (event) => delete (event as { requestContext?: unknown }).requestContext],
+    ['a userArn that is a number', (event) => ((event.requestContext as unknown as { authorizer: { iam: Record<string, unknown> } }).authorizer.iam.userArn = 42)],
+  ])('%s → 401, nothing stored or enqueued', async (_, spoil) => {
+    const event = submitEvent({ body: { request: question('a') } });
+    spoil(event);
+    const r = await callApi<SubmitBody>(handler, env.captured, event);
+    expect(r.status).toBe(401);
+    expect(r.body.error?.code).toBe('unauthenticated');
+    expect(sqs.sent).toHaveLength(0);
   });
 
   test('the job is stored before anything is enqueued: a store failure answers 503 and enqueues nothing', async () => {

@@ -61,6 +61,11 @@ export interface ModelScript {
   readonly usage?: TokenUsage;
   /** Default: `end_turn` (Bedrock) or `stop` (SageMaker). */
   readonly stopReason?: string;
+  /**
+   * An odd answer: this JSON body is sent (status 200) instead of the well-formed one built from
+   * `reply`, `usage` and `stopReason` (e.g. a Converse `{}`, or `content: []`).
+   */
+  readonly body?: unknown;
 }
 
 /** A failure to inject into a model's next call(s). */
@@ -384,6 +389,10 @@ export class LocalAwsServer {
     const usage = script.usage ?? { inputTokens: words(promptText), outputTokens: words(text) };
     call.status = 200;
     call.response = { text, usage };
+    if (script.body !== undefined) {
+      if (service === 'sagemaker') res.setHeader('x-amzn-invoked-production-variant', 'AllTraffic');
+      return this.send(res, 200, 'application/json', script.body);
+    }
     if (service === 'bedrock') {
       return this.send(res, 200, 'application/json', {
         output: { message: { role: 'assistant', content: [{ text }] } },

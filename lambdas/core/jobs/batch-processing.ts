@@ -35,6 +35,7 @@ import { exactCacheKey, type Caller } from '../cache-key';
 import { validateChatRequest, type ChatRequest, type RequestLimits } from '../chat-request';
 import type { ChatResult, ChatService } from '../chat-service';
 import { HttpError } from '../errors';
+import { jsonDepth, MAX_JSON_DEPTH } from '../json-body';
 import type { MetricsRecorder } from '../ports';
 import { jobStatus, type ItemResult, type JobHeader, type JobMessage, type JobStore } from './job-model';
 
@@ -308,6 +309,8 @@ export class JobBatch {
 
 /** Parses an SQS message body into a {@link JobMessage}. @throws BatchRecordFailure `poison` */
 export function parseJobMessage(body: string): JobMessage {
+  // The jobs API refuses deeper requests; a message that nests deeper was not sent by it.
+  if (jsonDepth(body) > MAX_JSON_DEPTH) throw new BatchRecordFailure('poison', `the message body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let json: unknown;
   try {
     json = JSON.parse(body);

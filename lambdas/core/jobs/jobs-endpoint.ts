@@ -21,6 +21,7 @@ import { isPersonal, type Caller } from '../cache-key';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from '../chat-endpoint';
 import { validateChatRequest } from '../chat-request';
 import { HttpError } from '../errors';
+import { parseJsonBody } from '../json-body';
 import type { MetricsRecorder } from '../ports';
 import { jobStatus, type BulkSubmitter, type ItemResult, type JobHeader, type JobMessage, type JobMode, type JobQueue, type JobStore } from './job-model';
 
@@ -307,12 +308,7 @@ function parseSubmission(deps: JobsEndpointDeps, body: string | undefined): Pars
   const maxBytes = router.maxRequestBytes * mostItems + 1_024;
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > maxBytes) throw new HttpError(413, `Request body is ${bytes} bytes; the limit is ${maxBytes} bytes`, 'too-large');
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (err) {
-    throw new HttpError(400, `Request body is not valid JSON: ${(err as Error).message}`, 'invalid');
-  }
+  const json = parseJsonBody(body);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new HttpError(400, `Invalid request: the body must be an object: ${example}`, 'invalid');
   }
