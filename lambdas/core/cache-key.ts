@@ -1,5 +1,6 @@
-import type { ChatRequest } from './chat-request';
+import { lastUserText, type ChatRequest } from './chat-request';
 import { idHash, sha256Hex } from './hashing';
+import { containsPersonalData } from './personal-data';
 
 /** Who is asking: set by the authorizer, never by the request body. */
 export interface Caller {
@@ -22,12 +23,14 @@ export function normalizeText(text: string): string {
 }
 
 /**
- * Whether a request is personal: a conversation (its earlier turns may carry the user's data)
- * or a request that names a session (the router merges the user's context into it). Personal
- * answers are cached for their user only, or not at all.
+ * Whether a request is personal: a conversation (its earlier turns may carry the user's data),
+ * a request that names a session (the router merges the user's context into it), or a question
+ * that carries the asker's personal data (a name, an e-mail address, an account number, a
+ * diagnosis...: {@link containsPersonalData}). Personal answers are cached for their user only,
+ * or not at all.
  */
 export function isPersonal(req: ChatRequest): boolean {
-  return req.messages.length > 1 || req.session !== undefined;
+  return req.messages.length > 1 || req.session !== undefined || containsPersonalData(lastUserText(req));
 }
 
 /**

@@ -372,6 +372,40 @@ describe('tenant isolation', () => {
   });
 });
 
+describe('questions that carry personal data', () => {
+  const ALICE_Q = 'my name is alice and my diagnosis is diabetes, what should I eat?';
+  const BOB_Q = 'my name is bob and my diagnosis is diabetes, what should I eat?';
+
+  test("are cached for their user only: other users are never served alice's answer", async () => {
+    const h = setup();
+    h.embedder.define(ALICE_Q, axis(22)).define(BOB_Q, blend(22, 23, 0.94));
+    h.invoker.script('small', answer("alice's answer"), answer("bob's answer"), answer("carol's answer"));
+
+    await h.service.chat(ask(ALICE_Q), ALICE, DEADLINE);
+    await expect(h.service.chat(ask(BOB_Q), BOB, DEADLINE)).resolves.toMatchObject({ servedBy: 'model', text: "bob's answer" });
+    await expect(h.service.chat(ask(ALICE_Q), CAROL, DEADLINE)).resolves.toMatchObject({ servedBy: 'model', text: "carol's answer" });
+    await expect(h.service.chat(ask(ALICE_Q), ALICE, DEADLINE)).resolves.toMatchObject({ servedBy: 'exact', text: "alice's answer" });
+    // Never in the tenant's shared scope: every entry is in a scope of its user.
+    expect(h.vectors.scopes).toHaveLength(3);
+  });
+
+  test('are not cached at all without a user id', async () => {
+    const h = setup();
+    h.invoker.script('small', answer('first'), answer('second'));
+    await h.service.chat(ask(ALICE_Q), ANONYMOUS, DEADLINE);
+    await expect(h.service.chat(ask(ALICE_Q), ANONYMOUS, DEADLINE)).resolves.toMatchObject({ servedBy: 'model', text: 'second' });
+    expect(h.exact.sets).toHaveLength(0);
+    expect(h.vectors.puts).toHaveLength(0);
+  });
+
+  test('are never answered from static answers', async () => {
+    const h = setup();
+    await h.statics.publish('tenant-a', { id: 'diet', questions: [ALICE_Q], answer: 'static answer' }, h.embedder);
+    h.invoker.script('small', answer('model answer'));
+    await expect(h.service.chat(ask(ALICE_Q), ALICE, DEADLINE)).resolves.toMatchObject({ servedBy: 'model' });
+  });
+});
+
 describe('personal requests', () => {
   const history = ['I live in Berlin', 'Noted.'];
 

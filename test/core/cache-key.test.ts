@@ -154,6 +154,19 @@ describe('isCacheable', () => {
 });
 
 describe('isPersonal', () => {
+  test('a single question that carries personal data is personal', () => {
+    expect(isPersonal(ask('my name is alice and my diagnosis is diabetes, what should I eat?'))).toBe(true);
+    expect(isPersonal(ask('Please email the statement to alice@example.com'))).toBe(true);
+    expect(isPersonal(ask('my card has not arrived'))).toBe(false);
+    expect(isPersonal(ask('why was my transfer declined?'))).toBe(false);
+  });
+
+  test('the exact key of a question with personal data is scoped to its user, and such a question needs a user id to be cached', () => {
+    const req = ask('my name is alice and my diagnosis is diabetes, what should I eat?');
+    expect(exactCacheKey(PREFIX, ALICE, req, undefined)).not.toBe(exactCacheKey(PREFIX, BOB, req, undefined));
+    expect(isCacheable({ tenantId: 'tenant-a' }, req)).toBe(false);
+  });
+
   test('a single question without a session is not personal', () => {
     expect(isPersonal(ask('hi'))).toBe(false);
     expect(isPersonal(ask('hi', { system: 's', maxTokens: 5, temperature: 0, tierHint: 'large' }))).toBe(false);
