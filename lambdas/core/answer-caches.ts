@@ -103,7 +103,10 @@ export class AnswerCaches {
       if (lookup?.hit) {
         const answer = lookup.hit.entry.answer;
         // The next identical request is then an exact hit, without an embedding or a vector search.
-        if (exactKey) await this.store({ exactKey }, answer);
+        // The copy never outlives the entry it came from: it expires when the semantic entry does.
+        const ttlSeconds = Math.min(config.exactCache?.ttlSeconds ?? 0,
+          Math.floor((lookup.hit.entry.createdAt + cache.options.ttlSeconds * 1000 - Date.now()) / 1000));
+        if (exactKey && ttlSeconds >= 1) await this.guarded('exact', () => this.deps.exact!.set(exactKey!, answer, ttlSeconds));
         return this.hitOf({ level: 'semantic', answer, similarity: lookup.hit.similarity });
       }
       if (lookup) {
