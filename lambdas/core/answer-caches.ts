@@ -1,4 +1,4 @@
-import { exactCacheKey, isCacheable, type Caller } from './cache-key';
+import { exactCacheKey, isCacheable, personalScopePrefix, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
 import type { Embedder, VectorStore } from './semantic/ports';
@@ -88,7 +88,9 @@ export class AnswerCaches {
     if (this.deps.semantic) {
       const cache = this.deps.semantic;
       const question = lastUserText(query.request);
-      const scope = semanticScope({
+      // A personal scope starts with the user's prefix, so that DELETE /v1/context finds it.
+      const userPrefix = query.personal && query.caller.userId !== undefined ? personalScopePrefix(query.caller.tenantId, query.caller.userId) : '';
+      const scope = userPrefix + semanticScope({
         tenantId: query.caller.tenantId,
         userId: query.personal ? query.caller.userId : undefined,
         history: query.personal ? JSON.stringify(query.request.messages.slice(0, -1).map((m) => [m.role, m.text])) : undefined,

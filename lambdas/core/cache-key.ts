@@ -118,8 +118,29 @@ export function exactCacheKey(prefix: string, caller: Caller, req: ChatRequest, 
     temperature: req.temperature ?? null,
     tier: tierId ?? null,
   });
-  // The tenant hash in the key lets an operator drop one tenant's entries with SCAN MATCH.
-  return `${prefix}exact:${idHash(caller.tenantId)}:${sha256Hex(canonical)}`;
+  // The tenant hash in the key lets an operator drop one tenant's entries with SCAN MATCH, and
+  // the user hash of a personal key lets DELETE /v1/context find the user's entries.
+  const scope = personal && caller.userId !== undefined ? personalExactKeyPrefix(prefix, caller.tenantId, caller.userId) : `${prefix}exact:${idHash(caller.tenantId)}:`;
+  return `${scope}${sha256Hex(canonical)}`;
+}
+
+/**
+ * The prefix of every personal exact-cache key of one user (`<prefix>exact:<tenant hash>:u:<user
+ * hash>:`): what `DELETE /v1/context` deletes. Shared keys (`<prefix>exact:<tenant hash>:<sha>`)
+ * never start with it.
+ */
+export function personalExactKeyPrefix(prefix: string, tenantId: string, userId: string): string {
+  return `${prefix}exact:${idHash(tenantId)}:u:${idHash(userId)}:`;
+}
+
+/**
+ * The prefix of every semantic scope of one user's personal entries (whatever the conversation,
+ * system prompt or parameters): the router puts it in front of the scope of a personal lookup, so
+ * that `DELETE /v1/context` can find the user's entries in the vector store. Hex and fixed-length,
+ * like the scope hash it precedes.
+ */
+export function personalScopePrefix(tenantId: string, userId: string): string {
+  return `u${idHash(tenantId)}${idHash(userId)}`;
 }
 
 /** Whether a request may be cached at all: a personal one needs a user id to be scoped to. */

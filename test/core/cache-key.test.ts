@@ -1,4 +1,6 @@
-import { exactCacheKey, isCacheable, isPersonal, looksLikeCode, normalizeText, type Caller } from '../../lambdas/core/cache-key';
+import {
+  exactCacheKey, isCacheable, isPersonal, looksLikeCode, normalizeText, personalExactKeyPrefix, personalScopePrefix, type Caller,
+} from '../../lambdas/core/cache-key';
 import type { ChatMessage, ChatRequest } from '../../lambdas/core/chat-request';
 
 const PREFIX = 'sai:';
@@ -198,6 +200,18 @@ describe('isPersonal', () => {
     const req = ask('my name is alice and my diagnosis is diabetes, what should I eat?');
     expect(exactCacheKey(PREFIX, ALICE, req, undefined)).not.toBe(exactCacheKey(PREFIX, BOB, req, undefined));
     expect(isCacheable({ tenantId: 'tenant-a' }, req)).toBe(false);
+  });
+
+  test('personal keys of a user start with the user\'s prefix; shared keys and other users\' keys do not', () => {
+    const key = (caller: Caller, req: ChatRequest) => exactCacheKey(PREFIX, caller, req, undefined);
+    const mine = personalExactKeyPrefix(PREFIX, 'tenant-a', 'alice');
+    expect(key(ALICE, turns('a', 'b', 'c')).startsWith(mine)).toBe(true);
+    expect(key(ALICE, ask('hi', { session: 's' })).startsWith(mine)).toBe(true);
+    expect(key(ALICE, ask('hi')).startsWith(mine)).toBe(false);
+    expect(key(BOB, turns('a', 'b', 'c')).startsWith(mine)).toBe(false);
+    expect(key(OTHER_TENANT, turns('a', 'b', 'c')).startsWith(mine)).toBe(false);
+    expect(personalScopePrefix('tenant-a', 'alice')).toMatch(/^u[0-9a-f]{32}$/);
+    expect(personalScopePrefix('tenant-a', 'alice')).not.toBe(personalScopePrefix('tenant-a', 'bob'));
   });
 
   test('a single question without a session is not personal', () => {
