@@ -208,6 +208,16 @@ describe('deduplication keeps apart what deserves different answers', () => {
     await deliver(carol.messages);
     expect(aws.callsOf()).toHaveLength(3);
   });
+
+  test('identical questions with personal data from a caller without a user id are not shared', async () => {
+    const q = 'my name is alice and my diagnosis is diabetes, what should I eat?';
+    const iamUser = `arn:aws:iam::${TENANT_A.split(':')[4]}:user/ci-bot`;
+    const job = await submit([question(q), question(q)], iamUser);
+    const { failed, metrics } = await deliver(job.messages);
+    expect(failed).toEqual([]);
+    expect(aws.callsOf()).toHaveLength(2);
+    expect(metricSum(metrics, M.DEDUPLICATED_REQUESTS)).toBe(0);
+  });
 });
 
 describe('failures', () => {

@@ -88,10 +88,10 @@ export interface JobBatchDeps {
  * parallel): identical requests share one answer through a per-batch memo, keyed like the exact
  * cache (tenant, request normalized as the exact cache does, tier hint; the user too for personal
  * requests: conversations and questions that carry personal data), so no answer ever crosses
- * tenants, nor a personal answer users. Requests that name a session are never shared (each merges
- * and extends its user's context), nor personal requests without a user id. The first request of a key is answered (caches, then a model); the others
- * get its answer with the same tier and cache level, and usage and costUsd 0: the call was paid
- * once.
+ * tenants, nor a personal answer users. Requests that name a session are never shared (each
+ * merges and extends its user's context), nor personal requests without a user id. The first
+ * request of a key is answered (caches, then a model); the others get its answer with the same
+ * tier and cache level, and usage and costUsd 0: the call was paid once.
  */
 export class JobBatch {
   /** Starts a batch of `size` records (emits BatchSize). */
