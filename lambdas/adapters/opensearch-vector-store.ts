@@ -223,6 +223,33 @@ export class OpenSearchVectorStore implements VectorStore {
     }
   }
 
+  /**
+   * Deletes the documents of every scope that starts with `scopePrefix` (a `prefix` query on the
+   * scope keyword), page by page like {@link deleteScope}; documents indexed in the last refresh
+   * interval are not seen yet and stay.
+   */
+  async deleteScopePrefix(scopePrefix: string): Promise<void> {
+    let after: unknown[] | undefined;
+    for (;;) {
+      const res = await this.client.transport.request({
+        method: 'POST',
+        path: `/${this.index}/_search`,
+        body: {
+          size: 500,
+          _source: false,
+          query: { bool: { filter: [{ prefix: { scope: scopePrefix } }] } },
+          sort: [{ created_at: { order: 'asc' } }, { entry_id: { order: 'asc' } }],
+          ...(after ? { search_after: after } : {}),
+        },
+      });
+      const hits = (res.body as SearchResponse<never>).hits.hits as Array<{ _id: string; sort?: unknown[] }>;
+      if (hits.length === 0) return;
+      await this.bulkDelete(hits.map((h) => h._id));
+      after = hits[hits.length - 1].sort;
+      if (!after) return;
+    }
+  }
+
   /** Deletes the scope's oldest documents beyond `max` and its expired ones (one batch). */
   private async evict(scope: string, max: number): Promise<void> {
     const batch = this.options.evictionBatch ?? 50;

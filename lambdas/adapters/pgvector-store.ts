@@ -181,6 +181,11 @@ export class PgVectorStore implements VectorStore {
     await this.pool.query(`DELETE FROM ${this.table} WHERE scope = $1`, [scope]);
   }
 
+  /** Deletes the rows of every scope that starts with `scopePrefix` (a scan of the table: for rare requests). */
+  async deleteScopePrefix(scopePrefix: string): Promise<void> {
+    await this.pool.query(`DELETE FROM ${this.table} WHERE starts_with(scope, $1)`, [scopePrefix]);
+  }
+
   /** The `hnsw.iterative_scan` mode to set, if any (auto: on pgvector 0.8+). */
   private iterativeScan(): Promise<'strict_order' | 'relaxed_order' | undefined> {
     const mode = this.options.iterativeScan ?? 'auto';

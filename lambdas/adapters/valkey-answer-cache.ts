@@ -44,4 +44,30 @@ export class ValkeyAnswerCache implements AnswerCache {
   async set(key: string, answer: CachedAnswer, ttlSeconds: number): Promise<void> {
     await this.client.set(key, JSON.stringify(answer), 'EX', ttlSeconds);
   }
+
+  /** Deletes every key that starts with `keyPrefix` (SCAN MATCH over the keyspace, then UNLINK). */
+  async deleteByPrefix(keyPrefix: string): Promise<void> {
+    await deleteKeysByPrefix(this.client, keyPrefix);
+  }
+}
+
+/**
+ * Deletes every key that starts with `prefix`: SCAN MATCH `<prefix>*` through the whole keyspace
+ * (a cursor, COUNT 1,000 per call, so the server is never blocked), UNLINK of each page. The
+ * cost grows with the keyspace, not with the keys found: meant for rare requests such as
+ * `DELETE /v1/context`. Keys written while it runs may be missed.
+ */
+export async function deleteKeysByPrefix(client: Valkey, prefix: string): Promise<void> {
+  const pattern = `${escapeGlob(prefix)}*`;
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+    if (keys.length > 0) await client.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+/** Escapes the glob characters of SCAN MATCH (`*`, `?`, `[`, `]`, `\\`), so the prefix matches literally. */
+export function escapeGlob(value: string): string {
+  return value.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -1,4 +1,5 @@
 import type Valkey from 'iovalkey';
+import { deleteKeysByPrefix } from './valkey-answer-cache';
 import type { HnswRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { CachedAnswer } from '../core/ports';
 import type { SemanticEntry, StoreOptions, VectorMatch, VectorStore } from '../core/semantic/ports';
@@ -184,6 +185,15 @@ export class ValkeyVectorStore implements VectorStore {
       await this.client.del(...ids.slice(i, i + 500).map((id) => this.entryKey(scope, id)));
     }
     await this.client.del(zkey);
+  }
+
+  /**
+   * Deletes every entry of the scopes that start with `scopePrefix`: the entry hashes
+   * (`<keyPrefix>sem:<index>:<scopePrefix>*`) and the scopes' sorted sets, found with SCAN MATCH.
+   */
+  async deleteScopePrefix(scopePrefix: string): Promise<void> {
+    await deleteKeysByPrefix(this.client, `${this.entryPrefix}${scopePrefix}`);
+    await deleteKeysByPrefix(this.client, `${this.scopePrefix}${scopePrefix}`);
   }
 }
 

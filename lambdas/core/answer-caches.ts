@@ -1,4 +1,4 @@
-import { exactCacheKey, isCacheable, type Caller } from './cache-key';
+import { exactCacheKey, isCacheable, personalScopePrefix, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
 import type { Embedder, VectorStore } from './semantic/ports';
@@ -88,7 +88,9 @@ export class AnswerCaches {
     if (this.deps.semantic) {
       const cache = this.deps.semantic;
       const question = lastUserText(query.request);
-      const scope = semanticScope({
+      // A personal scope starts with the user's prefix, so that DELETE /v1/context finds it.
+      const userPrefix = query.personal && query.caller.userId !== undefined ? personalScopePrefix(query.caller.tenantId, query.caller.userId) : '';
+      const scope = userPrefix + semanticScope({
         tenantId: query.caller.tenantId,
         userId: query.personal ? query.caller.userId : undefined,
         history: query.personal ? JSON.stringify(query.request.messages.slice(0, -1).map((m) => [m.role, m.text])) : undefined,
@@ -103,7 +105,10 @@ export class AnswerCaches {
       if (lookup?.hit) {
         const answer = lookup.hit.entry.answer;
         // The next identical request is then an exact hit, without an embedding or a vector search.
-        if (exactKey) await this.store({ exactKey }, answer);
+        // The copy never outlives the entry it came from: it expires when the semantic entry does.
+        const ttlSeconds = Math.min(config.exactCache?.ttlSeconds ?? 0,
+          Math.floor((lookup.hit.entry.createdAt + cache.options.ttlSeconds * 1000 - Date.now()) / 1000));
+        if (exactKey && ttlSeconds >= 1) await this.guarded('exact', () => this.deps.exact!.set(exactKey!, answer, ttlSeconds));
         return this.hitOf({ level: 'semantic', answer, similarity: lookup.hit.similarity });
       }
       if (lookup) {

@@ -56,4 +56,6 @@ export interface CachedAnswer {
 export interface AnswerCache {
   get(key: string): Promise<CachedAnswer | undefined>;
   set(key: string, answer: CachedAnswer, ttlSeconds: number): Promise<void>;
+  /** Deletes every entry whose key starts with `keyPrefix` (`DELETE /v1/context`: a user's personal keys). */
+  deleteByPrefix?(keyPrefix: string): Promise<void>;
 }

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import type { Caller } from './cache-key';
+import { personalExactKeyPrefix, personalScopePrefix, type Caller } from './cache-key';
 import { errorResponse, type HttpResponse } from './chat-endpoint';
 import { HttpError } from './errors';
 import { parseJsonBody } from './json-body';
-import type { MetricsRecorder } from './ports';
+import type { AnswerCache, MetricsRecorder } from './ports';
+import type { VectorStore } from './semantic/ports';
 import type { UserContextStore } from './user-context';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 
@@ -14,26 +15,46 @@ const preferencesSchema = z.object({
   ).refine((p) => Object.keys(p).length <= 32, 'at most 32 preferences'),
 }).strict();
 
+/** The caches that may hold a user's personal answers, for `DELETE /v1/context` to forget them. */
+export interface PersonalAnswerStores {
+  /** The exact cache: the user's personal keys (`<prefix>exact:<tenant>:u:<user>:...`) are deleted. */
+  readonly exact?: AnswerCache;
+  /** The semantic cache's vector store: the scopes of the user's personal entries are deleted. */
+  readonly vectors?: VectorStore;
+}
+
 /**
  * `PUT /v1/context/preferences` (body `{ "preferences": { "language": "de" } }`) replaces the
- * caller's preferences; `DELETE /v1/context` forgets everything kept for the caller. Both need
- * a user id from the authorizer (JWT `sub`, or the IAM role session name).
+ * caller's preferences; `DELETE /v1/context` forgets everything kept for the caller: the
+ * sessions and preferences, and the caller's cached personal answers (the exact-cache entries
+ * keyed with the user, and the semantic entries of every scope of the user: conversations,
+ * session requests, questions with personal data), in the stores of `answers`. Both need a user
+ * id from the authorizer (JWT `sub`, or the IAM role session name).
+ *
+ * What a DELETE cannot reach: answers written by requests still in flight when it runs, and, with
+ * OpenSearch Serverless, documents indexed within the last refresh interval (60 s) — the caller
+ * may repeat the DELETE (it is idempotent). Shared entries hold no personal data: a question with
+ * personal data, a conversation or a session request is never cached in one.
  */
 export async function handleUserContext(
   store: UserContextStore | undefined,
   config: RouterRuntimeConfig,
   metrics: MetricsRecorder,
-  input: { method: 'PUT' | 'DELETE'; body: string | undefined; caller: Caller | undefined },
+  input: { method: 'PUT' | 'DELETE'; body: string | undefined; caller: Caller | undefined; answers?: PersonalAnswerStores },
 ): Promise<HttpResponse> {
   try {
     if (!input.caller) throw new HttpError(401, 'No tenant in the authorizer context', 'unauthenticated');
-    if (!store || !config.userContext) throw new HttpError(404, 'This router keeps no user context', 'not-found');
+    const hasContext = store !== undefined && config.userContext !== undefined;
+    const forget = input.method === 'DELETE' ? forgetters(config, input.answers) : [];
+    if (!hasContext && forget.length === 0) throw new HttpError(404, 'This router keeps no user context', 'not-found');
     const { tenantId, userId } = input.caller;
     if (!userId) throw new HttpError(403, 'User context needs a user id (JWT sub, or an IAM role session name)', 'no-user');
     if (input.method === 'DELETE') {
-      await unavailableOnError(() => store.clear(tenantId, userId));
+      if (hasContext) await unavailableOnError(() => store.clear(tenantId, userId));
+      for (const f of forget) await unavailableOnError(() => f(tenantId, userId), 'cache');
       return { statusCode: 204, headers: {}, body: '' };
     }
+    if (!hasContext) throw new HttpError(404, 'This router keeps no user context', 'not-found');
     const bytes = Buffer.byteLength(input.body ?? '', 'utf8');
     if (bytes > config.maxRequestBytes) {
       throw new HttpError(413, `Request body is ${bytes} bytes; the limit is ${config.maxRequestBytes} bytes`, 'too-large');
@@ -55,11 +76,29 @@ export async function handleUserContext(
   }
 }
 
+/** The deletions of the user's cached personal answers that the configured stores support. */
+type Forget = (tenantId: string, userId: string) => Promise<void>;
+
+function forgetters(config: RouterRuntimeConfig, answers: PersonalAnswerStores | undefined): Forget[] {
+  const ops: Forget[] = [];
+  const exact = answers?.exact;
+  if (exact?.deleteByPrefix && config.exactCache && config.cache) {
+    const keyPrefix = config.cache.keyPrefix;
+    ops.push((tenantId, userId) => exact.deleteByPrefix!(personalExactKeyPrefix(keyPrefix, tenantId, userId)));
+  }
+  const vectors = answers?.vectors;
+  if (vectors?.deleteScopePrefix && config.semanticCache) {
+    ops.push((tenantId, userId) => vectors.deleteScopePrefix!(personalScopePrefix(tenantId, userId)));
+  }
+  return ops;
+}
+
 /** A store that cannot be reached is a 503 the client may retry, not a 500. */
-async function unavailableOnError(op: () => Promise<void>): Promise<void> {
+async function unavailableOnError(op: () => Promise<void>, what: 'context' | 'cache' = 'context'): Promise<void> {
   try {
     await op();
   } catch (err) {
-    throw new HttpError(503, `The user context store is unavailable (${(err as Error).name}); retry later`, 'unavailable', { 'retry-after': '2' });
+    const store = what === 'context' ? 'user context store' : 'response cache';
+    throw new HttpError(503, `The ${store} is unavailable (${(err as Error).name}); retry later`, 'unavailable', { 'retry-after': '2' });
   }
 }

@@ -1,5 +1,6 @@
 import type { TenantSource } from '../../constructs/contract/runtime-config';
 import type { Caller } from '../core/cache-key';
+import { isWellFormedUnicode } from '../core/hashing';
 
 /** The part of an HTTP API (payload 2.0) request context that carries the authorizer's verdict. */
 export interface AuthorizerContext {
@@ -23,9 +24,18 @@ export interface AuthorizerContext {
  *   role chooses: give each end user a session of their own.
  * - `jwt`: the tenant is the `claim` claim of the token; the user id is `sub`.
  *
- * @returns undefined when the context carries no tenant.
+ * @returns undefined (a 401) when the context carries no tenant, or a tenant or user id that is
+ * not well-formed Unicode (a lone surrogate): such an id would be stored and hashed as if its lone
+ * surrogate were U+FFFD, and so receive the turns, preferences and cached answers of another id.
  */
 export function callerFromAuthorizer(authorizer: AuthorizerContext | undefined, source: TenantSource, claim = 'tenant_id'): Caller | undefined {
+  const caller = fromAuthorizer(authorizer, source, claim);
+  if (!caller) return undefined;
+  if (!isWellFormedUnicode(caller.tenantId) || (caller.userId !== undefined && !isWellFormedUnicode(caller.userId))) return undefined;
+  return caller;
+}
+
+function fromAuthorizer(authorizer: AuthorizerContext | undefined, source: TenantSource, claim: string): Caller | undefined {
   if (source === 'jwt') {
     const claims = authorizer?.jwt?.claims;
     const tenant = claims?.[claim];

@@ -129,6 +129,7 @@ class DocumentedOpenSearch {
   private search(body: SearchBody): unknown {
     const matchesFilter = (src: Record<string, unknown>, filter: Clause[]): boolean => filter.every((c) => {
       if (c.term) return Object.entries(c.term).every(([f, v]) => src[f] === v);
+      if (c.prefix) return Object.entries(c.prefix).every(([f, v]) => typeof src[f] === 'string' && (src[f] as string).startsWith(v));
       if (c.range) {
         return Object.entries(c.range).every(([f, r]) => {
           const x = src[f] as number;
@@ -193,6 +194,7 @@ class DocumentedOpenSearch {
 
 interface Clause {
   term?: Record<string, unknown>;
+  prefix?: Record<string, string>;
   range?: Record<string, { gt?: number; gte?: number; lt?: number; lte?: number }>;
 }
 interface SearchBody {
@@ -451,6 +453,26 @@ test('deleteScope pages through the scope with search_after and deletes each pag
   expect((fake.requests[1].body as unknown[])).toHaveLength(3);
   expect((fake.requests[2].body as SearchBody).search_after).toEqual([now + 1, 'd3']);
   expect([...fake.docs.values()].map((d) => d._source.entry_id)).toEqual(['keep']);
+});
+
+test('deleteScopePrefix deletes the documents of every scope with the prefix (a prefix query), page by page', async () => {
+  const now = Date.now();
+  const user = `u${'1'.repeat(32)}`;
+  await store.put(entry('p1', `${user}${SCOPE_A}`, unit([1, 0, 0, 0]), now), { ttlSeconds: 600, maxEntriesPerScope: 10 });
+  await store.put(entry('p2', `${user}${SCOPE_B}`, unit([1, 0, 0, 0]), now + 1), { ttlSeconds: 600, maxEntriesPerScope: 10 });
+  await store.put(entry('other', `u${'2'.repeat(32)}${SCOPE_A}`, unit([1, 0, 0, 0]), now), { ttlSeconds: 600, maxEntriesPerScope: 10 });
+  await store.put(entry('shared', SCOPE_A, unit([1, 0, 0, 0]), now), { ttlSeconds: 600, maxEntriesPerScope: 10 });
+  fake.requests.length = 0;
+
+  await store.deleteScopePrefix(user);
+  expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([`POST /${INDEX}/_search`, 'POST /_bulk', `POST /${INDEX}/_search`]);
+  expect(fake.requests[0].body).toEqual({
+    size: 500,
+    _source: false,
+    query: { bool: { filter: [{ prefix: { scope: user } }] } },
+    sort: [{ created_at: { order: 'asc' } }, { entry_id: { order: 'asc' } }],
+  });
+  expect([...fake.docs.values()].map((d) => d._source.entry_id).sort()).toEqual(['other', 'shared']);
 });
 
 test('a bulk delete that reports errors fails the put', async () => {

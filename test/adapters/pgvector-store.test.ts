@@ -299,6 +299,19 @@ test('deleteScope deletes every row of the scope and nothing else', async () => 
   expect(ids.rows.map((r) => r.id)).toEqual(['b1']);
 });
 
+test('deleteScopePrefix deletes the rows of every scope with the prefix and nothing else', async () => {
+  const { store, table } = newStore();
+  await store.ensureIndex(DIM);
+  const user = `u${'1'.repeat(32)}`;
+  await store.put(entry('p1', `${user}${SCOPE_A}`, direction(1), 1), OPTS);
+  await store.put(entry('p2', `${user}${SCOPE_B}`, direction(1), 1), OPTS);
+  await store.put(entry('other', `u${'2'.repeat(32)}${SCOPE_A}`, direction(1), 1), OPTS);
+  await store.put(entry('shared', SCOPE_A, direction(1), 1), OPTS);
+  await store.deleteScopePrefix(user);
+  const ids = await pool.query<{ id: string }>(`SELECT id FROM ${table} ORDER BY id`);
+  expect(ids.rows.map((r) => r.id)).toEqual(['other', 'shared']);
+});
+
 test('ensureIndex rejects dimensions pgvector HNSW cannot index', async () => {
   const { store } = newStore();
   await expect(store.ensureIndex(2_001)).rejects.toThrow(/dimensions/);

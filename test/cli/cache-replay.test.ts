@@ -219,6 +219,22 @@ describe('replayCache', () => {
     ]);
   });
 
+  test('applies the router\'s personal-data rule: such a question is neither answered from nor stored in the shared scope', async () => {
+    const { rows, embedder } = setup([
+      { text: 'where is my parcel', label: 'alpha', vector: axis(0) },
+      { text: 'my name is alice, where is my parcel', label: 'alpha', vector: near(0, 1, 0.97) },
+      { text: 'my parcel has not come', label: 'alpha', vector: near(0, 2, 0.95) },
+      { text: 'my name is alice and my parcel has not come', label: 'beta', vector: near(0, 3, 0.99) },
+      { text: 'has my parcel not come', label: 'beta', vector: near(0, 3, 0.99) },
+    ]);
+    const report = await replayCache(rows, embedder, { thresholds: [0.9] });
+
+    expect(report.personal).toBe(2);
+    expect(report.outcomes).toEqual({ empty: 1, personal: 2, hit: 2 });
+    // Row 2 hits row 0; row 4 hits row 0 too (wrongly: it never saw the personal row 3 of its label).
+    expect(at(report, 0.9)).toMatchObject({ hits: 2, wrongHits: 1 });
+  });
+
   test('rejects what it cannot replay', async () => {
     await expect(replayCache([], basic.embedder)).rejects.toThrow(/no rows/);
     await expect(replayCache(basic.rows, basic.embedder, { threshold: 1.5 })).rejects.toThrow(/threshold 1.5/);

@@ -1,4 +1,6 @@
-import { exactCacheKey, isCacheable, isPersonal, normalizeText, type Caller } from '../../lambdas/core/cache-key';
+import {
+  exactCacheKey, isCacheable, isPersonal, looksLikeCode, normalizeText, personalExactKeyPrefix, personalScopePrefix, type Caller,
+} from '../../lambdas/core/cache-key';
 import type { ChatMessage, ChatRequest } from '../../lambdas/core/chat-request';
 
 const PREFIX = 'sai:';
@@ -38,6 +40,39 @@ describe('normalizeText', () => {
   test('is idempotent', () => {
     const once = normalizeText('  Ｗhere   IS my order?!  ');
     expect(normalizeText(once)).toBe(once);
+  });
+
+  test('keeps case and spacing inside code spans and fences, normalizes the prose around them', () => {
+    expect(normalizeText('Why does `const Foo = 1; console.log(foo)` throw?')).toBe('why does `const Foo = 1; console.log(foo)` throw');
+    expect(normalizeText('Why does `const Foo = 1; console.log(foo)` throw?')).not.toBe(normalizeText('Why does `const foo = 1; console.log(foo)` throw?'));
+    expect(normalizeText('WHY does   `x`  fail?')).toBe(normalizeText('why does `x` fail'));
+    const FENCE = '`'.repeat(3);
+    const fence = (body: string) => `What does this print?\n${FENCE}py\n${body}\n${FENCE}\n`;
+    expect(normalizeText(fence('if x:\n    print(x)\nprint(y)'))).not.toBe(normalizeText(fence('if x:\n    print(x)\n    print(y)')));
+    expect(normalizeText(fence('X = 1'))).not.toBe(normalizeText(fence('x = 1')));
+  });
+
+  test('keeps a text that looks like code as written, without backticks', () => {
+    const js = (name: string) => `Why does const ${name} = 1; console.log(foo) throw?`;
+    expect(normalizeText(js('Foo'))).toBe(js('Foo'));
+    expect(normalizeText(js('Foo'))).not.toBe(normalizeText(js('foo')));
+    const py = (indent: string) => `Why does this fail:\nfor x in xs:\n${indent}total += x\nprint(total)`;
+    expect(normalizeText(py('    '))).not.toBe(normalizeText(py('  ')));
+  });
+
+  test.each([
+    ['const x = 1', true], ['foo(bar)', true], ['if (a) { b }', true], ['my_var is undefined', true], ['getElementById returns null', true],
+    ['a => a + 1', true], ['line one\n    indented', true], ['items[0] is empty', true], ['echo $HOME', true],
+    ['Where is my order?', false], ['Is 3.5 > 3? Yes.', false], ['hello :)', false], ['order #42', false], ['Can I use my iPhone or PayPal?', false],
+    ['Do you ship to Canada (Quebec)?', false], ['It costs $50', false],
+  ])('looksLikeCode(%j) is %s', (text, expected) => {
+    expect(looksLikeCode(text)).toBe(expected);
+  });
+
+  test('drops trailing punctuation of any length, and keeps a long run of dots before other text', () => {
+    expect(normalizeText(`where is my order${' ?!.'.repeat(10_000)}`)).toBe('where is my order');
+    const dots = '.'.repeat(32_768);
+    expect(normalizeText(`${dots}x`)).toBe(`${dots}x`);
   });
 });
 
@@ -125,7 +160,7 @@ describe('exactCacheKey', () => {
   });
 
   test('keys of one tenant share a tenant segment that other tenants do not have (for SCAN MATCH)', () => {
-    const segment = (k: string) => k.split(':').slice(0, -1).join(':');
+    const segment = (k: string) => k.split(':').slice(0, 3).join(':');
     const a1 = key(ALICE, ask('one'));
     const a2 = key(BOB, turns('two', 'x', 'y'), 'large');
     const b1 = key(OTHER_TENANT, ask('one'));
@@ -154,6 +189,31 @@ describe('isCacheable', () => {
 });
 
 describe('isPersonal', () => {
+  test('a single question that carries personal data is personal', () => {
+    expect(isPersonal(ask('my name is alice and my diagnosis is diabetes, what should I eat?'))).toBe(true);
+    expect(isPersonal(ask('Please email the statement to alice@example.com'))).toBe(true);
+    expect(isPersonal(ask('my card has not arrived'))).toBe(false);
+    expect(isPersonal(ask('why was my transfer declined?'))).toBe(false);
+  });
+
+  test('the exact key of a question with personal data is scoped to its user, and such a question needs a user id to be cached', () => {
+    const req = ask('my name is alice and my diagnosis is diabetes, what should I eat?');
+    expect(exactCacheKey(PREFIX, ALICE, req, undefined)).not.toBe(exactCacheKey(PREFIX, BOB, req, undefined));
+    expect(isCacheable({ tenantId: 'tenant-a' }, req)).toBe(false);
+  });
+
+  test('personal keys of a user start with the user\'s prefix; shared keys and other users\' keys do not', () => {
+    const key = (caller: Caller, req: ChatRequest) => exactCacheKey(PREFIX, caller, req, undefined);
+    const mine = personalExactKeyPrefix(PREFIX, 'tenant-a', 'alice');
+    expect(key(ALICE, turns('a', 'b', 'c')).startsWith(mine)).toBe(true);
+    expect(key(ALICE, ask('hi', { session: 's' })).startsWith(mine)).toBe(true);
+    expect(key(ALICE, ask('hi')).startsWith(mine)).toBe(false);
+    expect(key(BOB, turns('a', 'b', 'c')).startsWith(mine)).toBe(false);
+    expect(key(OTHER_TENANT, turns('a', 'b', 'c')).startsWith(mine)).toBe(false);
+    expect(personalScopePrefix('tenant-a', 'alice')).toMatch(/^u[0-9a-f]{32}$/);
+    expect(personalScopePrefix('tenant-a', 'alice')).not.toBe(personalScopePrefix('tenant-a', 'bob'));
+  });
+
   test('a single question without a session is not personal', () => {
     expect(isPersonal(ask('hi'))).toBe(false);
     expect(isPersonal(ask('hi', { system: 's', maxTokens: 5, temperature: 0, tierHint: 'large' }))).toBe(false);

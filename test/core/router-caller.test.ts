@@ -107,3 +107,22 @@ describe('callerFromAuthorizer: Cognito identity pool credentials', () => {
     expect(callerFromAuthorizer({ iam: { userArn: arn, cognitoIdentity: null } }, 'iam')?.userId).toBe('CognitoIdentityCredentials');
   });
 });
+
+describe('callerFromAuthorizer: ids that are not well-formed Unicode', () => {
+  test.each([
+    ['a JWT sub with a lone high surrogate', { jwt: { claims: { tenant_id: 'acme', sub: 'user-\uD800' } } }, 'jwt'],
+    ['a JWT sub with a lone low surrogate', { jwt: { claims: { tenant_id: 'acme', sub: '\uDC00user' } } }, 'jwt'],
+    ['a JWT tenant with a lone surrogate', { jwt: { claims: { tenant_id: 'acme-\uD83D', sub: 'user-1' } } }, 'jwt'],
+    ['an IAM role session name with a lone surrogate', { iam: { userArn: 'arn:aws:sts::123456789012:assumed-role/Shop/user-\uD800' } }, 'iam'],
+    ['an IAM Cognito identity with a lone surrogate', {
+      iam: { userArn: 'arn:aws:sts::123456789012:assumed-role/Shop/CognitoIdentityCredentials', cognitoIdentity: { identityId: 'eu-west-1:\uDFFF' } },
+    }, 'iam'],
+  ] as const)('%s: no caller (401)', (_name, authorizer, source) => {
+    expect(callerFromAuthorizer(authorizer, source)).toBeUndefined();
+  });
+
+  test('U+FFFD itself and astral characters (surrogate pairs) are well-formed: accepted as they are', () => {
+    expect(callerFromAuthorizer({ jwt: { claims: { tenant_id: 'acme', sub: 'user-\uFFFD' } } }, 'jwt')).toEqual({ tenantId: 'acme', userId: 'user-\uFFFD' });
+    expect(callerFromAuthorizer({ jwt: { claims: { tenant_id: 'acme', sub: 'user-\u{1F600}' } } }, 'jwt')).toEqual({ tenantId: 'acme', userId: 'user-\u{1F600}' });
+  });
+});

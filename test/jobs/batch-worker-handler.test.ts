@@ -175,6 +175,51 @@ describe('deduplication within a batch', () => {
   });
 });
 
+describe('deduplication keeps apart what deserves different answers', () => {
+  test('code questions that differ only in case or indentation are two requests', async () => {
+    const py = (indent: string) => `What does this print?\n${'`'.repeat(3)}\nfor x in [1, 2]:\n${indent}y = x\nprint(y)\n${'`'.repeat(3)}`;
+    const job = await submit([
+      question('Why does `const Foo = 1; console.log(foo)` throw?'),
+      question('Why does `const foo = 1; console.log(foo)` throw?'),
+      question(py('    ')),
+      question(py('  ')),
+    ]);
+    const { failed, metrics } = await deliver(job.messages);
+    expect(failed).toEqual([]);
+    expect(aws.callsOf()).toHaveLength(4);
+    expect(metricSum(metrics, M.DEDUPLICATED_REQUESTS)).toBe(0);
+    expect(new Set(texts(await status(job.jobId))).size).toBe(4);
+  });
+
+  test("a question that carries personal data is shared with its own user's requests only", async () => {
+    const q = 'my name is alice and my diagnosis is diabetes, what should I eat?';
+    const alice = await submit([question(q), question(q)], TENANT_A_USER_1);
+    const bob = await submit([question(q)], TENANT_A_USER_2);
+    const { failed, metrics } = await deliver([...alice.messages, ...bob.messages]);
+    expect(failed).toEqual([]);
+    expect(aws.callsOf()).toHaveLength(2);
+    expect(metricSum(metrics, M.DEDUPLICATED_REQUESTS)).toBe(1);
+    const [a, b] = [texts(await status(alice.jobId)), texts(await status(bob.jobId, TENANT_A_USER_2))];
+    expect(a[0]).toBe(a[1]);
+    expect(b[0]).not.toBe(a[0]);
+
+    // Nor later from the exact cache the worker wrote: carol asks the same and gets her own answer.
+    const carol = await submit([question(q)], `arn:aws:sts::${TENANT_A.split(':')[4]}:assumed-role/TenantA/user-3`);
+    await deliver(carol.messages);
+    expect(aws.callsOf()).toHaveLength(3);
+  });
+
+  test('identical questions with personal data from a caller without a user id are not shared', async () => {
+    const q = 'my name is alice and my diagnosis is diabetes, what should I eat?';
+    const iamUser = `arn:aws:iam::${TENANT_A.split(':')[4]}:user/ci-bot`;
+    const job = await submit([question(q), question(q)], iamUser);
+    const { failed, metrics } = await deliver(job.messages);
+    expect(failed).toEqual([]);
+    expect(aws.callsOf()).toHaveLength(2);
+    expect(metricSum(metrics, M.DEDUPLICATED_REQUESTS)).toBe(0);
+  });
+});
+
 describe('failures', () => {
   test('poison messages are reported in batchItemFailures; their neighbours are answered and stored', async () => {
     const job = await submit([question('first good one'), question('second good one')]);

@@ -31,7 +31,7 @@
  * redriven.
  */
 import { AiMetricNames as M } from '../../../constructs/contract/metrics';
-import { exactCacheKey, type Caller } from '../cache-key';
+import { exactCacheKey, isPersonal, type Caller } from '../cache-key';
 import { validateChatRequest, type ChatRequest, type RequestLimits } from '../chat-request';
 import type { ChatResult, ChatService } from '../chat-service';
 import { HttpError } from '../errors';
@@ -87,11 +87,12 @@ export interface JobBatchDeps {
 /**
  * One batch. Records may be processed concurrently (the Powertools BatchProcessor runs them in
  * parallel): identical requests share one answer through a per-batch memo, keyed like the exact
- * cache (tenant, normalized request, tier hint; the user too for personal requests), so no answer
- * ever crosses tenants. Requests that name a session are never shared (each merges and extends
- * its user's context). The first request of a key is answered (caches, then a model); the others
- * get its answer with the same tier and cache level, and usage and costUsd 0: the call was paid
- * once.
+ * cache (tenant, request normalized as the exact cache does, tier hint; the user too for personal
+ * requests: conversations and questions that carry personal data), so no answer ever crosses
+ * tenants, nor a personal answer users. Requests that name a session are never shared (each
+ * merges and extends its user's context), nor personal requests without a user id. The first
+ * request of a key is answered (caches, then a model); the others get its answer with the same
+ * tier and cache level, and usage and costUsd 0: the call was paid once.
  */
 export class JobBatch {
   /** Starts a batch of `size` records (emits BatchSize). */
@@ -259,7 +260,11 @@ export class JobBatch {
       throw err;
     }
     const caller: Caller = { tenantId: message.tenantId, userId: message.userId };
-    const key = req.session !== undefined ? `session:${message.jobId}:${message.index}` : exactCacheKey('batch:', caller, req, req.tierHint);
+    // A personal request (a conversation, or a question with personal data: isPersonal, as in the
+    // router) shares an answer with its own user's identical requests only, and with none when
+    // there is no user id to tell users apart.
+    const unshared = req.session !== undefined || (caller.userId === undefined && isPersonal(req));
+    const key = unshared ? `unshared:${message.jobId}:${message.index}` : exactCacheKey('batch:', caller, req, req.tierHint);
     let pending = this.answers.get(key);
     const follower = pending !== undefined;
     if (pending) {

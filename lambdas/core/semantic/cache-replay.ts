@@ -12,11 +12,17 @@
  * on the threshold: one k-NN search per row serves every threshold of the sweep, and only
  * {@link decide} runs per threshold. The texts are embedded up front, in batches.
  *
+ * Questions that carry personal data ({@link containsPersonalData}: "my name is Alice...") are
+ * treated as the router treats them: cached for their asker only, in a scope no other row shares.
+ * Such a row is neither looked up nor stored in the shared scope; it counts as a miss (outcome
+ * `personal`) at every threshold, and `personal` reports how many there were.
+ *
  * Each threshold is measured twice: with the full cache logic (guard and rival-answer margin),
  * and without it (plain nearest neighbour at or above the threshold: a guard that allows
  * everything, no rival can veto).
  */
 import { InMemoryVectorStore } from './memory-vector-store';
+import { containsPersonalData } from '../personal-data';
 import type { Embedder } from './ports';
 import { type GuardVerdict, type PairGuard, QuestionGuard } from './question-guard';
 import { SEMANTIC_DEFAULTS } from '../../../constructs/contract/semantic-defaults';
@@ -79,6 +85,8 @@ export interface ReplayReport extends ReplayRates {
   readonly labels: number;
   /** Rows whose label occurred earlier: the highest hitRate any cache can reach on this traffic. */
   readonly ceiling: number;
+  /** Rows whose question carries personal data: cached for their asker only, so never a hit here. */
+  readonly personal: number;
   readonly model: string;
   readonly dimensions: number;
   readonly margin: number;
@@ -159,21 +167,28 @@ export async function replayCache(rows: readonly LabelledRow[], embedder: Embedd
   const outcomes = thresholds.map(() => new Map<string, number>());
   const seenLabels = new Set<string>();
   let ceiling = 0;
+  let personal = 0;
 
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i];
     const s = sourceIndex.get(row.source ?? '')!;
     if (seenLabels.has(row.label)) ceiling++;
     seenLabels.add(row.label);
-    const lookup = await cache.lookup(scope, row.text, vectors[i]);
-    for (let j = 0; j < thresholds.length; j++) {
-      const g = decide(row.text, lookup.neighbours, guard, { ...guarded, threshold: thresholds[j] });
-      outcomes[j].set(g.outcome, (outcomes[j].get(g.outcome) ?? 0) + 1);
-      count(withGuard[j][s], g.hit?.entry.answerKey, row.label);
-      const p = decide(row.text, lookup.neighbours, allowAll, { ...plain, threshold: thresholds[j] });
-      count(withoutGuard[j][s], p.hit?.entry.answerKey, row.label);
+    if (containsPersonalData(row.text)) {
+      // The router scopes it to its asker: a miss, and an entry no other row can see.
+      personal++;
+      for (const o of outcomes) o.set('personal', (o.get('personal') ?? 0) + 1);
+    } else {
+      const lookup = await cache.lookup(scope, row.text, vectors[i]);
+      for (let j = 0; j < thresholds.length; j++) {
+        const g = decide(row.text, lookup.neighbours, guard, { ...guarded, threshold: thresholds[j] });
+        outcomes[j].set(g.outcome, (outcomes[j].get(g.outcome) ?? 0) + 1);
+        count(withGuard[j][s], g.hit?.entry.answerKey, row.label);
+        const p = decide(row.text, lookup.neighbours, allowAll, { ...plain, threshold: thresholds[j] });
+        count(withoutGuard[j][s], p.hit?.entry.answerKey, row.label);
+      }
+      await cache.put(scope, row.text, lookup, answerFor(row.label), row.label);
     }
-    await cache.put(scope, row.text, lookup, answerFor(row.label), row.label);
     if ((i + 1) % 500 === 0 || i + 1 === rows.length) options.onProgress?.('replay', i + 1, rows.length);
   }
   const replaySeconds = (performance.now() - replayStart) / 1000;
@@ -194,6 +209,7 @@ export async function replayCache(rows: readonly LabelledRow[], embedder: Embedd
     rows: rows.length,
     labels: seenLabels.size,
     ceiling: ceiling / rows.length,
+    personal,
     model: embedder.modelId,
     dimensions: embedder.dimensions,
     margin,

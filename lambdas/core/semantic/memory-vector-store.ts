@@ -63,6 +63,10 @@ export class InMemoryVectorStore implements VectorStore {
     this.scopes.delete(scope);
   }
 
+  async deleteScopePrefix(scopePrefix: string): Promise<void> {
+    for (const scope of [...this.scopes.keys()]) if (scope.startsWith(scopePrefix)) this.scopes.delete(scope);
+  }
+
   /** Entries kept for a scope (for tests and reports). */
   size(scope: string): number {
     return this.scopes.get(scope)?.entries.length ?? 0;

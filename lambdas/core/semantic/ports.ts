@@ -59,4 +59,9 @@ export interface VectorStore {
   put(entry: SemanticEntry, options: StoreOptions): Promise<void>;
   /** Deletes every entry of a scope (static answers drop a replaced version's variants). */
   deleteScope(scope: string): Promise<void>;
+  /**
+   * Deletes every entry of every scope that starts with `scopePrefix` (`DELETE /v1/context`: the
+   * scopes of a user's personal entries all start with the user's prefix).
+   */
+  deleteScopePrefix?(scopePrefix: string): Promise<void>;
 }
