@@ -8,7 +8,7 @@ import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint'
 import { HttpError } from './errors';
 import type { MetricsRecorder } from './ports';
 import type { TenantSource } from '../../constructs/contract/runtime-config';
-import { callerFromAuthorizer, type AuthorizerContext } from '../router/caller';
+import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 
 /** The routes of the router, by HTTP API route key. */
 export const ROUTER_ROUTES = ['POST /v1/chat', 'GET /v1/static-answers', 'PUT /v1/context/preferences', 'DELETE /v1/context'] as const;

@@ -1,4 +1,4 @@
-import { callerFromAuthorizer } from '../../lambdas/router/caller';
+import { callerFromAuthorizer } from '../../lambdas/core/caller';
 
 describe('callerFromAuthorizer: IAM', () => {
   test('an assumed role: the tenant is the role ARN, the user is the session name', () => {
