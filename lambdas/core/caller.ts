@@ -1,6 +1,6 @@
-import type { TenantSource } from '../../constructs/contract/runtime-config';
 import type { Caller } from './cache-key';
 import { isWellFormedUnicode } from './hashing';
+import type { TenantSource } from '../../constructs/contract/runtime-config';
 
 /** The part of an HTTP API (payload 2.0) request context that carries the authorizer's verdict. */
 export interface AuthorizerContext {

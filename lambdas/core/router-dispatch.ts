@@ -4,11 +4,11 @@
  * place where anything unexpected becomes a logged 500 without details.
  */
 import type { Caller } from './cache-key';
+import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint';
 import { HttpError } from './errors';
 import type { MetricsRecorder } from './ports';
 import type { TenantSource } from '../../constructs/contract/runtime-config';
-import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 
 /** The routes of the router, by HTTP API route key. */
 export const ROUTER_ROUTES = ['POST /v1/chat', 'GET /v1/static-answers', 'PUT /v1/context/preferences', 'DELETE /v1/context'] as const;
