@@ -4,7 +4,7 @@ import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { DependencyBuilder } from './dependencies';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { readJsonEnv } from '../adapters/environment';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
+import { EmfWriter } from '../adapters/emf-metrics';
 import { ProviderInvoker } from '../adapters/provider-invoker';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
@@ -20,10 +20,13 @@ const invoker = new ProviderInvoker();
 const classifier = new HeuristicClassifier();
 const guard = new QuestionGuard();
 const dependencies = new DependencyBuilder(config, guard, logger);
+/** Built once per container; each invocation gets a recorder and writes one line (metrics and log fields). */
+const emf = EmfWriter.fromEnvironment(serviceName);
 
 /** The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`, `DELETE /v1/context`. */
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
-  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  const metrics = emf.recorder();
+  let log: Record<string, unknown> | undefined;
   try {
     const authorizer = (event.requestContext as { authorizer?: AuthorizerContext }).authorizer;
     const caller = callerFromAuthorizer(authorizer, config.tenant.source, config.tenant.claim);
@@ -44,9 +47,26 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
       default:
         response = await handleChat(service, config, metrics, { body, caller, deadline: Date.now() + context.getRemainingTimeInMillis() });
     }
-    logger.info('request', { route: event.routeKey, status: response.statusCode, cache: response.headers['x-cache'], tier: response.headers['x-tier'] });
+    log = requestLog(event, context, response);
     return response;
   } finally {
-    metrics.flush();
+    metrics.flush(log);
   }
+}
+
+/**
+ * The invocation's log fields, written with its metrics as one line (the first EMF document):
+ * in CloudWatch Logs they are searchable fields of the same JSON object.
+ */
+function requestLog(event: APIGatewayProxyEventV2, context: Context, response: HttpResponse): Record<string, unknown> {
+  return {
+    level: 'INFO',
+    message: 'request',
+    timestamp: new Date().toISOString(),
+    requestId: context.awsRequestId,
+    route: event.routeKey,
+    status: response.statusCode,
+    cache: response.headers['x-cache'],
+    tier: response.headers['x-tier'],
+  };
 }
