@@ -3,11 +3,10 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttp2Handler, NodeHttpHandler } from '@smithy/node-http-handler';
 import type Valkey from 'iovalkey';
-import { SageMakerEmbedder } from './sagemaker-embedder';
 import { BedrockEmbedder } from './titan-embedder';
 import { connectValkey } from './valkey-answer-cache';
 import type { CacheConnectionRuntimeConfig, EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -21,7 +20,7 @@ import type { Embedder } from '../core/semantic/ports';
 export const DEFAULT_SECRET_TIMEOUT_MS = 1_000;
 
 /** Keep-alive agents: every AWS client of a container reuses its connections between invocations. */
-function keepAliveHandler(options: { connectionTimeout?: number; requestTimeout?: number } = {}): NodeHttpHandler {
+function keepAliveHandler(options: { connectionTimeout?: number; requestTimeout?: number; throwOnRequestTimeout?: boolean } = {}): NodeHttpHandler {
   return new NodeHttpHandler({
     httpAgent: new http.Agent({ keepAlive: true, maxSockets: 50 }),
     httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 50 }),
@@ -50,7 +49,10 @@ export function bedrockRuntimeClient(maxAttempts = 1): BedrockRuntimeClient {
 export function sageMakerRuntimeClient(maxAttempts = 1): SageMakerRuntimeClient {
   let client = sageMakerClients.get(maxAttempts);
   if (!client) {
-    client = new SageMakerRuntimeClient({ maxAttempts, requestHandler: keepAliveHandler() });
+    // Loaded on first use: a router without SageMaker tiers or embedders never loads this client.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdk = require('@aws-sdk/client-sagemaker-runtime') as typeof import('@aws-sdk/client-sagemaker-runtime');
+    client = new sdk.SageMakerRuntimeClient({ maxAttempts, requestHandler: keepAliveHandler() });
     sageMakerClients.set(maxAttempts, client);
   }
   return client;
@@ -68,7 +70,7 @@ export function readSecret(secretArn: string, options: { transform?: 'json'; tim
   secrets ??= new SecretsProvider({
     awsSdkV3Client: new SecretsManagerClient({
       maxAttempts: 1,
-      requestHandler: keepAliveHandler({ connectionTimeout: timeoutMs, requestTimeout: timeoutMs }),
+      requestHandler: keepAliveHandler({ connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true }),
     }),
   });
   const provider = secrets;
@@ -90,7 +92,8 @@ export async function openCacheConnection(c: CacheConnectionRuntimeConfig, minTi
 
 /** The embedder a configuration names. `maxAttempts` 1 in the request path, more in batch jobs. */
 export function createEmbedder(c: EmbedderRuntimeConfig, maxAttempts = 1): Embedder {
-  return c.provider === 'bedrock'
-    ? new BedrockEmbedder(c, bedrockRuntimeClient(maxAttempts))
-    : new SageMakerEmbedder(c, sageMakerRuntimeClient(maxAttempts));
+  if (c.provider === 'bedrock') return new BedrockEmbedder(c, bedrockRuntimeClient(maxAttempts));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { SageMakerEmbedder } = require('./sagemaker-embedder') as typeof import('./sagemaker-embedder');
+  return new SageMakerEmbedder(c, sageMakerRuntimeClient(maxAttempts));
 }
