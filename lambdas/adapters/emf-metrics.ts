@@ -57,6 +57,11 @@ export interface EmfWriterOptions {
 
 /** Built once per container: the settings every invocation's recorder shares. */
 export class EmfWriter {
+  /** A writer configured from the environment (`POWERTOOLS_METRICS_DISABLED`), read once. */
+  static fromEnvironment(serviceName: string, env: NodeJS.ProcessEnv = process.env): EmfWriter {
+    return new EmfWriter({ serviceName, disabled: env.POWERTOOLS_METRICS_DISABLED?.toLowerCase() === 'true' });
+  }
+
   readonly namespace: string;
   readonly serviceName: string;
   private readonly write: (text: string) => void;
@@ -69,11 +74,6 @@ export class EmfWriter {
     this.write = options.write ?? ((text) => void process.stdout.write(text));
     this.now = options.now ?? Date.now;
     this.disabled = options.disabled ?? false;
-  }
-
-  /** A writer configured from the environment (`POWERTOOLS_METRICS_DISABLED`), read once. */
-  static fromEnvironment(serviceName: string, env: NodeJS.ProcessEnv = process.env): EmfWriter {
-    return new EmfWriter({ serviceName, disabled: env.POWERTOOLS_METRICS_DISABLED?.toLowerCase() === 'true' });
   }
 
   /** A recorder for one invocation. */

@@ -1,6 +1,6 @@
 import { exactCacheKey, isCacheable, type Caller } from './cache-key';
-import { CircuitOpenError, type CircuitBreaker } from './circuit-breaker';
 import { lastUserText, type ChatRequest } from './chat-request';
+import { CircuitOpenError, type CircuitBreaker } from './circuit-breaker';
 import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
 import type { Embedder, VectorStore } from './semantic/ports';
 import type { PairGuard } from './semantic/question-guard';

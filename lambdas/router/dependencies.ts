@@ -107,7 +107,9 @@ export class DependencyBuilder {
         this.unavailable(this.connection.name, err, metrics);
       }
     }
-    const base = valkey ? (this.withCache ??= this.containerDependencies(valkey)) : (this.withoutCache ??= this.containerDependencies(undefined));
+    const base = valkey
+      ? (this.withCache ??= this.containerDependencies(valkey))
+      : (this.withoutCache ??= this.containerDependencies(undefined));
 
     let staticAnswers = base.staticAnswers;
     if (staticAnswers && base.staticIndex) {
@@ -133,7 +135,8 @@ export class DependencyBuilder {
       const semantic = c.semanticCache;
       const build = this.vectorStore('semantic-store', semantic.store, semantic.embedder.dimensions, prefix);
       build.prefetch();
-      semanticCache = new SemanticCache(this.embedder(semantic), new LazyVectorStore(build), this.guard, semanticOptions(semantic), this.breakers.semantic);
+      const store = new LazyVectorStore(build);
+      semanticCache = new SemanticCache(this.embedder(semantic), store, this.guard, semanticOptions(semantic), this.breakers.semantic);
     }
 
     let staticAnswers: StaticAnswersDeps | undefined;
@@ -217,7 +220,12 @@ export class DependencyBuilder {
       case 'opensearch': {
         const { OpenSearchVectorStore } = loadOpenSearchVectorStore();
         return {
-          store: new OpenSearchVectorStore({ endpoint: c.opensearch!.endpoint, index: c.opensearch!.index, hnsw: c.hnsw, region: process.env.AWS_REGION }),
+          store: new OpenSearchVectorStore({
+            endpoint: c.opensearch!.endpoint,
+            index: c.opensearch!.index,
+            hnsw: c.hnsw,
+            region: process.env.AWS_REGION,
+          }),
         };
       }
       case 'pgvector': {

@@ -3,8 +3,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { DependencyBuilder } from './dependencies';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
-import { readJsonEnv } from '../adapters/environment';
 import { EmfWriter } from '../adapters/emf-metrics';
+import { readJsonEnv } from '../adapters/environment';
 import { ProviderInvoker } from '../adapters/provider-invoker';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';

@@ -7,8 +7,8 @@ import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/co
 import { normalizeText } from '../../lambdas/core/cache-key';
 import type { ChatMessage } from '../../lambdas/core/chat-request';
 import { ChatService } from '../../lambdas/core/chat-service';
-import type { ComplexityClassifier } from '../../lambdas/core/classifier';
 import type { CircuitBreaker } from '../../lambdas/core/circuit-breaker';
+import type { ComplexityClassifier } from '../../lambdas/core/classifier';
 import type { AnswerCache, CachedAnswer, MetricsRecorder, MetricUnit, ModelInvoker, ModelRequest, ModelResponse } from '../../lambdas/core/ports';
 import { InMemoryVectorStore } from '../../lambdas/core/semantic/memory-vector-store';
 import type { Embedder, SemanticEntry, StoreOptions, VectorMatch, VectorStore } from '../../lambdas/core/semantic/ports';
