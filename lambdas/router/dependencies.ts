@@ -352,7 +352,7 @@ class LazyVectorStore implements VectorStore {
  * the level's breaker (an open breaker: no context read, nothing appended, `BreakerSkips`
  * counted); the explicit writes of the context endpoints are bounded in time and always tried.
  */
-class GuardedUserContextStore implements UserContextStore {
+export class GuardedUserContextStore implements UserContextStore {
   constructor(
     private readonly store: UserContextStore,
     private readonly breaker: CircuitBreaker,

@@ -5,8 +5,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { CircuitBreaker } from '../../lambdas/core/circuit-breaker';
 import { QuestionGuard } from '../../lambdas/core/semantic/question-guard';
-import { Build, DependencyBuilder } from '../../lambdas/router/dependencies';
-import { RecordingMetrics } from '../core/cache-doubles';
+import { Build, DependencyBuilder, GuardedUserContextStore } from '../../lambdas/router/dependencies';
+import { MapUserContextStore, RecordingMetrics } from '../core/cache-doubles';
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
 
 const logger = new Logger({ logLevel: 'SILENT' });
 
@@ -96,5 +97,61 @@ describe('Build', () => {
     now = 1_000;
     await expect(build.get()).rejects.toThrow('refused');
     expect(calls).toBe(3);
+  });
+});
+
+test('every cache level the builder wires has its breaker: exact, semantic, static; user context goes through a guarded store', async () => {
+  const cfg: RouterRuntimeConfig = {
+    ...config(SEMANTIC),
+    // No server behind it: iovalkey connects in the background and nothing is sent.
+    cache: { host: '127.0.0.1', port: 1, tls: false, keyPrefix: 'sai:', timeoutMs: 50 },
+    exactCache: { ttlSeconds: 60 },
+    staticAnswers: { maxAgeSeconds: 60 },
+    userContext: { kind: 'valkey', maxTurns: 4, ttlSeconds: 60 },
+  };
+  const builder = new DependencyBuilder(cfg, new QuestionGuard(), logger);
+  const deps = await builder.get(new RecordingMetrics());
+  try {
+    expect(deps.exactCache?.breaker).toBeInstanceOf(CircuitBreaker);
+    expect(deps.semanticCache?.breaker).toBeInstanceOf(CircuitBreaker);
+    expect(deps.staticAnswers?.breaker).toBeInstanceOf(CircuitBreaker);
+    expect(deps.userContext).toBeInstanceOf(GuardedUserContextStore);
+    // One breaker per level, kept by the container: the next request gets the same ones.
+    const again = await builder.get(new RecordingMetrics());
+    expect(again.exactCache?.breaker).toBe(deps.exactCache?.breaker);
+    expect(new Set([deps.exactCache?.breaker, deps.semanticCache?.breaker, deps.staticAnswers?.breaker]).size).toBe(3);
+  } finally {
+    (deps.exactCache as unknown as { client: { disconnect(): void } }).client.disconnect();
+  }
+});
+
+describe('GuardedUserContextStore', () => {
+  test('failing reads open the breaker: the context is then skipped (empty, nothing appended), and explicit writes are still tried', async () => {
+    let now = 0;
+    const store = new MapUserContextStore();
+    store.failLoad = true;
+    const breaker = new CircuitBreaker('context', { failureThreshold: 2, coolDownMs: 1_000, now: () => now });
+    const metrics = new RecordingMetrics();
+    const guarded = new GuardedUserContextStore(store, breaker, 1_000, metrics);
+    await expect(guarded.load('t', 'u', 's', 4)).rejects.toThrow();
+    await expect(guarded.load('t', 'u', 's', 4)).rejects.toThrow();
+    expect(metrics.sum(M.CIRCUIT_OPENED, { [M.DIMENSION_DEPENDENCY]: 'context' })).toBe(1);
+    store.failLoad = false;
+    await expect(guarded.load('t', 'u', 's', 4)).resolves.toEqual({ turns: [], preferences: {} });
+    await guarded.appendTurns('t', 'u', 's', [{ role: 'user', text: 'hi' }], { maxTurns: 4, ttlSeconds: 60 });
+    expect(store.appends).toHaveLength(0);
+    expect(metrics.sum(M.BREAKER_SKIPS, { [M.DIMENSION_DEPENDENCY]: 'context' })).toBe(2);
+    await guarded.setPreferences('t', 'u', { tone: 'brief' }, 60);
+    expect(store.preferenceWrites).toHaveLength(1);
+    now = 1_000;
+    await guarded.appendTurns('t', 'u', 's', [{ role: 'user', text: 'hi' }], { maxTurns: 4, ttlSeconds: 60 });
+    expect(store.appends).toHaveLength(1);
+  });
+
+  test('a store that hangs costs a request at most the time limit', async () => {
+    const hanging = new MapUserContextStore();
+    hanging.load = () => new Promise(() => undefined);
+    const guarded = new GuardedUserContextStore(hanging, new CircuitBreaker('context'), 30, new RecordingMetrics());
+    await expect(guarded.load('t', 'u', 's', 4)).rejects.toMatchObject({ name: 'TimeoutError' });
   });
 });
