@@ -2,12 +2,12 @@
  * The router's DependencyBuilder, without servers: what it wires from the runtime configuration.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { CircuitBreaker } from '../../lambdas/core/circuit-breaker';
 import { QuestionGuard } from '../../lambdas/core/semantic/question-guard';
 import { Build, DependencyBuilder, GuardedUserContextStore } from '../../lambdas/router/dependencies';
 import { MapUserContextStore, RecordingMetrics } from '../core/cache-doubles';
-import { AiMetricNames as M } from '../../constructs/contract/metrics';
 
 const logger = new Logger({ logLevel: 'SILENT' });
 
