@@ -3,17 +3,20 @@
  * local protocol servers (the real SDK clients, iovalkey and pg):
  * - a Secrets Manager that accepts connections and never answers (cold start);
  * - a pgvector host that accepts connections and stays silent;
+ * - a cache server that goes down (its levels are skipped after repeated failures, and probed);
  * - the connections the Bedrock and SageMaker clients open over many requests;
  * - the lines an invocation writes to stdout (metrics and its log line).
  * Each scenario loads the handler module afresh (its configuration is read at module load).
  */
 import * as net from 'node:net';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type * as RouterHandler from '../../lambdas/router/handler';
 import { Failures, LocalAwsServer } from '../support/aws-protocol-server';
 import { ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, metricSum, parseEmf, type EmfMetric } from '../support/lambda-harness';
+import { RedisServer } from '../support/redis-server';
 
 const USER = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
 const MODEL = 'us.amazon.nova-micro-v1:0';
@@ -178,6 +181,43 @@ describe('a dependency that hangs never hangs the router', () => {
       expect(silent.accepted()).toBeLessThanOrEqual(2);
     } finally {
       await silent.close();
+    }
+  }, 30_000);
+});
+
+describe('a cache outage', () => {
+  test('the exact and user context levels are skipped after 3 failures each (BreakerSkips), instead of every request paying their timeouts', async () => {
+    const redis = await RedisServer.start();
+    const clients = new Set<Valkey>();
+    const connect = Valkey.prototype.connect;
+    const spy = jest.spyOn(Valkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
+      clients.add(this);
+      return connect.apply(this, args);
+    });
+    try {
+      const handler = loadHandler(baseConfig({
+        cache: { host: redis.host, port: redis.port, tls: false, keyPrefix: 'sai:', timeoutMs: 200 },
+        exactCache: { ttlSeconds: 60 },
+        userContext: { kind: 'valkey', maxTurns: 4, ttlSeconds: 60 },
+      }));
+      expect((await call(handler, 'warm-up')).status).toBe(200);
+      await redis.stop('SIGKILL');
+      const replies: Reply[] = [];
+      for (let i = 0; i < 5; i++) replies.push(await call(handler, `During the outage ${i}?`, { session: 's1' }));
+      for (const r of replies) expect(r.status).toBe(200);
+      const exactErrors = replies.map((r) => metricSum(r.metrics, M.CACHE_ERRORS, { [M.DIMENSION_CACHE_LEVEL]: 'exact' }));
+      const exactSkips = replies.map((r) => metricSum(r.metrics, M.BREAKER_SKIPS, { [M.DIMENSION_DEPENDENCY]: 'exact' }));
+      const contextSkips = replies.map((r) => metricSum(r.metrics, M.BREAKER_SKIPS, { [M.DIMENSION_DEPENDENCY]: 'context' }));
+      // get and set fail on the first request, get on the second (the third failure opens it); then skipped.
+      expect(exactErrors).toEqual([2, 1, 0, 0, 0]);
+      expect(exactSkips).toEqual([0, 1, 2, 2, 2]);
+      expect(contextSkips.slice(2)).toEqual([2, 2, 2]);
+      // Skipped levels cost no time: the later requests do not wait for the 200 ms command timeouts.
+      expect(Math.max(...replies.slice(2).map((r) => r.ms))).toBeLessThan(Math.min(...replies.slice(0, 1).map((r) => r.ms)));
+    } finally {
+      spy.mockRestore();
+      for (const c of clients) c.disconnect();
+      await redis.dispose();
     }
   }, 30_000);
 });
