@@ -1,7 +1,7 @@
 /**
  * The metric contract: the CloudWatch namespace, metric names and dimension names that the
- * handlers emit (as EMF through Powertools Metrics) and that the constructs' `metric*()`
- * methods, dashboards and alarms read.
+ * handlers emit (as CloudWatch EMF documents, `lambdas/adapters/emf-metrics.ts`) and that the
+ * constructs' `metric*()` methods, dashboards and alarms read.
  *
  * This module imports nothing from aws-cdk-lib so that the Lambda handlers can import it too:
  * a metric is named once, here, and both sides agree by construction.
@@ -18,6 +18,12 @@ export class AiMetricNames {
   public static readonly DIMENSION_SERVED_BY = 'ServedBy';
   /** Dimension: the cache level (`static`, `exact`, `semantic`, `context`). */
   public static readonly DIMENSION_CACHE_LEVEL = 'CacheLevel';
+  /**
+   * Dimension: a dependency of the request path that has its own circuit breaker: the cache
+   * levels (`static`, `exact`, `semantic`, `context`) and the builds of the router's connections
+   * and stores (`cache-connection`, `semantic-store`, `static-index`).
+   */
+  public static readonly DIMENSION_DEPENDENCY = 'Dependency';
   /** Dimension: the kind of a model error (`throttled`, `timeout`, `server`, `network`, `config`, `invalid`). */
   public static readonly DIMENSION_ERROR_KIND = 'ErrorKind';
   /** Dimension: why a request was rejected with a 4xx (`invalid`, `too-large`, `unauthenticated`, `model-rejected`). */
@@ -35,6 +41,18 @@ export class AiMetricNames {
   public static readonly CACHE_MISSES = 'CacheMisses';
   /** Count of cache operations that failed (the request still gets an answer). Dimensions: service + CacheLevel. */
   public static readonly CACHE_ERRORS = 'CacheErrors';
+  /**
+   * Count of times a dependency's circuit breaker opened: after consecutive failures (3 by
+   * default), or when the probe sent after a cool-down (30 s by default) failed. Dimensions:
+   * service + Dependency.
+   */
+  public static readonly CIRCUIT_OPENED = 'CircuitOpened';
+  /**
+   * Count of calls skipped because the dependency's circuit breaker was open (the request went on
+   * without it, at no cost in time). Non-zero in period after period: the breaker stays open.
+   * Dimensions: service + Dependency.
+   */
+  public static readonly BREAKER_SKIPS = 'BreakerSkips';
   /** Count of model invocations attempted. Dimensions: service + Tier. */
   public static readonly MODEL_INVOCATIONS = 'ModelInvocations';
   /** Input tokens reported by the model. Dimensions: service + Tier. */

@@ -1,13 +1,15 @@
-import { BedrockRuntimeClient, ConverseCommand, type Message } from '@aws-sdk/client-bedrock-runtime';
+import { ConverseCommand, type BedrockRuntimeClient, type Message } from '@aws-sdk/client-bedrock-runtime';
+import { bedrockRuntimeClient } from './connections';
 import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { ModelInvoker, ModelRequest, ModelResponse } from '../core/ports';
 
 /**
  * Invokes Bedrock tiers through the Converse API. The endpoint comes from the SDK's standard
- * configuration (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME` overrides it, as the tests do).
+ * configuration (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME` overrides it, as the tests do). The default
+ * client is the container's, on one multiplexed HTTP/2 connection.
  */
 export class BedrockConverseInvoker implements ModelInvoker {
-  constructor(private readonly client: BedrockRuntimeClient = new BedrockRuntimeClient({ maxAttempts: 1 })) {}
+  constructor(private readonly client: BedrockRuntimeClient = bedrockRuntimeClient()) {}
 
   async invoke(tier: TierRuntimeConfig, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
     const messages: Message[] = request.messages.map((m) => ({ role: m.role, content: [{ text: m.text }] }));

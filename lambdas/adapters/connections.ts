@@ -1,26 +1,99 @@
 /** Clients built from the runtime configuration, shared by the router and the loader. */
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { NodeHttp2Handler, NodeHttpHandler } from '@smithy/node-http-handler';
 import type Valkey from 'iovalkey';
-import { SageMakerEmbedder } from './sagemaker-embedder';
 import { BedrockEmbedder } from './titan-embedder';
 import { connectValkey } from './valkey-answer-cache';
 import type { CacheConnectionRuntimeConfig, EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { withDeadline } from '../core/abortable';
 import type { Embedder } from '../core/semantic/ports';
+
+/**
+ * Milliseconds a Secrets Manager read may take (connecting, then waiting for the answer) before
+ * it fails: a credential that cannot be read leaves its dependency out, it never holds a request.
+ */
+export const DEFAULT_SECRET_TIMEOUT_MS = 1_000;
+
+/** Keep-alive agents: every AWS client of a container reuses its connections between invocations. */
+function keepAliveHandler(options: { connectionTimeout?: number; requestTimeout?: number; throwOnRequestTimeout?: boolean } = {}): NodeHttpHandler {
+  return new NodeHttpHandler({
+    httpAgent: new http.Agent({ keepAlive: true, maxSockets: 50 }),
+    httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 50 }),
+    ...options,
+  });
+}
+
+const bedrockClients = new Map<number, BedrockRuntimeClient>();
+const sageMakerClients = new Map<number, SageMakerRuntimeClient>();
+
+/**
+ * The container's Bedrock Runtime client (one per `maxAttempts`). The SDK's default HTTP/2 handler
+ * sets `disableConcurrentStreams`, which opens a new connection (TCP + TLS + HTTP/2 handshake) for
+ * every call; this one keeps one HTTP/2 session per endpoint and multiplexes the calls on it.
+ */
+export function bedrockRuntimeClient(maxAttempts = 1): BedrockRuntimeClient {
+  let client = bedrockClients.get(maxAttempts);
+  if (!client) {
+    client = new BedrockRuntimeClient({ maxAttempts, requestHandler: new NodeHttp2Handler({ disableConcurrentStreams: false }) });
+    bedrockClients.set(maxAttempts, client);
+  }
+  return client;
+}
+
+/** The container's SageMaker Runtime client (one per `maxAttempts`), on keep-alive connections. */
+export function sageMakerRuntimeClient(maxAttempts = 1): SageMakerRuntimeClient {
+  let client = sageMakerClients.get(maxAttempts);
+  if (!client) {
+    // Loaded on first use: a router without SageMaker tiers or embedders never loads this client.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdk = require('@aws-sdk/client-sagemaker-runtime') as typeof import('@aws-sdk/client-sagemaker-runtime');
+    client = new sdk.SageMakerRuntimeClient({ maxAttempts, requestHandler: keepAliveHandler() });
+    sageMakerClients.set(maxAttempts, client);
+  }
+  return client;
+}
+
+let secrets: SecretsProvider | undefined;
+
+/**
+ * Reads a secret (cached by Powertools for an hour) within `timeoutMs`: the Secrets Manager client
+ * gives up on a connection or an answer that does not come, and the read is abandoned at the
+ * deadline whatever the client does.
+ */
+export function readSecret(secretArn: string, options: { transform?: 'json'; timeoutMs?: number } = {}): Promise<unknown> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_SECRET_TIMEOUT_MS;
+  secrets ??= new SecretsProvider({
+    awsSdkV3Client: new SecretsManagerClient({
+      maxAttempts: 1,
+      requestHandler: keepAliveHandler({ connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true }),
+    }),
+  });
+  const provider = secrets;
+  return withDeadline<unknown>(timeoutMs, `reading the secret ${secretArn}`, () =>
+    options.transform === 'json' ? provider.get(secretArn, { maxAge: 3600, transform: 'json' }) : provider.get(secretArn, { maxAge: 3600 }));
+}
 
 /**
  * Connects to the cache with its AUTH token from Secrets Manager (cached by Powertools for an
  * hour). `minTimeoutMs` lets batch jobs wait longer than the router, which fails open fast.
  */
 export async function openCacheConnection(c: CacheConnectionRuntimeConfig, minTimeoutMs = 0): Promise<Valkey> {
-  const password = c.authSecretArn ? ((await getSecret(c.authSecretArn, { maxAge: 3600 })) as string | undefined) : undefined;
-  return connectValkey({ host: c.host, port: c.port, tls: c.tls, password, timeoutMs: Math.max(c.timeoutMs, minTimeoutMs) });
+  const timeoutMs = Math.max(c.timeoutMs, minTimeoutMs);
+  const password = c.authSecretArn
+    ? ((await readSecret(c.authSecretArn, { timeoutMs: Math.max(timeoutMs, DEFAULT_SECRET_TIMEOUT_MS) })) as string | undefined)
+    : undefined;
+  return connectValkey({ host: c.host, port: c.port, tls: c.tls, password, timeoutMs });
 }
 
 /** The embedder a configuration names. `maxAttempts` 1 in the request path, more in batch jobs. */
 export function createEmbedder(c: EmbedderRuntimeConfig, maxAttempts = 1): Embedder {
-  return c.provider === 'bedrock'
-    ? new BedrockEmbedder(c, new BedrockRuntimeClient({ maxAttempts }))
-    : new SageMakerEmbedder(c, new SageMakerRuntimeClient({ maxAttempts }));
+  if (c.provider === 'bedrock') return new BedrockEmbedder(c, bedrockRuntimeClient(maxAttempts));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { SageMakerEmbedder } = require('./sagemaker-embedder') as typeof import('./sagemaker-embedder');
+  return new SageMakerEmbedder(c, sageMakerRuntimeClient(maxAttempts));
 }

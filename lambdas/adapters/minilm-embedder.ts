@@ -121,16 +121,36 @@ export class MiniLmEmbedder implements Embedder {
     readonly threads: number,
   ) {}
 
-  async embed(texts: string[]): Promise<Float32Array[]> {
+  /**
+   * `signal` withdraws the chunks still queued (a chunk a worker already runs finishes there, and
+   * its result is dropped) and rejects at once.
+   */
+  async embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
     if (texts.length === 0) return [];
     if (this.failure) throw this.failure;
+    signal?.throwIfAborted();
     this.start();
     const chunks: Array<Promise<Float32Array>> = [];
+    const jobs: Job[] = [];
     for (let i = 0; i < texts.length; i += CHUNK) {
-      chunks.push(new Promise((resolve, reject) => this.queue.push({ texts: texts.slice(i, i + CHUNK), resolve, reject })));
+      chunks.push(new Promise((resolve, reject) => jobs.push({ texts: texts.slice(i, i + CHUNK), resolve, reject })));
     }
+    this.queue.push(...jobs);
+    const withdraw = (): void => {
+      for (const job of jobs) {
+        const at = this.queue.indexOf(job);
+        if (at >= 0) this.queue.splice(at, 1);
+        job.reject(signal!.reason);
+      }
+    };
+    signal?.addEventListener('abort', withdraw, { once: true });
     this.dispatch();
-    const flat = await Promise.all(chunks);
+    let flat: Float32Array[];
+    try {
+      flat = await Promise.all(chunks);
+    } finally {
+      signal?.removeEventListener('abort', withdraw);
+    }
     const d = this.dimensions;
     return flat.flatMap((out) => Array.from({ length: out.length / d }, (_, k) => normalize(out.slice(k * d, (k + 1) * d))));
   }

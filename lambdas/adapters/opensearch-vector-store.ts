@@ -130,16 +130,16 @@ export class OpenSearchVectorStore implements VectorStore {
     };
   }
 
-  async ensureIndex(dimensions: number): Promise<void> {
+  async ensureIndex(dimensions: number, signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.transport.request({ method: 'PUT', path: `/${this.index}`, body: this.indexDefinition(dimensions) });
+      await this.request({ method: 'PUT', path: `/${this.index}`, body: this.indexDefinition(dimensions) }, signal);
     } catch (err) {
       if (err instanceof errors.ResponseError && errorType(err) === 'resource_already_exists_exception') return;
       throw err;
     }
   }
 
-  async search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]> {
+  async search(scope: string, vector: Float32Array, k: number, signal?: AbortSignal): Promise<VectorMatch[]> {
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
     const body = {
       size: k,
@@ -157,7 +157,7 @@ export class OpenSearchVectorStore implements VectorStore {
         },
       },
     };
-    const res = await this.client.transport.request({ method: 'POST', path: `/${this.index}/_search`, body });
+    const res = await this.request({ method: 'POST', path: `/${this.index}/_search`, body }, signal);
     const hits = (res.body as SearchResponse<StoredDocument>).hits?.hits ?? [];
     const matches: VectorMatch[] = [];
     for (const hit of hits) {
@@ -181,7 +181,7 @@ export class OpenSearchVectorStore implements VectorStore {
     return matches.sort((a, b) => b.similarity - a.similarity).slice(0, k);
   }
 
-  async put(entry: SemanticEntry, options: StoreOptions): Promise<void> {
+  async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
     const ttlMs = Math.max(1, Math.ceil(options.ttlSeconds)) * 1000;
     const doc: StoredDocument = {
       embedding: Array.from(entry.vector),
@@ -196,15 +196,15 @@ export class OpenSearchVectorStore implements VectorStore {
         answerKey: entry.answerKey,
       },
     };
-    await this.client.transport.request({ method: 'POST', path: `/${this.index}/_doc`, body: doc });
-    await this.evict(entry.scope, Math.max(0, Math.floor(options.maxEntriesPerScope)));
+    await this.request({ method: 'POST', path: `/${this.index}/_doc`, body: doc }, signal);
+    await this.evict(entry.scope, Math.max(0, Math.floor(options.maxEntriesPerScope)), signal);
   }
 
   /** Deletes every document of a scope, page by page. */
-  async deleteScope(scope: string): Promise<void> {
+  async deleteScope(scope: string, signal?: AbortSignal): Promise<void> {
     let after: unknown[] | undefined;
     for (;;) {
-      const res = await this.client.transport.request({
+      const res = await this.request({
         method: 'POST',
         path: `/${this.index}/_search`,
         body: {
@@ -214,10 +214,10 @@ export class OpenSearchVectorStore implements VectorStore {
           sort: [{ created_at: { order: 'asc' } }, { entry_id: { order: 'asc' } }],
           ...(after ? { search_after: after } : {}),
         },
-      });
+      }, signal);
       const hits = (res.body as SearchResponse<never>).hits.hits as Array<{ _id: string; sort?: unknown[] }>;
       if (hits.length === 0) return;
-      await this.bulkDelete(hits.map((h) => h._id));
+      await this.bulkDelete(hits.map((h) => h._id), signal);
       after = hits[hits.length - 1].sort;
       if (!after) return;
     }
@@ -251,9 +251,9 @@ export class OpenSearchVectorStore implements VectorStore {
   }
 
   /** Deletes the scope's oldest documents beyond `max` and its expired ones (one batch). */
-  private async evict(scope: string, max: number): Promise<void> {
+  private async evict(scope: string, max: number, signal?: AbortSignal): Promise<void> {
     const batch = this.options.evictionBatch ?? 50;
-    const res = await this.client.transport.request({
+    const res = await this.request({
       method: 'POST',
       path: `/${this.index}/_search`,
       body: {
@@ -263,26 +263,53 @@ export class OpenSearchVectorStore implements VectorStore {
         query: { bool: { filter: [{ term: { scope } }] } },
         sort: [{ created_at: { order: 'asc' } }],
       },
-    });
+    }, signal);
     const hits = (res.body as SearchResponse<{ expires_at?: number }>).hits;
     const excess = (hits.total?.value ?? 0) - max;
     const now = Date.now();
     const doomed = hits.hits
       .filter((hit, i) => i < excess || (hit._source?.expires_at !== undefined && hit._source.expires_at <= now))
       .map((hit) => hit._id);
-    if (doomed.length > 0) await this.bulkDelete(doomed);
+    if (doomed.length > 0) await this.bulkDelete(doomed, signal);
   }
 
-  private async bulkDelete(ids: string[]): Promise<void> {
-    const bulk = await this.client.transport.request({
+  private async bulkDelete(ids: string[], signal?: AbortSignal): Promise<void> {
+    const bulk = await this.request({
       method: 'POST',
       path: '/_bulk',
       bulkBody: ids.map((id) => ({ delete: { _index: this.index, _id: id } })),
-    });
+    }, signal);
     const result = bulk.body as { errors?: boolean; items?: Array<{ delete?: { error?: { type?: string; reason?: string } } }> };
     const failed = result.errors ? result.items?.find((item) => item.delete?.error)?.delete?.error : undefined;
     if (failed) throw new Error(`bulk delete failed: ${failed.type ?? 'error'}: ${failed.reason ?? ''}`);
   }
+
+  private request(params: TransportParams, signal?: AbortSignal): Promise<{ body: unknown }> {
+    return abortableRequest(this.client, params, signal);
+  }
+}
+
+type TransportParams = Parameters<Client['transport']['request']>[0];
+
+/** The request's promise carries `abort()`, which destroys the HTTP request; an aborted signal calls it. */
+function abortableRequest(client: Client, params: TransportParams, signal?: AbortSignal): Promise<{ body: unknown }> {
+  signal?.throwIfAborted();
+  const request = client.transport.request(params);
+  if (!signal) return request;
+  const onAbort = (): void => {
+    request.abort();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  return Promise.resolve(request).then(
+    (res) => {
+      signal.removeEventListener('abort', onAbort);
+      return res;
+    },
+    (err: unknown) => {
+      signal.removeEventListener('abort', onAbort);
+      throw signal.aborted ? signal.reason : err;
+    },
+  );
 }
 
 function errorType(err: InstanceType<typeof errors.ResponseError>): string | undefined {

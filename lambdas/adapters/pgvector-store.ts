@@ -1,5 +1,6 @@
-import type { Pool, PoolClient } from 'pg';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { HnswRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { abortable } from '../core/abortable';
 import type { CachedAnswer } from '../core/ports';
 import type { SemanticEntry, StoreOptions, VectorMatch, VectorStore } from '../core/semantic/ports';
 
@@ -70,7 +71,7 @@ export class PgVectorStore implements VectorStore {
     this.indexPrefix = parts[parts.length - 1];
   }
 
-  async ensureIndex(dimensions: number): Promise<void> {
+  async ensureIndex(dimensions: number, signal?: AbortSignal): Promise<void> {
     if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > MAX_HNSW_DIMENSIONS) {
       throw new Error(`dimensions must be an integer from 1 to ${MAX_HNSW_DIMENSIONS} (pgvector HNSW), got ${dimensions}`);
     }
@@ -102,12 +103,12 @@ export class PgVectorStore implements VectorStore {
          USING hnsw (embedding vector_cosine_ops) WITH (m = ${m}, ef_construction = ${efConstruction})`,
       );
       await db.query(`CREATE INDEX IF NOT EXISTS "${this.indexPrefix}_scope_created" ON ${this.table} (scope, created_at)`);
-    });
+    }, signal);
   }
 
-  async search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]> {
+  async search(scope: string, vector: Float32Array, k: number, signal?: AbortSignal): Promise<VectorMatch[]> {
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
-    const iterative = await this.iterativeScan();
+    const iterative = await abortable(this.iterativeScan(), signal);
     const rows = await this.transaction(async (db) => {
       // SET takes no bound parameters: efSearch is a checked integer, `iterative` one of two keywords.
       await db.query(`SET LOCAL hnsw.ef_search = ${this.options.hnsw.efSearch}`);
@@ -124,7 +125,7 @@ export class PgVectorStore implements VectorStore {
         [toVectorLiteral(vector), scope, k],
       );
       return result.rows;
-    });
+    }, signal);
     return rows.map((row) => ({
       similarity: Number(row.similarity),
       entry: {
@@ -141,7 +142,7 @@ export class PgVectorStore implements VectorStore {
     }));
   }
 
-  async put(entry: SemanticEntry, options: StoreOptions): Promise<void> {
+  async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
     const ttl = Math.max(1, Math.ceil(options.ttlSeconds));
     const max = Math.max(0, Math.floor(options.maxEntriesPerScope));
     await this.transaction(async (db) => {
@@ -173,12 +174,12 @@ export class PgVectorStore implements VectorStore {
                  OR id IN (SELECT id FROM ${this.table} WHERE scope = $1 ORDER BY created_at DESC, id DESC OFFSET $2))`,
         [entry.scope, max],
       );
-    });
+    }, signal);
   }
 
   /** Deletes every entry of a scope. */
-  async deleteScope(scope: string): Promise<void> {
-    await this.pool.query(`DELETE FROM ${this.table} WHERE scope = $1`, [scope]);
+  async deleteScope(scope: string, signal?: AbortSignal): Promise<void> {
+    await this.transaction((db) => db.query(`DELETE FROM ${this.table} WHERE scope = $1`, [scope]), signal);
   }
 
   /** Deletes the rows of every scope that starts with `scopePrefix` (a scan of the table: for rare requests). */
@@ -204,25 +205,59 @@ export class PgVectorStore implements VectorStore {
     return this.iterative;
   }
 
-  private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
-    const db = await this.pool.connect();
-    try {
-      await db.query('BEGIN');
-      const result = await work(db);
-      await db.query('COMMIT');
-      db.release();
-      return result;
-    } catch (err) {
-      // A connection whose ROLLBACK fails is broken: destroy it instead of returning it to the pool.
+  /**
+   * Runs `work` in a transaction on a pooled connection. When `signal` aborts, the call rejects at
+   * once: a connection still being acquired goes back to the pool when it arrives, and one in use
+   * is destroyed (released with an error), which ends its query on the client side and frees the
+   * pool slot; the server ends a query it still runs at `statement_timeout` at the latest.
+   */
+  private async transaction<T>(work: (db: PoolClient) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const db = await abortable(this.pool.connect(), signal, (late) => late.release());
+    let released = false;
+    const release = (err?: Error): void => {
+      if (released) return;
+      released = true;
+      db.release(err);
+    };
+    const run = async (): Promise<T> => {
       try {
-        await db.query('ROLLBACK');
-        db.release();
-      } catch (rollbackErr) {
-        db.release(rollbackErr as Error);
+        await db.query('BEGIN');
+        const result = await work(db);
+        await db.query('COMMIT');
+        release();
+        return result;
+      } catch (err) {
+        // A connection whose ROLLBACK fails is broken: destroy it instead of returning it to the pool.
+        if (!released) {
+          try {
+            await db.query('ROLLBACK');
+            release();
+          } catch (rollbackErr) {
+            release(rollbackErr as Error);
+          }
+        }
+        throw err;
       }
-      throw err;
+    };
+    const onAbort = (): void => release(new Error('the query was abandoned (aborted)'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await abortable(run(), signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/**
+ * A `pg` pool whose idle clients may lose their server without ending the process: an idle
+ * client's error is emitted on the pool, and the next query reconnects (a failing query fails its
+ * level open).
+ */
+export function createPgPool(config: PoolConfig): Pool {
+  const pool = new Pool(config);
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** pgvector's text form: `[1,2,3]`. */

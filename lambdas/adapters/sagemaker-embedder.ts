@@ -39,14 +39,16 @@ export class SageMakerEmbedder implements Embedder {
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 4));
   }
 
-  async embed(texts: string[]): Promise<Float32Array[]> {
+  /** `signal` cancels the calls in flight (the SDK's `abortSignal`) and those not yet made. */
+  async embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
     const batches: string[][] = [];
     for (let i = 0; i < texts.length; i += this.batchSize) batches.push(texts.slice(i, i + this.batchSize));
-    const results = await mapLimit(batches, this.concurrency, (batch) => this.embedBatch(batch));
+    const results = await mapLimit(batches, this.concurrency, (batch) => this.embedBatch(batch, signal));
     return results.flat();
   }
 
-  private async embedBatch(inputs: string[]): Promise<Float32Array[]> {
+  private async embedBatch(inputs: string[], signal?: AbortSignal): Promise<Float32Array[]> {
+    signal?.throwIfAborted();
     const out = await this.client.send(
       new InvokeEndpointCommand({
         EndpointName: this.endpointName,
@@ -54,6 +56,7 @@ export class SageMakerEmbedder implements Embedder {
         Accept: 'application/json',
         Body: new TextEncoder().encode(JSON.stringify({ inputs })),
       }),
+      { abortSignal: signal },
     );
     const source = `endpoint ${this.endpointName}`;
     let parsed: unknown;

@@ -1,4 +1,5 @@
-import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { sageMakerRuntimeClient } from './connections';
 import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { ModelInvocationError } from '../core/errors';
 import type { ModelInvoker, ModelRequest, ModelResponse } from '../core/ports';
@@ -22,7 +23,7 @@ const CONVERSE_STOP_REASONS: Record<string, string> = {
  * `{ choices[0].message.content, usage }` out).
  */
 export class SageMakerChatInvoker implements ModelInvoker {
-  constructor(private readonly client: SageMakerRuntimeClient = new SageMakerRuntimeClient({ maxAttempts: 1 })) {}
+  constructor(private readonly client: SageMakerRuntimeClient = sageMakerRuntimeClient()) {}
 
   async invoke(tier: TierRuntimeConfig, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
     const messages = [

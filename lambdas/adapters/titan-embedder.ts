@@ -47,11 +47,13 @@ export class BedrockEmbedder implements Embedder {
     this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 8));
   }
 
-  embed(texts: string[]): Promise<Float32Array[]> {
-    return mapLimit(texts, this.concurrency, (text) => this.embedOne(text));
+  /** `signal` cancels the calls in flight (the SDK's `abortSignal`) and those not yet made. */
+  embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
+    return mapLimit(texts, this.concurrency, (text) => this.embedOne(text, signal));
   }
 
-  private async embedOne(inputText: string): Promise<Float32Array> {
+  private async embedOne(inputText: string, signal?: AbortSignal): Promise<Float32Array> {
+    signal?.throwIfAborted();
     const out = await this.client.send(
       new InvokeModelCommand({
         modelId: this.modelId,
@@ -59,6 +61,7 @@ export class BedrockEmbedder implements Embedder {
         accept: 'application/json',
         body: new TextEncoder().encode(JSON.stringify({ inputText, dimensions: this.dimensions, normalize: true })),
       }),
+      { abortSignal: signal },
     );
     const parsed = JSON.parse(new TextDecoder().decode(out.body)) as TitanEmbeddingResponse;
     this.inputTokens += parsed.inputTextTokenCount ?? 0;

@@ -1,4 +1,5 @@
 import Valkey from 'iovalkey';
+import type { CircuitBreaker } from '../core/circuit-breaker';
 import type { AnswerCache, CachedAnswer } from '../core/ports';
 
 export interface ValkeyConnectionOptions {
@@ -34,7 +35,11 @@ export function connectValkey(options: ValkeyConnectionOptions): Valkey {
 
 /** The exact cache on a Redis-protocol server: one JSON string per key, with a TTL. */
 export class ValkeyAnswerCache implements AnswerCache {
-  constructor(private readonly client: Valkey) {}
+  constructor(
+    private readonly client: Valkey,
+    /** The router's breaker of the exact level. */
+    readonly breaker?: CircuitBreaker,
+  ) {}
 
   async get(key: string): Promise<CachedAnswer | undefined> {
     const raw = await this.client.get(key);

@@ -119,7 +119,12 @@ export class ValkeyVectorStore implements VectorStore {
     return `${this.scopePrefix}${scope}`;
   }
 
-  async ensureIndex(dimensions: number): Promise<void> {
+  /**
+   * iovalkey commands take no abort signal: the client's command timeout bounds each of them, and
+   * `signal` stops a call before its next command.
+   */
+  async ensureIndex(dimensions: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
     try {
       await this.client.call('FT.CREATE', ...this.createIndexArgs(dimensions));
     } catch (err) {
@@ -129,7 +134,8 @@ export class ValkeyVectorStore implements VectorStore {
     }
   }
 
-  async search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]> {
+  async search(scope: string, vector: Float32Array, k: number, signal?: AbortSignal): Promise<VectorMatch[]> {
+    signal?.throwIfAborted();
     const reply = await this.client.callBuffer('FT.SEARCH', ...this.searchArgs(scope, vector, k));
     return parseSearchReply(reply)
       .map((hit) => toMatch(hit.fields))
@@ -139,7 +145,8 @@ export class ValkeyVectorStore implements VectorStore {
       .slice(0, k);
   }
 
-  async put(entry: SemanticEntry, options: StoreOptions): Promise<void> {
+  async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
     const ttl = Math.max(1, Math.ceil(options.ttlSeconds));
     const max = Math.max(0, Math.floor(options.maxEntriesPerScope));
     const key = this.entryKey(entry.scope, entry.id);
@@ -174,14 +181,15 @@ export class ValkeyVectorStore implements VectorStore {
     if (!results) throw new Error('the put transaction was aborted');
     for (const [err] of results) if (err) throw err;
     const evicted = results[5][1] as string[];
-    if (evicted.length > 0) await this.client.del(...evicted.map((id) => this.entryKey(entry.scope, id)));
+    if (evicted.length > 0 && !signal?.aborted) await this.client.del(...evicted.map((id) => this.entryKey(entry.scope, id)));
   }
 
   /** Deletes every entry of a scope (the static answers loader drops a replaced version with it). */
-  async deleteScope(scope: string): Promise<void> {
+  async deleteScope(scope: string, signal?: AbortSignal): Promise<void> {
     const zkey = this.scopeKey(scope);
     const ids = await this.client.zrange(zkey, 0, -1);
     for (let i = 0; i < ids.length; i += 500) {
+      signal?.throwIfAborted();
       await this.client.del(...ids.slice(i, i + 500).map((id) => this.entryKey(scope, id)));
     }
     await this.client.del(zkey);

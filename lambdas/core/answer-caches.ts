@@ -1,5 +1,6 @@
 import { exactCacheKey, isCacheable, personalScopePrefix, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
+import { CircuitOpenError, type CircuitBreaker } from './circuit-breaker';
 import type { AnswerCache, CachedAnswer, MetricsRecorder } from './ports';
 import type { Embedder, VectorStore } from './semantic/ports';
 import type { PairGuard } from './semantic/question-guard';
@@ -37,6 +38,8 @@ export interface StaticAnswersDeps {
   readonly store: StaticAnswerStore;
   /** Embedder and vector store of the published question variants (semantic matching). */
   readonly vectors?: { readonly embedder: Embedder; readonly store: VectorStore };
+  /** The router's breaker of the static level (see AnswerCaches.guarded); absent: never skipped. */
+  readonly breaker?: CircuitBreaker;
 }
 
 export interface AnswerCachesDeps {
@@ -54,8 +57,12 @@ export interface PendingWrites {
   readonly semantic?: { readonly scope: string; readonly question: string; readonly lookup: SemanticLookup };
 }
 
-/** Embeddings of one request's question, per embedding model: shared by the static and semantic levels. */
-type Embeddings = Map<string, Promise<Float32Array>>;
+/**
+ * Embeddings of one request's question, per embedding model: shared by the static and semantic
+ * levels. Each remembers the signal of the level that asked for it: one abandoned with that level
+ * is computed again for the next.
+ */
+type Embeddings = Map<string, { readonly vector: Promise<Float32Array>; readonly signal?: AbortSignal }>;
 
 /**
  * The cache hierarchy of the router: static answers → exact → semantic. Every level fails open:
@@ -100,8 +107,8 @@ export class AnswerCaches {
         tierId: query.hintedTier,
         embedderId: cache.embedderId,
       });
-      const lookup = await this.guarded('semantic', async () =>
-        cache.lookup(scope, question, await this.embed(embeddings, cache.embedder, question)));
+      const lookup = await this.guarded('semantic', async (signal) =>
+        cache.lookup(scope, question, await this.embed(embeddings, cache.embedder, question, signal), signal));
       if (lookup?.hit) {
         const answer = lookup.hit.entry.answer;
         // The next identical request is then an exact hit, without an embedding or a vector search.
@@ -127,15 +134,15 @@ export class AnswerCaches {
   async lookupStatic(tenantId: string, question: string, embeddings: Embeddings = new Map()): Promise<CacheHit | undefined | null> {
     const deps = this.deps.staticAnswers;
     if (!deps) return undefined;
-    const found = await this.guarded('static', async () => {
+    const found = await this.guarded('static', async (signal) => {
       const exact = await deps.store.findExact(tenantId, normalizeQuestion(question));
       if (exact) return { id: exact.id, text: exact.answer, similarity: undefined as number | undefined };
       const threshold = this.deps.config.staticAnswers?.threshold;
       if (!deps.vectors || threshold === undefined) return undefined;
       const scope = await deps.store.vectorScope(tenantId);
       if (!scope) return undefined;
-      const vector = await this.embed(embeddings, deps.vectors.embedder, question);
-      const neighbours = await deps.vectors.store.search(scope, vector, 10);
+      const vector = await this.embed(embeddings, deps.vectors.embedder, question, signal);
+      const neighbours = await deps.vectors.store.search(scope, vector, 10, signal);
       // Curated variants: a single variant of another answer close by already makes it ambiguous.
       const margin = this.deps.config.semanticCache?.margin ?? SEMANTIC_DEFAULTS.margin;
       const decision = decide(question, neighbours, this.deps.guard, { threshold, margin, rivalSupport: 1 });
@@ -165,7 +172,7 @@ export class AnswerCaches {
     }
     if (pending.semantic && this.deps.semantic) {
       const { scope, question, lookup } = pending.semantic;
-      writes.push(this.guarded('semantic', () => this.deps.semantic!.put(scope, question, lookup, answer)));
+      writes.push(this.guarded('semantic', (signal) => this.deps.semantic!.put(scope, question, lookup, answer, undefined, signal)));
     }
     await Promise.all(writes);
   }
@@ -180,14 +187,14 @@ export class AnswerCaches {
   }
 
   /** The embedding of `text` by `embedder`, computed once per request (`embeddings` lives as long as one lookup). */
-  private embed(embeddings: Embeddings, embedder: Embedder, text: string): Promise<Float32Array> {
+  private embed(embeddings: Embeddings, embedder: Embedder, text: string, signal?: AbortSignal): Promise<Float32Array> {
     const key = `${embedder.modelId}/${embedder.dimensions}`;
-    let vector = embeddings.get(key);
-    if (!vector) {
-      vector = embedder.embed([text]).then(([v]) => v);
-      embeddings.set(key, vector);
+    let embedding = embeddings.get(key);
+    if (!embedding || embedding.signal?.aborted) {
+      embedding = { vector: embedder.embed([text], signal).then(([v]) => v), signal };
+      embeddings.set(key, embedding);
     }
-    return vector;
+    return embedding.vector;
   }
 
   /**
@@ -195,25 +202,60 @@ export class AnswerCaches {
    * `CacheErrors` of the level and returns null (distinct from undefined, "nothing found"). The
    * exact level relies on the cache client's command timeout; the levels that embed and search
    * vectors get `semanticCache.timeoutMs`, so a slow embedder or vector store never costs a
-   * request more time than the cache could save it.
+   * request more time than the cache could save it. At the time limit the operation's signal is
+   * aborted, so the embedder and store stop working on it (and release their connections).
+   *
+   * A level with a circuit breaker (the router's) is skipped while the breaker is open: the call
+   * is not made, `BreakerSkips` is counted instead, and the request goes on at no cost in time.
+   * Failures and timeouts are reported to the breaker, successes close it. An operation that
+   * finds a dependency's own breaker open (a store build) counts as a skip of that dependency.
    */
-  private async guarded<T>(level: CacheLevel, op: () => Promise<T>): Promise<T | null> {
+  private async guarded<T>(level: CacheLevel, op: (signal: AbortSignal) => Promise<T>): Promise<T | null> {
+    const { metrics } = this.deps;
+    const breaker = this.breakerOf(level);
+    if (breaker && !breaker.tryAcquire()) {
+      metrics.add(M.BREAKER_SKIPS, 'Count', 1, { [M.DIMENSION_DEPENDENCY]: level });
+      return null;
+    }
     const limitMs = level === 'exact' ? undefined : (this.deps.config.semanticCache?.timeoutMs ?? DEFAULT_SEMANTIC_TIMEOUT_MS);
+    const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     try {
-      const work = op();
-      if (limitMs === undefined) return await work;
-      // An operation that outlasts its limit is abandoned; its late failure is expected.
-      work.catch(() => undefined);
-      const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the ${level} cache took longer than ${limitMs} ms`)), limitMs);
-      });
-      return await Promise.race([work, expired]);
-    } catch {
-      this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: level });
+      const work = op(controller.signal);
+      let result: T;
+      if (limitMs === undefined) {
+        result = await work;
+      } else {
+        // An operation that outlasts its limit is abandoned; its late failure is expected.
+        work.catch(() => undefined);
+        const expired = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const err = new Error(`the ${level} cache took longer than ${limitMs} ms`);
+            err.name = 'TimeoutError';
+            controller.abort(err);
+            reject(err);
+          }, limitMs);
+        });
+        result = await Promise.race([work, expired]);
+      }
+      breaker?.success();
+      return result;
+    } catch (err) {
+      if (err instanceof CircuitOpenError) {
+        metrics.add(M.BREAKER_SKIPS, 'Count', 1, { [M.DIMENSION_DEPENDENCY]: err.dependency });
+        return null;
+      }
+      metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: level });
+      if (breaker?.failure()) metrics.add(M.CIRCUIT_OPENED, 'Count', 1, { [M.DIMENSION_DEPENDENCY]: level });
       return null;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private breakerOf(level: CacheLevel): CircuitBreaker | undefined {
+    if (level === 'exact') return this.deps.exact?.breaker;
+    if (level === 'semantic') return this.deps.semantic?.breaker;
+    return this.deps.staticAnswers?.breaker;
   }
 }

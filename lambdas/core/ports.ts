@@ -3,6 +3,7 @@
  * (lambdas/adapters/); tests and local tools may pass their own.
  */
 import type { ChatMessage } from './chat-request';
+import type { CircuitBreaker } from './circuit-breaker';
 import type { TokenUsage } from './cost';
 import type { TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 
@@ -54,6 +55,8 @@ export interface CachedAnswer {
 
 /** A key/value answer cache (the exact cache). Failures are thrown; the core fails open. */
 export interface AnswerCache {
+  /** The router's breaker of the exact level (see AnswerCaches); absent: never skipped. */
+  readonly breaker?: CircuitBreaker;
   get(key: string): Promise<CachedAnswer | undefined>;
   set(key: string, answer: CachedAnswer, ttlSeconds: number): Promise<void>;
   /** Deletes every entry whose key starts with `keyPrefix` (`DELETE /v1/context`: a user's personal keys). */

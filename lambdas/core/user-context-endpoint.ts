@@ -44,13 +44,16 @@ export async function handleUserContext(
 ): Promise<HttpResponse> {
   try {
     if (!input.caller) throw new HttpError(401, 'No tenant in the authorizer context', 'unauthenticated');
-    const hasContext = store !== undefined && config.userContext !== undefined;
+    const hasContext = config.userContext !== undefined;
     const forget = input.method === 'DELETE' ? forgetters(config, input.answers) : [];
     if (!hasContext && forget.length === 0) throw new HttpError(404, 'This router keeps no user context', 'not-found');
     const { tenantId, userId } = input.caller;
     if (!userId) throw new HttpError(403, 'User context needs a user id (JWT sub, or an IAM role session name)', 'no-user');
+    // Configured but not reachable in this invocation (its connection is down): nothing may be
+    // reported as forgotten or stored.
+    if (hasContext && !store) throw unavailable('context');
     if (input.method === 'DELETE') {
-      if (hasContext) await unavailableOnError(() => store.clear(tenantId, userId));
+      if (hasContext) await unavailableOnError(() => store!.clear(tenantId, userId));
       for (const f of forget) await unavailableOnError(() => f(tenantId, userId), 'cache');
       return { statusCode: 204, headers: {}, body: '' };
     }
@@ -68,7 +71,7 @@ export async function handleUserContext(
       throw new HttpError(400, `Invalid request: ${issue.path.join('.') || 'body'}: ${message}`, 'invalid');
     }
     const ttlSeconds = config.userContext.ttlSeconds;
-    await unavailableOnError(() => store.setPreferences(tenantId, userId, parsed.data.preferences, ttlSeconds));
+    await unavailableOnError(() => store!.setPreferences(tenantId, userId, parsed.data.preferences, ttlSeconds));
     return { statusCode: 204, headers: {}, body: '' };
   } catch (err) {
     if (err instanceof HttpError) return errorResponse(err, metrics);
@@ -81,14 +84,22 @@ type Forget = (tenantId: string, userId: string) => Promise<void>;
 
 function forgetters(config: RouterRuntimeConfig, answers: PersonalAnswerStores | undefined): Forget[] {
   const ops: Forget[] = [];
+  // A configured level whose store is missing in this invocation (its connection is down), or
+  // cannot delete by prefix, fails the DELETE with a 503: a 204 would claim what did not happen.
   const exact = answers?.exact;
-  if (exact?.deleteByPrefix && config.exactCache && config.cache) {
+  if (config.exactCache && config.cache) {
     const keyPrefix = config.cache.keyPrefix;
-    ops.push((tenantId, userId) => exact.deleteByPrefix!(personalExactKeyPrefix(keyPrefix, tenantId, userId)));
+    ops.push(async (tenantId, userId) => {
+      if (!exact?.deleteByPrefix) throw new Error('the exact cache is not reachable');
+      await exact.deleteByPrefix(personalExactKeyPrefix(keyPrefix, tenantId, userId));
+    });
   }
   const vectors = answers?.vectors;
-  if (vectors?.deleteScopePrefix && config.semanticCache) {
-    ops.push((tenantId, userId) => vectors.deleteScopePrefix!(personalScopePrefix(tenantId, userId)));
+  if (config.semanticCache) {
+    ops.push(async (tenantId, userId) => {
+      if (!vectors?.deleteScopePrefix) throw new Error('the semantic cache is not reachable');
+      await vectors.deleteScopePrefix(personalScopePrefix(tenantId, userId));
+    });
   }
   return ops;
 }
@@ -98,7 +109,12 @@ async function unavailableOnError(op: () => Promise<void>, what: 'context' | 'ca
   try {
     await op();
   } catch (err) {
-    const store = what === 'context' ? 'user context store' : 'response cache';
-    throw new HttpError(503, `The ${store} is unavailable (${(err as Error).name}); retry later`, 'unavailable', { 'retry-after': '2' });
+    throw unavailable(what, err as Error);
   }
+}
+
+function unavailable(what: 'context' | 'cache', err?: Error): HttpError {
+  const store = what === 'context' ? 'user context store' : 'response cache';
+  const cause = err ? ` (${err.name})` : '';
+  return new HttpError(503, `The ${store} is unavailable${cause}; retry later`, 'unavailable', { 'retry-after': '2' });
 }

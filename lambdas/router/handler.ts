@@ -2,10 +2,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { DependencyBuilder } from './dependencies';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { ProviderInvoker } from '../adapters/provider-invoker';
-import { handleChat } from '../core/chat-endpoint';
+import { handleChat, type HttpResponse } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
 import { dispatchRouterRequest, internalError, type RouteHandlers } from '../core/router-dispatch';
@@ -21,10 +21,13 @@ const classifier = new HeuristicClassifier();
 const guard = new QuestionGuard();
 const dependencies = new DependencyBuilder(config, guard, logger);
 const errorLogger = { error: (message: string, attributes: Record<string, unknown>): void => logger.error(message, attributes) };
+/** Built once per container; each invocation gets a recorder and writes one line (metrics and log fields). */
+const emf = EmfWriter.fromEnvironment(serviceName);
 
 /** The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`, `DELETE /v1/context`. */
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
-  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  const metrics = emf.recorder();
+  let log: Record<string, unknown> | undefined;
   try {
     const deps = await dependencies.get(metrics);
     const service = new ChatService({ config, invoker, classifier, guard, metrics, ...deps });
@@ -32,14 +35,35 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
       'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, { body, caller, deadline: Date.now() + context.getRemainingTimeInMillis() }),
       'GET /v1/static-answers': ({ query, caller }) => handleStaticAnswer(service.caches, config, metrics, { question: query.q, caller }),
       'PUT /v1/context/preferences': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, { method: 'PUT', body, caller }),
-      'DELETE /v1/context': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, { method: 'DELETE', body, caller }),
+      'DELETE /v1/context': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, {
+        method: 'DELETE', body, caller, answers: { exact: deps.exactCache, vectors: deps.semanticCache?.store },
+      }),
     };
     const response = await dispatchRouterRequest(routes, event, { tenant: config.tenant, metrics, logger: errorLogger });
-    logger.info('request', { route: event.routeKey, status: response.statusCode, cache: response.headers['x-cache'], tier: response.headers['x-tier'] });
+    log = requestLog(event, context, response);
     return response;
   } catch (err) {
-    return internalError(err, { logger: errorLogger });
+    const response = internalError(err, { logger: errorLogger });
+    log = requestLog(event, context, response);
+    return response;
   } finally {
-    metrics.flush();
+    metrics.flush(log);
   }
+}
+
+/**
+ * The invocation's log fields, written with its metrics as one line (the first EMF document):
+ * in CloudWatch Logs they are searchable fields of the same JSON object.
+ */
+function requestLog(event: APIGatewayProxyEventV2, context: Context, response: HttpResponse): Record<string, unknown> {
+  return {
+    level: 'INFO',
+    message: 'request',
+    timestamp: new Date().toISOString(),
+    requestId: context.awsRequestId,
+    route: event.routeKey,
+    status: response.statusCode,
+    cache: response.headers['x-cache'],
+    tier: response.headers['x-tier'],
+  };
 }

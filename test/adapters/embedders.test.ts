@@ -189,3 +189,41 @@ test('mapLimit keeps order and stops at the first failure', async () => {
   })).rejects.toThrow('boom');
   await expect(mapLimit([], 4, async (x: number) => x)).resolves.toEqual([]);
 });
+
+describe('an abandoned embedding is cancelled', () => {
+  async function waitForOutcome(calls: () => Array<{ outcome: string }>, outcome: string): Promise<void> {
+    for (let i = 0; i < 100 && !(calls().length > 0 && calls().every((c) => c.outcome === outcome)); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  test('BedrockEmbedder: aborting the signal cancels the InvokeModel call in flight (the server sees the client go away)', async () => {
+    aws.failNext(TITAN_EMBED_TEXT_V2, Failures.hang(20_000));
+    const embedder = new BedrockEmbedder({ provider: 'bedrock', modelId: TITAN_EMBED_TEXT_V2, dimensions: 256 }, bedrockClient());
+    const controller = new AbortController();
+    const pending = embedder.embed(['How do I reset my PIN?'], controller.signal);
+    await waitForOutcome(() => aws.embeddingCalls, 'ok');
+    expect(aws.embeddingCalls).toHaveLength(1);
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    await waitForOutcome(() => aws.embeddingCalls, 'aborted');
+    expect(aws.embeddingCalls[0].outcome).toBe('aborted');
+  });
+
+  test('SageMakerEmbedder: aborting the signal cancels the InvokeEndpoint call in flight', async () => {
+    aws.setEmbeddingEndpoint('tei', { dimensions: 8 });
+    aws.failNext('tei', Failures.hang(20_000));
+    const embedder = new SageMakerEmbedder({ provider: 'sagemaker', endpointName: 'tei', dimensions: 8 }, sageMakerClient());
+    const controller = new AbortController();
+    const pending = embedder.embed(['a', 'b'], controller.signal);
+    await waitForOutcome(() => aws.embeddingCalls, 'ok');
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    await waitForOutcome(() => aws.embeddingCalls, 'aborted');
+    expect(aws.embeddingCalls.map((c) => c.outcome)).toEqual(['aborted']);
+  });
+
+  test('an already aborted signal makes no call', async () => {
+    const embedder = new BedrockEmbedder({ provider: 'bedrock', modelId: TITAN_EMBED_TEXT_V2, dimensions: 256 }, bedrockClient());
+    await expect(embedder.embed(['x'], AbortSignal.abort())).rejects.toThrow();
+    expect(aws.embeddingCalls).toHaveLength(0);
+  });
+});

@@ -56,6 +56,10 @@ class DocumentedOpenSearch {
   readonly indexes = new Map<string, unknown>();
   /** Answers before the built-in behaviour (to inject failures). */
   override?: Responder;
+  /** Holds every request without answering (a collection that hangs). */
+  hang = false;
+  /** Held requests whose client went away. */
+  abandoned = 0;
   private nextId = 0;
   private readonly server: http.Server;
 
@@ -71,6 +75,10 @@ class DocumentedOpenSearch {
             : JSON.parse(raw) as unknown;
         const rec: Recorded = { method: req.method ?? '', path: url.pathname, query: url.search, headers: req.headers, raw, body };
         this.requests.push(rec);
+        if (this.hang) {
+          res.on('close', () => this.abandoned++);
+          return;
+        }
         const out = this.override?.(rec) ?? this.answer(rec);
         res.statusCode = out.status;
         res.setHeader('content-type', 'application/json; charset=UTF-8');
@@ -88,6 +96,8 @@ class DocumentedOpenSearch {
     this.docs.clear();
     this.indexes.clear();
     this.override = undefined;
+    this.hang = false;
+    this.abandoned = 0;
   }
 
   async stop(): Promise<void> {
@@ -488,4 +498,17 @@ test('invalid configuration is rejected up front', () => {
   const base = { endpoint: 'https://x.us-east-1.aoss.amazonaws.com', hnsw: HNSW, region: REGION };
   expect(() => new OpenSearchVectorStore({ ...base, index: 'Bad Index' })).toThrow(/invalid index name/);
   expect(() => new OpenSearchVectorStore({ ...base, index: 'ok', hnsw: { ...HNSW, m: -1 } })).toThrow(/hnsw.m/);
+});
+
+test('a search abandoned by its signal is aborted: it rejects at once and the request is closed', async () => {
+  fake.hang = true;
+  const controller = new AbortController();
+  const pending = store.search(SCOPE_A, normalize(Float32Array.from([1, 0, 0, 0])), 3, controller.signal);
+  for (let i = 0; i < 100 && fake.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(fake.requests).toHaveLength(1);
+  controller.abort();
+  const outcome = await Promise.race([pending.then(() => 'resolved', () => 'rejected'), new Promise((r) => setTimeout(() => r('still waiting'), 1_000))]);
+  expect(outcome).toBe('rejected');
+  for (let i = 0; i < 100 && fake.abandoned === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(fake.abandoned).toBe(1);
 });

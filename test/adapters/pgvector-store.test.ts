@@ -328,3 +328,25 @@ test('a failing statement rolls the transaction back and leaves the pool usable'
   await store.put(entry('good', SCOPE_A, direction(1), 1), OPTS);
   expect((await store.search(SCOPE_A, direction(1), 1))[0].entry.id).toBe('good');
 });
+
+test('a search abandoned while it waits for a pooled connection rejects at once, and the connection it gets later goes back to the pool', async () => {
+  const { store: shared } = newStore();
+  await shared.ensureIndex(DIM);
+  const small = server.pool({ max: 1 });
+  try {
+    const store = new PgVectorStore(small, { table: `semantic_t${tableSeq}`, hnsw: HNSW, iterativeScan: 'off' });
+    const held = await small.connect();
+    const bound = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 2 s'), 2_000));
+    const outcome = await Promise.race([
+      store.search(SCOPE_A, direction(0), 3, AbortSignal.timeout(50)).then(() => 'resolved', (err: Error) => err.name),
+      bound,
+    ]);
+    expect(outcome).toBe('TimeoutError');
+    held.release();
+    // The pool's one connection was handed to the abandoned search and given back: a new search gets it.
+    await expect(store.search(SCOPE_A, direction(0), 3)).resolves.toEqual([]);
+    expect(small.totalCount).toBe(1);
+  } finally {
+    await small.end();
+  }
+});

@@ -7,6 +7,7 @@ import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/co
 import { normalizeText } from '../../lambdas/core/cache-key';
 import type { ChatMessage } from '../../lambdas/core/chat-request';
 import { ChatService } from '../../lambdas/core/chat-service';
+import type { CircuitBreaker } from '../../lambdas/core/circuit-breaker';
 import type { ComplexityClassifier } from '../../lambdas/core/classifier';
 import type { AnswerCache, CachedAnswer, MetricsRecorder, MetricUnit, ModelInvoker, ModelRequest, ModelResponse } from '../../lambdas/core/ports';
 import { InMemoryVectorStore } from '../../lambdas/core/semantic/memory-vector-store';
@@ -44,6 +45,13 @@ export function blend(i: number, j: number, s: number): Float32Array {
 // Embedder
 // ---------------------------------------------------------------------------------------------
 
+/** Settles only when `signal` aborts (rejecting with its reason); never without a signal. */
+export function untilAborted(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
 /**
  * An embedder whose vectors the test defines per (normalized) text. A text it was not told about
  * gets an axis of its own from the top of the space (orthogonal to every other text), in the order
@@ -55,6 +63,10 @@ export class TestEmbedder implements Embedder {
   readonly calls: string[][] = [];
   /** Makes every `embed` call throw. */
   failing = false;
+  /** Makes every `embed` call wait until its signal aborts (forever without one). */
+  hanging = false;
+  /** The signal of every `embed` call (undefined: none given). */
+  readonly signals: Array<AbortSignal | undefined> = [];
   private readonly vectors = new Map<string, Float32Array>();
   private nextFreeAxis = DIMENSIONS - 1;
 
@@ -77,8 +89,11 @@ export class TestEmbedder implements Embedder {
     return v;
   }
 
-  async embed(texts: string[]): Promise<Float32Array[]> {
+  async embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
     this.calls.push([...texts]);
+    this.signals.push(signal);
+    signal?.throwIfAborted();
+    if (this.hanging) await untilAborted(signal);
     if (this.failing) throw Object.assign(new Error('ThrottlingException: Rate exceeded'), { name: 'ThrottlingException' });
     return texts.map((t) => Float32Array.from(this.vectorOf(t)));
   }
@@ -100,16 +115,25 @@ export class SpyVectorStore implements VectorStore {
   readonly puts: Array<{ entry: SemanticEntry; options: StoreOptions }> = [];
   failSearch = false;
   failPut = false;
+  /** Makes every search wait until its signal aborts (forever without one). */
+  hangSearch = false;
+  /** The signal of every search and put (undefined: none given). */
+  readonly signals: Array<AbortSignal | undefined> = [];
 
   async ensureIndex(): Promise<void> {}
 
-  async search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]> {
+  async search(scope: string, vector: Float32Array, k: number, signal?: AbortSignal): Promise<VectorMatch[]> {
     this.searches.push({ scope, k });
+    this.signals.push(signal);
+    signal?.throwIfAborted();
+    if (this.hangSearch) await untilAborted(signal);
     if (this.failSearch) throw new Error('FT.SEARCH: connection reset');
     return this.inner.search(scope, vector, k);
   }
 
-  async put(entry: SemanticEntry, options: StoreOptions): Promise<void> {
+  async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
+    this.signals.push(signal);
+    signal?.throwIfAborted();
     if (this.failPut) throw new Error('HSET: connection reset');
     this.puts.push({ entry, options });
     return this.inner.put(entry, options);
@@ -130,6 +154,8 @@ export class SpyVectorStore implements VectorStore {
 // ---------------------------------------------------------------------------------------------
 
 export class MapAnswerCache implements AnswerCache {
+  /** A breaker for the exact level, as the router attaches one. */
+  breaker?: CircuitBreaker;
   readonly entries = new Map<string, CachedAnswer>();
   readonly gets: string[] = [];
   readonly sets: Array<{ key: string; answer: CachedAnswer; ttlSeconds: number }> = [];
@@ -146,6 +172,10 @@ export class MapAnswerCache implements AnswerCache {
     if (this.failSet) throw new Error('Command timed out');
     this.sets.push({ key, answer: value, ttlSeconds });
     this.entries.set(key, value);
+  }
+
+  async deleteByPrefix(prefix: string): Promise<void> {
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
   }
 }
 

@@ -1,13 +1,18 @@
-import { MapUserContextStore, RecordingMetrics, routerConfig, USER_CONTEXT } from './cache-doubles';
+import { MapAnswerCache, MapUserContextStore, RecordingMetrics, routerConfig, USER_CONTEXT } from './cache-doubles';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { Caller } from '../../lambdas/core/cache-key';
 import type { HttpResponse } from '../../lambdas/core/chat-endpoint';
-import { handleUserContext } from '../../lambdas/core/user-context-endpoint';
+import { InMemoryVectorStore } from '../../lambdas/core/semantic/memory-vector-store';
+import { handleUserContext, type PersonalAnswerStores } from '../../lambdas/core/user-context-endpoint';
 
 const ALICE: Caller = { tenantId: 'tenant-a', userId: 'alice' };
 
-function setup(config: RouterRuntimeConfig = routerConfig(), withStore = true) {
+function setup(
+  config: RouterRuntimeConfig = routerConfig(),
+  withStore = true,
+  answers: PersonalAnswerStores = { exact: new MapAnswerCache(), vectors: new InMemoryVectorStore() },
+) {
   const store = new MapUserContextStore();
   const metrics = new RecordingMetrics();
   // `caller` 'none' stands for a request without an authorizer context.
@@ -16,7 +21,7 @@ function setup(config: RouterRuntimeConfig = routerConfig(), withStore = true) {
     method: 'PUT', body: typeof body === 'string' ? body : JSON.stringify(body), caller: callerOf(caller),
   });
   const del = (caller: Caller | 'none' = ALICE) => handleUserContext(withStore ? store : undefined, config, metrics, {
-    method: 'DELETE', body: undefined, caller: callerOf(caller),
+    method: 'DELETE', body: undefined, caller: callerOf(caller), answers,
   });
   return { store, metrics, put, del };
 }
@@ -90,6 +95,14 @@ describe('PUT /v1/context/preferences', () => {
     expect(message).toMatch(/letters, digits/);
   });
 
+  test('503 when a configured cache level is not reachable: a 204 would claim answers were forgotten', async () => {
+    for (const answers of [{ vectors: new InMemoryVectorStore() }, { exact: new MapAnswerCache() }]) {
+      const res = await setup(routerConfig(), true, answers).del();
+      expect(res.statusCode).toBe(503);
+      expect(errorOf(res).message).toMatch(/response cache is unavailable/);
+    }
+  });
+
   test('403 without a user id', async () => {
     const { store, put } = setup();
     const res = await put({ preferences: { language: 'de' } }, { tenantId: 'tenant-a' });
@@ -108,7 +121,14 @@ describe('PUT /v1/context/preferences', () => {
 
   test('404 when the router keeps no user context', async () => {
     expect((await setup(routerConfig({ userContext: undefined })).put({ preferences: {} })).statusCode).toBe(404);
-    expect((await setup(routerConfig(), false).put({ preferences: {} })).statusCode).toBe(404);
+  });
+
+  test('503 with retry-after when the configured store is not reachable in this invocation', async () => {
+    for (const res of [await setup(routerConfig(), false).put({ preferences: {} }), await setup(routerConfig(), false).del()]) {
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('2');
+      expect(errorOf(res).code).toBe('unavailable');
+    }
   });
 
   test('503 with retry-after when the store fails', async () => {

@@ -48,12 +48,15 @@ function parseEmf(lines: string[]): EmfMetric[] {
     type Directive = { Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> };
     const aws = doc._aws as { CloudWatchMetrics: Directive[] } | undefined;
     if (!aws) continue;
+    // Each metric of a directive is published once per dimension set of the directive.
     for (const directive of aws.CloudWatchMetrics) {
-      const dimensions: Record<string, string> = {};
-      for (const key of directive.Dimensions.flat()) dimensions[key] = String(doc[key]);
-      for (const m of directive.Metrics) {
-        const value = doc[m.Name] as number | number[];
-        metrics.push({ namespace: directive.Namespace, name: m.Name, unit: m.Unit, values: Array.isArray(value) ? value : [value], dimensions });
+      for (const set of directive.Dimensions.length > 0 ? directive.Dimensions : [[]]) {
+        const dimensions: Record<string, string> = {};
+        for (const key of set) dimensions[key] = String(doc[key]);
+        for (const m of directive.Metrics) {
+          const value = doc[m.Name] as number | number[];
+          metrics.push({ namespace: directive.Namespace, name: m.Name, unit: m.Unit, values: Array.isArray(value) ? value : [value], dimensions });
+        }
       }
     }
   }

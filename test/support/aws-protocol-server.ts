@@ -22,7 +22,8 @@
  * exception whose `name` is the error type.
  *
  * Per test, a model (Bedrock model id or SageMaker endpoint name) can be given a reply and a token
- * usage, and failures can be queued for its next calls; every call is recorded. Embeddings are
+ * usage, and failures can be queued for its next calls (and for the next secret reads); every call
+ * is recorded, and so is every TCP connection each listener accepts ({@link connections}). Embeddings are
  * deterministic: {@link hashedTrigramEmbedding} of the text (similar texts get similar vectors).
  */
 import { createHash } from 'node:crypto';
@@ -190,9 +191,12 @@ export class LocalAwsServer {
   readonly secretCalls: SecretCall[] = [];
   /** Every embedding call (Bedrock InvokeModel, SageMaker embedding endpoints), in arrival order. */
   readonly embeddingCalls: EmbeddingCall[] = [];
+  /** TCP connections accepted since start (or {@link resetConnectionCounts}), per listener. */
+  readonly connections = { http1: 0, http2: 0 };
 
   private readonly scripts = new Map<string, ModelScript>();
   private readonly failures = new Map<string, InjectedFailure[]>();
+  private readonly secretFailures: InjectedFailure[] = [];
   private readonly secrets = new Map<string, { arn: string; name: string; value: string }>();
   private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
@@ -210,6 +214,8 @@ export class LocalAwsServer {
     };
     this.h1 = http.createServer((req, res) => onRequest(req, res));
     this.h2 = http2.createServer((req, res) => onRequest(req, res));
+    this.h1.on('connection', () => this.connections.http1++);
+    this.h2.on('connection', () => this.connections.http2++);
     this.h2.on('session', (session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
@@ -260,6 +266,17 @@ export class LocalAwsServer {
     this.failures.set(target, queue);
   }
 
+  /** Makes the next `times` GetSecretValue calls fail or hang (e.g. {@link Failures.hang}: accepted, never answered). */
+  failNextSecret(failure: InjectedFailure, times = 1): void {
+    for (let i = 0; i < times; i++) this.secretFailures.push(failure);
+  }
+
+  /** Starts counting {@link connections} from zero. */
+  resetConnectionCounts(): void {
+    this.connections.http1 = 0;
+    this.connections.http2 = 0;
+  }
+
   /** Stores a secret; returns its ARN. GetSecretValue finds it by ARN or by name. */
   putSecret(name: string, value: string): string {
     const arn = `arn:aws:secretsmanager:${this.region}:${ACCOUNT}:secret:${name}-AbCdEf`;
@@ -286,6 +303,7 @@ export class LocalAwsServer {
     this.embeddingCalls.length = 0;
     this.embeddingScripts.clear();
     this.embeddingEndpoints.clear();
+    this.secretFailures.length = 0;
   }
 
   /** Sets how a Bedrock embedding model embeds (default: {@link hashedTrigramEmbedding}). */
@@ -494,7 +512,10 @@ export class LocalAwsServer {
     });
   }
 
-  private getSecretValue(res: AnyResponse, raw: string): void {
+  private async getSecretValue(res: AnyResponse, raw: string): Promise<void> {
+    const failure = this.secretFailures.shift();
+    if (failure?.kind === 'error') return this.sendError(res, failure.status, failure.errorType, failure.message ?? failure.errorType, 'application/x-amz-json-1.1');
+    if (failure?.kind === 'hang' && !(await this.hold(res, failure.ms))) return;
     let secretId = '';
     try {
       secretId = String((JSON.parse(raw) as { SecretId?: unknown }).SecretId ?? '');

@@ -1,7 +1,7 @@
 /**
  * What the handler tests share: API Gateway HTTP API (payload 2.0) events with an IAM
  * authorizer context, a Lambda context, the capture of stdout, and the parsing of the CloudWatch
- * EMF documents Powertools Metrics writes there.
+ * EMF documents the handlers write there.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
@@ -87,7 +87,12 @@ export function lambdaContext(functionName = 'router'): Context {
   };
 }
 
-/** Parses the EMF documents among the captured stdout lines into one entry per metric. */
+/**
+ * Parses the EMF documents among the captured stdout lines into one entry per metric and
+ * dimension set, as CloudWatch reads them: every directive of `_aws.CloudWatchMetrics` publishes
+ * each of its metrics once per dimension set in its `Dimensions`, with the dimension values and the
+ * metric's value (or array of values) taken from the document's top-level keys.
+ */
 export function parseEmf(lines: string[]): EmfMetric[] {
   const metrics: EmfMetric[] = [];
   for (const line of lines.join('').split('\n')) {
@@ -96,11 +101,15 @@ export function parseEmf(lines: string[]): EmfMetric[] {
       _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
     };
     for (const directive of doc._aws.CloudWatchMetrics) {
-      const dimensions: Record<string, string> = {};
-      for (const key of directive.Dimensions.flat()) dimensions[key] = String(doc[key]);
-      for (const m of directive.Metrics) {
-        const value = doc[m.Name] as number | number[];
-        metrics.push({ namespace: directive.Namespace, name: m.Name, unit: m.Unit, values: Array.isArray(value) ? value : [value], dimensions });
+      // A directive without dimension sets publishes its metrics without dimensions.
+      const sets = directive.Dimensions.length > 0 ? directive.Dimensions : [[]];
+      for (const set of sets) {
+        const dimensions: Record<string, string> = {};
+        for (const key of set) dimensions[key] = String(doc[key]);
+        for (const m of directive.Metrics) {
+          const value = doc[m.Name] as number | number[];
+          metrics.push({ namespace: directive.Namespace, name: m.Name, unit: m.Unit, values: Array.isArray(value) ? value : [value], dimensions });
+        }
       }
     }
   }

@@ -21,7 +21,8 @@ export class InMemoryVectorStore implements VectorStore {
 
   async ensureIndex(): Promise<void> {}
 
-  async search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]> {
+  async search(scope: string, vector: Float32Array, k: number, signal?: AbortSignal): Promise<VectorMatch[]> {
+    signal?.throwIfAborted();
     const data = this.scopes.get(scope);
     if (!data || data.entries.length === 0 || k <= 0) return [];
     const similarities = data.matrix.similarities(vector);
@@ -44,7 +45,8 @@ export class InMemoryVectorStore implements VectorStore {
     return bestIndex.map((e, r) => ({ entry: data.entries[e], similarity: bestSimilarity[r] }));
   }
 
-  async put(entry: SemanticEntry, options: StoreOptions): Promise<void> {
+  async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
     let data = this.scopes.get(entry.scope);
     if (!data) {
       data = { entries: [], matrix: createVectorMatrix(entry.vector.length) };

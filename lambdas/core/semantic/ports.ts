@@ -1,6 +1,10 @@
 /**
  * Ports of the semantic cache: an embedder turns text into unit vectors, a vector store keeps
  * entries and finds the nearest ones within a scope.
+ *
+ * Every call takes an optional abort signal: the router abandons a lookup at its time limit and
+ * aborts the signal, so an implementation should stop its work then (cancel the SDK request,
+ * release the database connection) and reject. Local tools may omit it.
  */
 import type { CachedAnswer } from '../ports';
 
@@ -9,7 +13,7 @@ export interface Embedder {
   /** Identifies the model (entries embedded by another model are not comparable). */
   readonly modelId: string;
   readonly dimensions: number;
-  embed(texts: string[]): Promise<Float32Array[]>;
+  embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]>;
 }
 
 /** One cached question with its answer. */
@@ -53,12 +57,12 @@ export interface StoreOptions {
 /** Where the semantic cache keeps its entries. Failures are thrown; the cache fails open. */
 export interface VectorStore {
   /** Creates the index (or table) if it does not exist. Idempotent. */
-  ensureIndex(dimensions: number): Promise<void>;
+  ensureIndex(dimensions: number, signal?: AbortSignal): Promise<void>;
   /** The `k` entries of `scope` nearest to `vector`, most similar first. */
-  search(scope: string, vector: Float32Array, k: number): Promise<VectorMatch[]>;
-  put(entry: SemanticEntry, options: StoreOptions): Promise<void>;
+  search(scope: string, vector: Float32Array, k: number, signal?: AbortSignal): Promise<VectorMatch[]>;
+  put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void>;
   /** Deletes every entry of a scope (static answers drop a replaced version's variants). */
-  deleteScope(scope: string): Promise<void>;
+  deleteScope(scope: string, signal?: AbortSignal): Promise<void>;
   /**
    * Deletes every entry of every scope that starts with `scopePrefix` (`DELETE /v1/context`: the
    * scopes of a user's personal entries all start with the user's prefix).

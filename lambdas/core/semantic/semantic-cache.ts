@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SemanticCacheRuntimeConfig } from '../../../constructs/contract/runtime-config';
+import type { CircuitBreaker } from '../circuit-breaker';
 import type { CachedAnswer } from '../ports';
 import type { Embedder, SemanticEntry, VectorMatch, VectorStore } from './ports';
 import type { GuardVerdict, PairGuard } from './question-guard';
@@ -36,19 +37,25 @@ export interface SemanticLookup {
 export class SemanticCache {
   constructor(
     readonly embedder: Embedder,
-    private readonly store: VectorStore,
+    /** Where the entries are kept (`DELETE /v1/context` deletes a user's personal scopes there). */
+    readonly store: VectorStore,
     private readonly guard: PairGuard,
     readonly options: SemanticCacheOptions,
+    /** The router's breaker of the semantic level (see AnswerCaches); local tools pass none. */
+    readonly breaker?: CircuitBreaker,
   ) {}
 
   get embedderId(): string {
     return `${this.embedder.modelId}/${this.embedder.dimensions}`;
   }
 
-  /** Looks a question up; pass `vector` when the question is already embedded (one embedding per request). */
-  async lookup(scope: string, question: string, vector?: Float32Array): Promise<SemanticLookup> {
-    vector ??= (await this.embedder.embed([question]))[0];
-    const neighbours = await this.store.search(scope, vector, this.options.neighbours);
+  /**
+   * Looks a question up; pass `vector` when the question is already embedded (one embedding per
+   * request). `signal` reaches the embedder and the store: the caller aborts it when it gives up.
+   */
+  async lookup(scope: string, question: string, vector?: Float32Array, signal?: AbortSignal): Promise<SemanticLookup> {
+    vector ??= (await this.embedder.embed([question], signal))[0];
+    const neighbours = await this.store.search(scope, vector, this.options.neighbours, signal);
     return { vector, neighbours, ...decide(question, neighbours, this.guard, this.options) };
   }
 
@@ -59,17 +66,18 @@ export class SemanticCache {
     lookup: Pick<SemanticLookup, 'vector' | 'neighbours'>,
     answer: CachedAnswer,
     answerKey?: string,
+    signal?: AbortSignal,
   ): Promise<SemanticEntry> {
     const id = randomUUID();
     let key = answerKey;
     let answerVector: Float32Array | undefined;
     if (key === undefined) {
-      [answerVector] = await this.embedder.embed([answer.text]);
+      [answerVector] = await this.embedder.embed([answer.text], signal);
       key = lookup.neighbours.find((n) => n.entry.answerVector
         && cosine(n.entry.answerVector, answerVector!) >= this.options.answerEquivalence)?.entry.answerKey ?? id;
     }
     const entry: SemanticEntry = { id, scope, question, vector: lookup.vector, answer, answerVector, answerKey: key, createdAt: Date.now() };
-    await this.store.put(entry, { ttlSeconds: this.options.ttlSeconds, maxEntriesPerScope: this.options.maxEntriesPerScope });
+    await this.store.put(entry, { ttlSeconds: this.options.ttlSeconds, maxEntriesPerScope: this.options.maxEntriesPerScope }, signal);
     return entry;
   }
 }
