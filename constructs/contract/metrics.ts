@@ -24,9 +24,15 @@ export class AiMetricNames {
    * and stores (`cache-connection`, `semantic-store`, `static-index`).
    */
   public static readonly DIMENSION_DEPENDENCY = 'Dependency';
-  /** Dimension: the kind of a model error (`throttled`, `timeout`, `server`, `network`, `config`, `invalid`). */
+  /**
+   * Dimension: the kind of a model error (`throttled`, `timeout`, `server`, `network`, `config`,
+   * `invalid`; `empty` for an answer without text, `invalid-usage` for a token usage that cannot be true).
+   */
   public static readonly DIMENSION_ERROR_KIND = 'ErrorKind';
-  /** Dimension: why a request was rejected with a 4xx (`invalid`, `too-large`, `unauthenticated`, `model-rejected`). */
+  /**
+   * Dimension: why a request was rejected with a 4xx (`invalid`, `too-large`, `unauthenticated`,
+   * `not-found`, `no-user`, `model-rejected`, and the jobs API's idempotency reasons).
+   */
   public static readonly DIMENSION_REASON = 'Reason';
 
   /** Count of chat requests received (valid or not). Dimensions: service. */
