@@ -238,7 +238,7 @@ describe('the hot path reuses its connections', () => {
 describe('what an invocation writes', () => {
   test('one line: the EMF document of its metrics carries its log fields', async () => {
     const handler = loadHandler(baseConfig());
-    aws.setModel(MODEL, { reply: 'From 9am.', usage: { inputTokens: 2_000, outputTokens: 1_000 } });
+    aws.setModel(MODEL, { reply: 'From 9am.', usage: { inputTokens: 200, outputTokens: 100 } });
     const r = await call(handler, 'What time do you open?');
     expect(r.status).toBe(200);
     expect(r.lines).toHaveLength(1);
@@ -248,7 +248,8 @@ describe('what an invocation writes', () => {
     // Every metric of the request is in it.
     expect(metricSum(r.metrics, M.REQUESTS)).toBe(1);
     expect(metricSum(r.metrics, M.MODEL_INVOCATIONS, { [M.DIMENSION_TIER]: 'small' })).toBe(1);
-    expect(metricSum(r.metrics, M.COST_USD)).toBeGreaterThan(0);
+    // 200 input and 100 output tokens at the small tier's prices.
+    expect(metricSum(r.metrics, M.COST_USD)).toBeCloseTo(0.2 * 0.000035 + 0.1 * 0.00014, 9);
     expect(metricSum(r.metrics, M.COST_USD, { [M.DIMENSION_TIER]: 'small' })).toBe(metricSum(r.metrics, M.COST_USD));
   });
 });
