@@ -13,6 +13,7 @@ import type { TierRuntimeConfig } from '../constructs/contract/runtime-config';
 import { exactCacheKey, normalizeText, type Caller } from '../lambdas/core/cache-key';
 import { parseChatRequest, type ChatRequest } from '../lambdas/core/chat-request';
 import { HeuristicClassifier } from '../lambdas/core/classifier';
+import { containsPersonalData } from '../lambdas/core/personal-data';
 import { QuestionGuard } from '../lambdas/core/semantic/question-guard';
 import { normalizeQuestion } from '../lambdas/core/static-answers';
 
@@ -69,6 +70,7 @@ const FUNCTIONS: Array<[string, (text: string, body: string, req: ChatRequest) =
   ['exactCacheKey', (_, __, req) => exactCacheKey('bench:', CALLER, req, undefined)],
   ['classifier', (_, __, req) => classifier.classify(req)],
   ['guard.compare', (text) => guard.compare(text, 'When will my order arrive?')],
+  ['containsPersonalData', (text) => containsPersonalData(text)],
 ];
 
 /** Median milliseconds of one call: repeated for at least ~200 ms (at most 25 runs), once if a call is slow. */
@@ -101,7 +103,7 @@ function main(): void {
   }
   const plain = results.get('plain text')!;
   const width = Math.max(...INPUTS.map(([n]) => n.length));
-  const header = ['input'.padEnd(width), ...FUNCTIONS.map(([n]) => n.padStart(18))].join(' ');
+  const header = ['input'.padEnd(width), ...FUNCTIONS.map(([n]) => n.padStart(21))].join(' ');
   console.log('\nmilliseconds per call (median), and the ratio to plain text');
   console.log(header);
   for (const [inputName] of INPUTS) {
@@ -109,7 +111,7 @@ function main(): void {
     const cells = FUNCTIONS.map(([fnName]) => {
       const ms = row.get(fnName)!;
       const ratio = ms / plain.get(fnName)!;
-      return `${ms.toFixed(3)} (${ratio >= 100 ? ratio.toFixed(0) : ratio.toFixed(1)}x)`.padStart(18);
+      return `${ms.toFixed(3)} (${ratio >= 100 ? ratio.toFixed(0) : ratio.toFixed(1)}x)`.padStart(21);
     });
     console.log([inputName.padEnd(width), ...cells].join(' '));
   }
@@ -120,7 +122,7 @@ function main(): void {
       const ratio = results.get(inputName)!.get(fnName)! / plain.get(fnName)!;
       if (ratio > worst.ratio) worst = { input: inputName, ratio };
     }
-    console.log(`  ${fnName.padEnd(18)} ${worst.ratio.toFixed(1).padStart(8)}x  (${worst.input}; plain ${plain.get(fnName)!.toFixed(3)} ms)`);
+    console.log(`  ${fnName.padEnd(21)} ${worst.ratio.toFixed(1).padStart(8)}x  (${worst.input}; plain ${plain.get(fnName)!.toFixed(3)} ms)`);
   }
 }
 
