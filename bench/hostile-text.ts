@@ -48,6 +48,7 @@ const INPUTS: Array<[string, string]> = [
   ['digits, then +1', fill('1', '+1')],
   ['run of dots + x', fill('.', 'x')],
   ['run of ?! + x', fill('?!', 'x')],
+  ['@, run of dots + x', fill('.', 'x', '@')],
   ['dots and spaces + x', fill('. ', 'x')],
   ['run of spaces + x', fill(' ', 'x', 'a')],
   ['1+1+1…', fill('1+')],

@@ -69,11 +69,16 @@ function introducesName(text: string): boolean {
   return false;
 }
 
+/** The longest whitespace-free token that may hold an e-mail address (254 characters) with punctuation around it. */
+const MAX_EMAIL_TOKEN = 320;
+
 /** A token that is an e-mail address: found per whitespace-separated token, each tested by an anchored pattern. */
 function hasEmailAddress(text: string): boolean {
   if (!text.includes('@')) return false;
   for (const raw of text.split(/\s+/)) {
-    if (!raw.includes('@')) continue;
+    // An address is at most 254 characters; a longer token is not one, and an unanchored trim of
+    // its trailing punctuation would cost quadratic time on a hostile run of it.
+    if (raw.length > MAX_EMAIL_TOKEN || !raw.includes('@')) continue;
     const token = raw.replace(/^[<("'[]+/, '').replace(/[>)"'\].,;:!?]+$/, '');
     if (/^[\w.%+-]+@[\w-]+(?:\.[\w-]+)+$/.test(token)) return true;
   }

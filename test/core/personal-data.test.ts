@@ -76,3 +76,12 @@ describe('containsPersonalData: generic first-person questions stay shareable', 
     expect(personalDataKinds(text)).toEqual([]);
   });
 });
+
+describe('personalDataKinds on tokens no e-mail address can be', () => {
+  test('an address wrapped in punctuation is one; a token longer than any address is not', () => {
+    expect(personalDataKinds('write to (bob@example.com).')).toEqual(['email']);
+    expect(personalDataKinds(`@${'.'.repeat(32_000)}x`)).toEqual([]);
+    expect(personalDataKinds(`a@${')'.repeat(32_000)}x`)).toEqual([]);
+    expect(personalDataKinds(`${'a'.repeat(400)}@example.com`)).toEqual([]);
+  });
+});
