@@ -95,7 +95,10 @@ export class EmfWriter {
         if (!keys.every((k) => (doc.dimensionValues.get(k) ?? sample.dimensions[k]) === sample.dimensions[k])) return false;
         const existing = doc.metrics.get(sample.name);
         if (!existing) return doc.metrics.size < MAX_METRICS && sample.values.length <= MAX_VALUES;
-        return existing.unit === sample.unit && sameValues(existing.values, sample.values);
+        // One value list may serve several dimension sets (CostUsd under [service] and [service,
+        // Tier]), never the same set twice: that would swallow the second sample's values.
+        return existing.unit === sample.unit && sameValues(existing.values, sample.values)
+          && !existing.dimensionSets.some((s) => sameValues(s, dimensionSet));
       };
       let doc = docs.find(fits);
       if (!doc) {
@@ -143,16 +146,24 @@ export class EmfWriter {
 
 /** Collects one invocation's metrics; {@link flush} writes them. */
 export class EmfMetricsRecorder implements MetricsRecorder {
-  private readonly samples = new Map<string, Sample>();
+  /** Every chunk of values, in recording order; a series holds at most 100 values per chunk. */
+  private readonly samples: Sample[] = [];
+  /** The chunk of each series that values are added to. */
+  private readonly current = new Map<string, Sample>();
 
   constructor(private readonly writer: EmfWriter) {}
 
   add(name: string, unit: MetricUnit, value: number, dimensions: Record<string, string> = {}): void {
     const key = JSON.stringify([name, unit, Object.entries(dimensions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
-    const sample = this.samples.get(key);
-    if (sample && sample.values.length < MAX_VALUES) sample.values.push(value);
-    // Beyond 100 samples of one series, a new series entry (packed into another document).
-    else this.samples.set(sample ? `${key}#${this.samples.size}` : key, { name, unit, dimensions, values: [value] });
+    const sample = this.current.get(key);
+    if (sample && sample.values.length < MAX_VALUES) {
+      sample.values.push(value);
+      return;
+    }
+    // The first value of a series, or the 101st, 201st...: a new chunk (packed into another document).
+    const chunk: Sample = { name, unit, dimensions, values: [value] };
+    this.samples.push(chunk);
+    this.current.set(key, chunk);
   }
 
   /**
@@ -160,8 +171,9 @@ export class EmfMetricsRecorder implements MetricsRecorder {
    * first document) and forgets them.
    */
   flush(properties?: Record<string, unknown>): void {
-    this.writer.emit(this.writer.serialize([...this.samples.values()], properties));
-    this.samples.clear();
+    this.writer.emit(this.writer.serialize(this.samples, properties));
+    this.samples.length = 0;
+    this.current.clear();
   }
 }
 

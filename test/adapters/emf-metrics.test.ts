@@ -123,3 +123,16 @@ test('disabled (POWERTOOLS_METRICS_DISABLED=true) writes nothing', () => {
   r.flush();
   expect(out).toEqual([]);
 });
+
+test('a series of more than 100 samples (a batch of 10,000 items) keeps every value, 100 to a document at most', () => {
+  const records: Rec[] = [
+    ...Array.from({ length: 250 }, (): Rec => ['Tokens', 'Count', 1, { Tier: 'a' }]),
+    ...Array.from({ length: 1_000 }, (_, i): Rec => [M.MODEL_LATENCY, 'Milliseconds', i, TIER]),
+  ];
+  const out = emit(records);
+  const metrics = parseEmf(out);
+  expect(series(metrics)).toEqual(expected(records));
+  expect(metrics.filter((m) => m.name === 'Tokens').reduce((n, m) => n + m.values.length, 0)).toBe(250);
+  // 3 chunks of tokens (Tier a) and 10 of latencies (Tier small): a document per chunk, not per value.
+  expect(out).toHaveLength(13);
+});
