@@ -125,8 +125,10 @@ export interface TieredRouterOptions {
    */
   readonly semanticCache?: SemanticCacheOptions;
   /**
-   * Whether answers produced for one user (multi-turn conversations, answers with user context)
-   * are cached in entries of that user, or not at all. Never shared with other users either way.
+   * Whether answers produced for one user (multi-turn conversations, answers with user context,
+   * questions that carry the asker's personal data) are cached in entries of that user, or not at
+   * all. Never shared with other users either way. With `USER` and a cache, the router serves
+   * `DELETE /v1/context`, which forgets the caller's cached personal answers (and user context).
    * @default PersonalCaching.USER
    */
   readonly personalCaching?: PersonalCaching;
@@ -160,7 +162,8 @@ export interface TieredRouterProps extends TieredRouterOptions {
   readonly staticAnswers?: StaticAnswers;
   /**
    * Where the router keeps user context (recent turns of a session, preferences), served at
-   * `PUT /v1/context/preferences` and `DELETE /v1/context`. The `VALKEY` backend needs `cache`.
+   * `PUT /v1/context/preferences` and `DELETE /v1/context` (which also forgets the caller's cached
+   * personal answers). The `VALKEY` backend needs `cache`.
    * @default - no user context
    */
   readonly userContext?: UserContextStore;
@@ -199,8 +202,9 @@ const CONTEXT_PATH = '/v1/context';
  *
  * `POST /v1/chat` returns the answer, the tier, how it was served and its cost, with the
  * headers `x-cache`, `x-tier` and `x-cost-usd`. With `staticAnswers` the router also serves
- * `GET /v1/static-answers?q=...`; with `userContext`, `PUT /v1/context/preferences` and
- * `DELETE /v1/context`. Every route uses the same authorization.
+ * `GET /v1/static-answers?q=...`; with `userContext`, `PUT /v1/context/preferences`; and
+ * `DELETE /v1/context` wherever it keeps anything of one user (user context, or personal answers
+ * in a cache). Every route uses the same authorization.
  */
 export class TieredRouter extends Construct {
   /** The router function. */
@@ -308,10 +312,12 @@ export class TieredRouter extends Construct {
     this.url = this.stage.url;
     this.addRoute('Chat', apigwv2.HttpMethod.POST, CHAT_PATH);
     if (props.staticAnswers) this.addRoute('StaticAnswers', apigwv2.HttpMethod.GET, STATIC_ANSWERS_PATH);
-    if (props.userContext) {
-      this.addRoute('ContextPreferences', apigwv2.HttpMethod.PUT, CONTEXT_PREFERENCES_PATH);
-      this.addRoute('Context', apigwv2.HttpMethod.DELETE, CONTEXT_PATH);
-    }
+    if (props.userContext) this.addRoute('ContextPreferences', apigwv2.HttpMethod.PUT, CONTEXT_PREFERENCES_PATH);
+    // A user must be able to have whatever the router keeps of them forgotten, cached personal
+    // answers included, not only their user context.
+    const cachesPersonalAnswers = (props.personalCaching ?? PersonalCaching.USER) !== PersonalCaching.NONE
+      && (props.cache !== undefined || props.semanticCache !== undefined);
+    if (props.userContext || cachesPersonalAnswers) this.addRoute('Context', apigwv2.HttpMethod.DELETE, CONTEXT_PATH);
   }
 
   /**

@@ -515,7 +515,7 @@ describe('TieredRouter: semantic cache defaults and optional levels', () => {
     expect(resourcesAllowing(template, 'bedrock:InvokeModel')).toContain('arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0');
   });
 
-  test('without them: no semantic cache, static answers or user context; personal answers cached per user; one route', () => {
+  test('without them: no semantic cache, static answers or user context; personal answers cached per user, and forgotten at DELETE /v1/context', () => {
     const stack = newStack();
     const vpc = isolatedVpc(stack);
     const cache = new ResponseCache(stack, 'Cache', { vpc });
@@ -524,10 +524,21 @@ describe('TieredRouter: semantic cache defaults and optional levels', () => {
     const config = routerConfig(template);
     for (const key of ['semanticCache', 'staticAnswers', 'userContext']) expect(config).not.toHaveProperty(key);
     expect(config.personalCaching).toBe('user');
-    template.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
+    expect(routes.sort()).toEqual(['DELETE /v1/context', 'POST /v1/chat']);
     expect(router.vectorStore).toBeUndefined();
     expect(router.embeddingModel).toBeUndefined();
     expect(resourcesAllowing(template, 'bedrock:InvokeModel').some((arn) => arn.includes('titan'))).toBe(false);
+  });
+
+  test('no DELETE /v1/context where nothing of one user is kept: personal answers not cached, or no cache', () => {
+    const stack = newStack();
+    const vpc = isolatedVpc(stack);
+    const cache = new ResponseCache(stack, 'Cache', { vpc });
+    new TieredRouter(stack, 'NotPersonal', { tiers: [smallTier()], cache, vpc, personalCaching: PersonalCaching.NONE });
+    new TieredRouter(stack, 'NoCache', { tiers: [smallTier()] });
+    const routes = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
+    expect(routes).toEqual(['POST /v1/chat', 'POST /v1/chat']);
   });
 
   test('a Valkey user context and static answers without semantic matching', () => {
