@@ -147,11 +147,13 @@ export class ChatService {
         // A cheaper tier standing in for a failed one answers this request, but its answer is not
         // kept for the requests that will be routed to the selected tier once it recovers.
         const standIn = config.tiers.indexOf(tier) < selectedIndex;
-        if (!standIn && isCacheableAnswer(response)) {
-          const answer: CachedAnswer = { text: response.text, tierId: tier.id, usage: response.usage, costUsd, createdAt: this.now() };
-          await this.caches.store(pending, answer);
-        }
-        await this.saveContext(req, caller, response.text);
+        await this.untilDeadline(deadline, async () => {
+          if (!standIn && isCacheableAnswer(response)) {
+            const answer: CachedAnswer = { text: response.text, tierId: tier.id, usage: response.usage, costUsd, createdAt: this.now() };
+            await this.caches.store(pending, answer);
+          }
+          await this.saveContext(req, caller, response.text);
+        });
         return {
           text: response.text,
           servedBy: 'model',
@@ -183,6 +185,26 @@ export class ChatService {
     throw new HttpError(503, `No model tier could answer; tried: ${tried}. Retry after ${RETRY_AFTER_SECONDS} seconds.`, 'unavailable', {
       'retry-after': String(RETRY_AFTER_SECONDS),
     });
+  }
+
+  /**
+   * Runs the writes that follow a model's answer (caches, user context), waiting for them until
+   * `deadline` at most: a slow cache or store must not hold a paid-for answer past the Lambda's
+   * time (the batch worker would then be retried and pay twice). Abandoned writes fail open.
+   */
+  private async untilDeadline(deadline: number, writes: () => Promise<void>): Promise<void> {
+    const left = deadline - this.now();
+    if (left <= 0) return;
+    const work = writes().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, left);
+    });
+    try {
+      await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Milliseconds left for model calls before `deadline`, less the margin for the cache writes and the response. */

@@ -1,4 +1,4 @@
-import { RecordingMetrics } from './cache-doubles';
+import { MapAnswerCache, RecordingMetrics } from './cache-doubles';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { exactCacheKey, type Caller } from '../../lambdas/core/cache-key';
@@ -660,6 +660,28 @@ describe('ChatService: the deadline (fake clock)', () => {
       now: () => Date.now(),
     });
   }
+
+  test('the cache and context writes after an answer are given up at the deadline: a hanging store never holds the answer back', async () => {
+    class HangingCache extends MapAnswerCache {
+      async set(): Promise<void> {
+        return new Promise(() => undefined);
+      }
+    }
+    const service = new ChatService({
+      config: routerConfig({ tiers: [SMALL, MEDIUM, LARGE] }),
+      invoker: new ScriptedInvoker().script('small', answer('From 9am.')),
+      classifier: fixedScore(SCORE.small),
+      metrics: new RecordingMetrics(),
+      exactCache: new HangingCache(),
+      now: () => Date.now(),
+    });
+    const run = track(service.chat(ask('When do you open?'), ALICE, Date.now() + 2_000));
+
+    await jest.advanceTimersByTimeAsync(2_000);
+
+    expect(run.state()).toBe('resolved');
+    expect((await run.promise).servedBy).toBe('model');
+  });
 
   test("a tier's timeout is capped at the time left before the deadline, less a margin", async () => {
     // Tier timeouts of 10 s, 2 s left: the hanging tier must be given up before the deadline.
