@@ -238,9 +238,11 @@ const PERSONAS = 'pirate|cowboy|robot|poet|shakespeare|yoda|child|kid|toddler|ba
 const DIRECTIVES: readonly RegExp[] = [
   // what to say
   /\bsay ?:/,
-  /(?:^|, |\band |\bthen |\bplease |\bjust |\bonly |\balways )(?:say|reply|respond|answer|output|print|write|repeat|state|claim|insist)\b/,
+  /(?:^|, |[-\u2013\u2014(:;] ?|\band |\bthen |\bplease |\bjust |\bonly |\balways )(?:say|reply|respond|answer|output|print|write|repeat|state|claim|insist)\b/,
+  /\b(?:mention|state|claim|assert|insist|stress) that\b/,
+  /\b(?:the|your) (?:policy|answer|reply|response|truth|rule) is ?:/,
   /\b(?:say|answer|reply|respond|write|output)(?: only| just)? ?(?::|with\b|only\b|exactly\b|in (?:one|a single|\d{1,4}) )/,
-  /\btell (?:me|us|them|him|her|everyone|the user|users) (?:that|only|just)\b/,
+  /\btell (?:me|us|them|him|her|everyone|the user|users) (?:that|only|just|there|it's|it is|you)\b/,
   /\b(?:your|the) (?:answer|reply|response|output)(?: should| must| has to| needs to| will| shall)\b/,
   /\b(?:start|begin|end|finish|open|close|prefix|sign) (?:your|the|each|every) (?:answer|reply|response|message|sentence)\b/,
   /\b(?:include|use|add|insert) the (?:word|words|phrase|sentence|text)\b/,
