@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withDeadline } from './abortable';
 import { personalExactKeyPrefix, personalScopePrefix, type Caller } from './cache-key';
 import { errorResponse, type HttpResponse } from './chat-endpoint';
 import { HttpError } from './errors';
@@ -14,6 +15,9 @@ const preferencesSchema = z.object({
     z.string().max(256, 'a preference value is at most 256 characters'),
   ).refine((p) => Object.keys(p).length <= 32, 'at most 32 preferences'),
 }).strict();
+
+/** Milliseconds each cache level may take to forget a user's personal answers at `DELETE /v1/context`. */
+export const FORGET_TIMEOUT_MS = 8_000;
 
 /** The caches that may hold a user's personal answers, for `DELETE /v1/context` to forget them. */
 export interface PersonalAnswerStores {
@@ -54,7 +58,11 @@ export async function handleUserContext(
     if (hasContext && !store) throw unavailable('context');
     if (input.method === 'DELETE') {
       if (hasContext) await unavailableOnError(() => store!.clear(tenantId, userId));
-      for (const f of forget) await unavailableOnError(() => f(tenantId, userId), 'cache');
+      // Bounded, so that a large keyspace or a slow store answers a 503 to retry (the deletion is
+      // idempotent) instead of outlasting API Gateway's 29 s.
+      for (const f of forget) {
+        await unavailableOnError(() => withDeadline(FORGET_TIMEOUT_MS, 'forgetting cached personal answers', () => f(tenantId, userId)), 'cache');
+      }
       return { statusCode: 204, headers: {}, body: '' };
     }
     if (!hasContext) throw new HttpError(404, 'This router keeps no user context', 'not-found');

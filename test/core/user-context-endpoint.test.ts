@@ -4,7 +4,7 @@ import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-conf
 import type { Caller } from '../../lambdas/core/cache-key';
 import type { HttpResponse } from '../../lambdas/core/chat-endpoint';
 import { InMemoryVectorStore } from '../../lambdas/core/semantic/memory-vector-store';
-import { handleUserContext, type PersonalAnswerStores } from '../../lambdas/core/user-context-endpoint';
+import { FORGET_TIMEOUT_MS, handleUserContext, type PersonalAnswerStores } from '../../lambdas/core/user-context-endpoint';
 
 const ALICE: Caller = { tenantId: 'tenant-a', userId: 'alice' };
 
@@ -100,6 +100,24 @@ describe('PUT /v1/context/preferences', () => {
       const res = await setup(routerConfig(), true, answers).del();
       expect(res.statusCode).toBe(503);
       expect(errorOf(res).message).toMatch(/response cache is unavailable/);
+    }
+  });
+
+  test('503 with retry-after when forgetting the cached answers outlasts its limit (a huge keyspace, a hanging store)', async () => {
+    jest.useFakeTimers();
+    try {
+      class HangingCache extends MapAnswerCache {
+        async deleteByPrefix(): Promise<void> {
+          return new Promise(() => undefined);
+        }
+      }
+      let settled: HttpResponse | undefined;
+      void setup(routerConfig(), true, { exact: new HangingCache(), vectors: new InMemoryVectorStore() }).del().then((r) => (settled = r));
+      await jest.advanceTimersByTimeAsync(FORGET_TIMEOUT_MS);
+      expect(settled?.statusCode).toBe(503);
+      expect(settled?.headers['retry-after']).toBe('2');
+    } finally {
+      jest.useRealTimers();
     }
   });
 
