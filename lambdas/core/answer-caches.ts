@@ -1,3 +1,4 @@
+import { withDeadline } from './abortable';
 import { exactCacheKey, isCacheable, personalScopePrefix, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import { CircuitOpenError, type CircuitBreaker } from './circuit-breaker';
@@ -218,26 +219,11 @@ export class AnswerCaches {
       return null;
     }
     const limitMs = level === 'exact' ? undefined : (this.deps.config.semanticCache?.timeoutMs ?? DEFAULT_SEMANTIC_TIMEOUT_MS);
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const work = op(controller.signal);
-      let result: T;
-      if (limitMs === undefined) {
-        result = await work;
-      } else {
-        // An operation that outlasts its limit is abandoned; its late failure is expected.
-        work.catch(() => undefined);
-        const expired = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const err = new Error(`the ${level} cache took longer than ${limitMs} ms`);
-            err.name = 'TimeoutError';
-            controller.abort(err);
-            reject(err);
-          }, limitMs);
-        });
-        result = await Promise.race([work, expired]);
-      }
+      // At its limit an operation is aborted (its signal) and abandoned; its late failure is expected.
+      const result = limitMs === undefined
+        ? await op(new AbortController().signal)
+        : await withDeadline(limitMs, `the ${level} cache`, op);
       breaker?.success();
       return result;
     } catch (err) {
@@ -248,8 +234,6 @@ export class AnswerCaches {
       metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: level });
       if (breaker?.failure()) metrics.add(M.CIRCUIT_OPENED, 'Count', 1, { [M.DIMENSION_DEPENDENCY]: level });
       return null;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -1,3 +1,4 @@
+import { withDeadline } from './abortable';
 import { AnswerCaches, type CacheHit, type StaticAnswersDeps } from './answer-caches';
 import { isPersonal, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
@@ -195,15 +196,10 @@ export class ChatService {
   private async untilDeadline(deadline: number, writes: () => Promise<void>): Promise<void> {
     const left = deadline - this.now();
     if (left <= 0) return;
-    const work = writes().catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, left);
-    });
     try {
-      await Promise.race([work, expired]);
-    } finally {
-      clearTimeout(timer);
+      await withDeadline(left, 'the writes after an answer', () => writes());
+    } catch {
+      // Given up at the deadline (or failed, which the writes count themselves): fail open.
     }
   }
 
