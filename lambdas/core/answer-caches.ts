@@ -75,7 +75,7 @@ export class AnswerCaches {
 
   async lookup(query: CacheQuery): Promise<{ hit?: CacheHit; pending: PendingWrites }> {
     const { config } = this.deps;
-    const cacheable = isCacheable(query.caller, query.request) && !(query.personal && config.personalCaching === 'none');
+    const cacheable = isCacheable(query.caller, query.request, query.personal) && !(query.personal && config.personalCaching === 'none');
     if (!cacheable) return { pending: {} };
     const embeddings: Embeddings = new Map();
 

@@ -143,7 +143,10 @@ export function personalScopePrefix(tenantId: string, userId: string): string {
   return `u${idHash(tenantId)}${idHash(userId)}`;
 }
 
-/** Whether a request may be cached at all: a personal one needs a user id to be scoped to. */
-export function isCacheable(caller: Caller, req: ChatRequest): boolean {
-  return !isPersonal(req) || caller.userId !== undefined;
+/**
+ * Whether a request may be cached at all: a personal one needs a user id to be scoped to. Pass
+ * `personal` when it is known: the personal-data scan then runs once per request.
+ */
+export function isCacheable(caller: Caller, req: ChatRequest, personal = isPersonal(req)): boolean {
+  return !personal || caller.userId !== undefined;
 }
