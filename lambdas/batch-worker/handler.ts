@@ -15,8 +15,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { ProviderInvoker } from '../adapters/provider-invoker';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
@@ -29,6 +29,8 @@ const logger = new Logger();
 const routerConfig = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
 const jobsConfig = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
+/** Built once per container; each invocation gets a recorder of its own. */
+const emf = EmfWriter.fromEnvironment(serviceName);
 
 const store = new DynamoDbJobStore(jobsConfig.resultsTable);
 const invoker = new ProviderInvoker();
@@ -41,7 +43,7 @@ const limits = { maxMessages: routerConfig.maxMessages, tierIds: routerConfig.ti
 const STORE_RESERVE_MS = 3_000;
 
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  const metrics = emf.recorder();
   try {
     const deps = await dependencies.get(metrics);
     // The tier limit holds within this batch: one semaphore per tier.

@@ -17,8 +17,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { S3BulkOutputReader } from '../adapters/s3-bulk-output-reader';
 import { s3ClientConfig } from '../adapters/s3-client';
 import {
@@ -37,6 +37,8 @@ const completionLogger: BulkCompletionLogger = {
   error: (message, attributes = {}) => logger.error(message, attributes),
 };
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
+/** Built once per container; each invocation gets a recorder of its own. */
+const emf = EmfWriter.fromEnvironment(serviceName);
 
 interface Runtime {
   readonly jobs: JobsRuntimeConfig;
@@ -70,7 +72,7 @@ export async function handler(
   context?: Context,
 ): Promise<BulkCompletionSummary> {
   if (context) logger.addContext(context);
-  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  const metrics = emf.recorder();
   try {
     const rt = runtimeOf();
     return await handleBulkJobStateChange(event, {

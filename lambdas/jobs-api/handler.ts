@@ -12,9 +12,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { BedrockBulkSubmitter } from '../adapters/bedrock-bulk-submitter';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
+import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsIdempotency } from '../adapters/powertools-idempotency';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { errorResponse, type HttpResponse } from '../core/chat-endpoint';
 import { HttpError } from '../core/errors';
@@ -25,6 +25,8 @@ const logger = new Logger();
 const routerConfig = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
 const jobsConfig = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
+/** Built once per container; each invocation gets a recorder of its own. */
+const emf = EmfWriter.fromEnvironment(serviceName);
 
 const dynamo = new DynamoDBClient({});
 const store = new DynamoDbJobStore(jobsConfig.resultsTable, dynamo);
@@ -38,7 +40,7 @@ const bulk = jobsConfig.bulk ? new BedrockBulkSubmitter(jobsConfig.bulk, routerC
 
 /** `POST /v1/jobs` (202 + job id) and `GET /v1/jobs/{id}` (status, results). */
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
-  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  const metrics = emf.recorder();
   try {
     const caller = callerOf(event.requestContext, routerConfig.tenant);
     const deps: JobsEndpointDeps = {

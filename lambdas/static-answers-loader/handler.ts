@@ -16,8 +16,8 @@ import type Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { STATIC_LOADER_CONFIG_ENV, type StaticAnswersLoaderRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { createEmbedder, openCacheConnection } from '../adapters/connections';
+import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
-import { PowertoolsMetricsRecorder } from '../adapters/powertools-metrics';
 import { s3ClientConfig } from '../adapters/s3-client';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
 import { ValkeyVectorStore } from '../adapters/valkey-vector-store';
@@ -31,6 +31,8 @@ const loaderLogger: LoaderLogger = {
   error: (message, attributes = {}) => logger.error(message, attributes),
 };
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
+/** Built once per container; each invocation gets a recorder of its own. */
+const emf = EmfWriter.fromEnvironment(serviceName);
 /** The loader writes in bulk: it waits longer for the cache than the router, which fails open. */
 const MIN_CACHE_TIMEOUT_MS = 5_000;
 /** Retries of the AWS calls (S3, embedding model): a daily batch job can afford them. */
@@ -81,7 +83,7 @@ function embedderFor(config: StaticAnswersLoaderRuntimeConfig): Embedder | undef
 
 export async function handler(_event: unknown, context?: Context): Promise<LoadSummary> {
   if (context) logger.addContext(context);
-  const metrics = new PowertoolsMetricsRecorder(serviceName);
+  const metrics = emf.recorder();
   let client: Valkey | undefined;
   try {
     const config = readConfig();
