@@ -79,7 +79,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
     '@smithy/node-http-handler@^4.0.0',
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
-    `@aws-lambda-powertools/metrics@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/parameters@${POWERTOOLS_VERSION}`,
     'iovalkey@^0.4.0',
     'zod@^4.1.0',
