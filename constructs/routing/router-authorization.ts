@@ -1,9 +1,16 @@
+import { Token } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 
 /** Options of JWT authorization. */
 export interface JwtAuthorizationOptions {
-  /** Issuer URL of the tokens, such as `https://cognito-idp.<region>.amazonaws.com/<user-pool-id>`. */
+  /**
+   * Issuer URL of the tokens, exactly as their `iss` claim has it, such as
+   * `https://cognito-idp.<region>.amazonaws.com/<user-pool-id>`. It must be an `https://` URL
+   * without query or fragment: API Gateway fetches the issuer's signing keys from it (OpenID
+   * Connect discovery), so any other issuer fails every request with 401. A token (such as
+   * `userPool.userPoolProviderUrl`) is accepted unchecked.
+   */
   readonly issuer: string;
   /** Accepted audiences (`aud` claim, or `client_id` for Cognito access tokens). */
   readonly audience: string[];
@@ -30,6 +37,9 @@ export abstract class RouterAuthorization {
   /** JWT authorization (Cognito or any OIDC issuer). The tenant is the `tenantClaim` claim. */
   public static jwt(options: JwtAuthorizationOptions): RouterAuthorization {
     if (options.audience.length === 0) throw new Error('RouterAuthorization.jwt: audience must name at least one audience');
+    if (!Token.isUnresolved(options.issuer) && !isHttpsIssuer(options.issuer)) {
+      throw new Error(`RouterAuthorization.jwt: issuer must be an https:// URL without query or fragment (API Gateway fetches the issuer's signing keys from it, and the token's iss claim must equal it); got "${options.issuer}"`);
+    }
     return new JwtAuthorization(options);
   }
 
@@ -60,4 +70,15 @@ class JwtAuthorization extends RouterAuthorization {
   public authorizer(): apigwv2.IHttpRouteAuthorizer {
     return new authorizers.HttpJwtAuthorizer('JwtAuthorizer', this.options.issuer, { jwtAudience: this.options.audience });
   }
+}
+
+/** An OpenID Connect issuer identifier: an https URL with a host and no query or fragment. */
+function isHttpsIssuer(issuer: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'https:' && url.hostname !== '' && !/[?#]/.test(issuer);
 }
