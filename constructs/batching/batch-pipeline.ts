@@ -34,12 +34,20 @@ export interface BulkModeOptions {
    */
   readonly tier: IModelTier;
   /**
-   * Fewest requests in a bulk job. Bedrock refuses batch inference jobs with fewer records than
-   * its quota "Minimum number of records per batch inference job" (100 for most models, see the
-   * Amazon Bedrock service quotas).
-   * @default 100
+   * Fewest requests in a bulk job; smaller jobs go through the queue. Bedrock refuses batch
+   * inference jobs with fewer records than its quota "Minimum number of records per batch
+   * inference job", so this must be at least `minRecordsPerJobQuota`.
+   * @default - `minRecordsPerJobQuota` (100)
    */
   readonly minItems?: number;
+  /**
+   * The value of the Amazon Bedrock quota "Minimum number of records per batch inference job" for
+   * the bulk tier's model in your account and Region: 100 for most models (see the Amazon Bedrock
+   * service quotas). Set it only when AWS changed that quota for your account; `minItems` may then
+   * go down to it.
+   * @default 100
+   */
+  readonly minRecordsPerJobQuota?: number;
   /**
    * Most requests in a bulk job (Bedrock's quota "Records per batch inference job" is 50,000 for
    * most models).
@@ -634,6 +642,9 @@ interface Settings {
   };
 }
 
+/** Bedrock's default quota "Minimum number of records per batch inference job" (most models). */
+const BEDROCK_MIN_RECORDS_PER_JOB = 100;
+
 /** The props with their defaults, validated; messages name the prop. */
 function resolveSettings(props: BatchPipelineProps): Settings {
   const where = 'BatchPipeline';
@@ -688,9 +699,13 @@ function resolveSettings(props: BatchPipelineProps): Settings {
     if (!(b.tier instanceof BedrockModelTier)) {
       throw new Error(`${where}: bulk.tier "${b.tier.tierId}" is served by ${b.tier.provider}; bulk mode runs on Bedrock batch inference and needs a tier created with ModelTier.bedrock()`);
     }
-    const minItems = b.minItems ?? 100;
+    const quota = integer('bulk.minRecordsPerJobQuota', b.minRecordsPerJobQuota ?? BEDROCK_MIN_RECORDS_PER_JOB, 1, Number.MAX_SAFE_INTEGER);
+    const minItems = b.minItems ?? quota;
     const maxItems = b.maxItems ?? 50_000;
-    integer('bulk.minItems', minItems, 1, Number.MAX_SAFE_INTEGER);
+    if (!Number.isInteger(minItems) || minItems < quota) {
+      throw new Error(`${where}: bulk.minItems must be an integer of at least ${quota}, Bedrock's quota "Minimum number of records per batch inference job" `
+        + `(Bedrock refuses smaller jobs); got ${minItems}. If AWS lowered that quota for your account, set bulk.minRecordsPerJobQuota to its value`);
+    }
     integer('bulk.maxItems', maxItems, minItems, Number.MAX_SAFE_INTEGER);
     const timeout = b.timeout ?? Duration.hours(24);
     const hours = timeout.toMilliseconds() / 3_600_000;

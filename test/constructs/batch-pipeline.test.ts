@@ -689,7 +689,15 @@ describe('BatchPipeline: validation', () => {
     ['idempotencyTtl over resultTtl', { idempotencyTtl: Duration.days(8) }, /idempotencyTtl must be from 1 minute to resultTtl \(7 days\)/],
     ['a bulk tier that is not one of the router\'s', { bulk: { tier: largeTier() } }, /bulk.tier "large" is not one of the router's tiers \(small, large, custom\)/],
     ['a bulk tier that is not served by Bedrock', (r) => ({ bulk: { tier: r.tiers[2] } }), /bulk.tier "custom" is served by sagemaker; bulk mode runs on Bedrock batch inference/],
-    ['bulk.minItems 0', (r) => ({ bulk: { tier: r.tiers[1], minItems: 0 } }), /bulk.minItems must be an integer from 1/],
+    ['bulk.minItems 0', (r) => ({ bulk: { tier: r.tiers[1], minItems: 0 } }), /bulk.minItems must be an integer of at least 100/],
+    [
+      'bulk.minItems below Bedrock\'s minimum records per job',
+      (r) => ({ bulk: { tier: r.tiers[1], minItems: 99 } }),
+      /bulk.minItems must be an integer of at least 100, Bedrock's quota "Minimum number of records per batch inference job" \(Bedrock refuses smaller jobs\); got 99\. If AWS lowered that quota for your account, set bulk.minRecordsPerJobQuota/,
+    ],
+    ['bulk.minItems below a lowered quota', (r) => ({ bulk: { tier: r.tiers[1], minItems: 9, minRecordsPerJobQuota: 10 } }), /bulk.minItems must be an integer of at least 10,/],
+    ['a fractional bulk.minItems', (r) => ({ bulk: { tier: r.tiers[1], minItems: 150.5 } }), /bulk.minItems must be an integer of at least 100/],
+    ['bulk.minRecordsPerJobQuota 0', (r) => ({ bulk: { tier: r.tiers[1], minRecordsPerJobQuota: 0 } }), /bulk.minRecordsPerJobQuota must be an integer from 1/],
     ['bulk.maxItems below minItems', (r) => ({ bulk: { tier: r.tiers[1], minItems: 500, maxItems: 400 } }), /bulk.maxItems must be an integer from 500/],
     ['bulk.timeout under 24 hours', (r) => ({ bulk: { tier: r.tiers[1], timeout: Duration.hours(23) } }), /bulk.timeout must be whole hours from 24 to 168/],
     ['bulk.timeout over 168 hours', (r) => ({ bulk: { tier: r.tiers[1], timeout: Duration.hours(169) } }), /bulk.timeout must be whole hours from 24 to 168/],
@@ -706,6 +714,17 @@ describe('BatchPipeline: validation', () => {
     expect(attempt(limits)).not.toThrow();
     expect(attempt((r) => ({ resultTtl: Duration.hours(168), bulk: { tier: r.tiers[1], timeout: Duration.hours(168) } }))).not.toThrow();
     expect(attempt({ queueEncryption: sqs.QueueEncryption.KMS_MANAGED })).not.toThrow();
+  });
+
+  test('bulk.minItems may go below 100 only with the quota AWS set for the account (minRecordsPerJobQuota), which is then the default', () => {
+    expect(attempt((r) => ({ bulk: { tier: r.tiers[1], minItems: 100 } }))).not.toThrow();
+    expect(attempt((r) => ({ bulk: { tier: r.tiers[1], minItems: 10, minRecordsPerJobQuota: 10 } }))).not.toThrow();
+    const stack = newStack();
+    const router = new TieredRouter(stack, 'Router', { tiers: [smallTier()] });
+    new BatchPipeline(stack, 'Pipeline', { router, bulk: { tier: router.tiers[0], minRecordsPerJobQuota: 25 } });
+    const configs = Object.values(functionConfigs(Template.fromStack(stack), JOBS_CONFIG));
+    expect(configs.length).toBeGreaterThan(0);
+    for (const config of configs) expect(config.bulk.minItems).toBe(25);
   });
 
   test('KMS_MANAGED encrypts the queues with the AWS managed key of SQS', () => {
