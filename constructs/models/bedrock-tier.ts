@@ -14,9 +14,17 @@ export interface BedrockTierProps extends ModelTierBaseProps {
    * - the ARN of a foundation model, an inference profile or an application inference profile.
    */
   readonly modelId: string;
-  /** USD per 1,000 input tokens, from the Bedrock price list for the model and Region. */
+  /**
+   * USD per 1,000 input tokens, from the Bedrock price list for the model and Region (which
+   * quotes prices per million tokens: divide by 1,000). At least 0; a router warns at synth
+   * above 0.2, more than any Bedrock model costs.
+   */
   readonly inputPricePer1kTokens: number;
-  /** USD per 1,000 output tokens, from the Bedrock price list for the model and Region. */
+  /**
+   * USD per 1,000 output tokens, from the Bedrock price list for the model and Region (which
+   * quotes prices per million tokens: divide by 1,000). At least 0; a router warns at synth
+   * above 0.2, more than any Bedrock model costs.
+   */
   readonly outputPricePer1kTokens: number;
   /**
    * The foundation models behind an application inference profile (`modelId` is the ARN of an

@@ -42,5 +42,61 @@ export function tierRuntimeConfig(tier: IModelTier): TierRuntimeConfig {
   };
 }
 
+/**
+ * USD per 1,000 tokens above which a price is taken for a price per million tokens. The most
+ * expensive on-demand Bedrock models cost about $0.075 per 1,000 output tokens (Claude Opus 4 and
+ * 4.1 at $75 per million); the ceiling leaves room for dearer models and Regions.
+ */
+export const PLAUSIBLE_PRICE_PER_1K_CEILING = 0.2;
+
+/** A synth-time warning about tiers: a stable id and its message. */
+export interface TierWarning {
+  readonly id: string;
+  readonly message: string;
+}
+
+/**
+ * What looks wrong in a list of tiers without being invalid: prices that look like prices per
+ * million tokens, and tiers not ordered cheapest first.
+ *
+ * The runtime takes the order of the tiers for their order of price and capability (it never
+ * compares prices): fallback goes to the later tiers first, and an answer of an earlier tier
+ * standing in for a failed later one is not cached. A tier is cheaper than another, as the
+ * runtime's cost accounting (`invocationCostUsd`) prices a request, when it costs less for every
+ * request: neither of its prices is higher and one is lower. Tiers with both prices 0 (unpriced,
+ * such as SageMaker tiers whose cost is not accounted) are left out of the comparison.
+ */
+export function tierWarnings(where: string, tiers: readonly IModelTier[]): TierWarning[] {
+  const warnings: TierWarning[] = [];
+  for (const tier of tiers) {
+    for (const [key, price] of [['inputPricePer1kTokens', tier.inputPricePer1kTokens], ['outputPricePer1kTokens', tier.outputPricePer1kTokens]] as const) {
+      if (price > PLAUSIBLE_PRICE_PER_1K_CEILING) {
+        warnings.push({
+          id: 'cdk-scalable-ai:pricePerMillion',
+          message: `${where}: tier "${tier.tierId}" has ${key} ${price} USD, above ${PLAUSIBLE_PRICE_PER_1K_CEILING} USD per 1,000 tokens, more than any Bedrock model costs: `
+            + 'this looks like a price per million tokens; prices are per 1,000 tokens (divide by 1,000)',
+        });
+      }
+    }
+  }
+  const priced = tiers.filter((t) => t.inputPricePer1kTokens > 0 || t.outputPricePer1kTokens > 0);
+  const cheaper = (a: IModelTier, b: IModelTier): boolean =>
+    a.inputPricePer1kTokens <= b.inputPricePer1kTokens && a.outputPricePer1kTokens <= b.outputPricePer1kTokens
+    && (a.inputPricePer1kTokens < b.inputPricePer1kTokens || a.outputPricePer1kTokens < b.outputPricePer1kTokens);
+  const outOfOrder: string[] = [];
+  priced.forEach((later, j) => {
+    const dearer = priced.slice(0, j).filter((earlier) => cheaper(later, earlier));
+    if (dearer.length > 0) outOfOrder.push(`"${later.tierId}" is cheaper than ${dearer.map((t) => `"${t.tierId}"`).join(', ')} before it`);
+  });
+  if (outOfOrder.length > 0) {
+    warnings.push({
+      id: 'cdk-scalable-ai:tierOrder',
+      message: `${where}: tiers are not ordered cheapest first (${outOfOrder.join('; ')}). The order of the tiers is their order of price and capability: `
+        + 'fallback tries the later tiers first, and answers of an earlier tier standing in for a later one are not cached. List the tiers cheapest first.',
+    });
+  }
+  return warnings;
+}
+
 export const DEFAULT_MAX_TOKENS = 1024;
 export const DEFAULT_TIER_TIMEOUT = Duration.seconds(15);
