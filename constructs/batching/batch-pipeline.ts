@@ -15,7 +15,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AiMetricNames } from '../contract/metrics';
-import { BULK_JOB_NAME_PREFIX, JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig } from '../contract/runtime-config';
+import { BULK_JOB_NAME_PREFIX, JOBS_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig } from '../contract/runtime-config';
 import { HandlerFunction, type HandlerFunctionProps } from '../internal/handler-function';
 import { createLoggedBucket } from '../internal/logged-bucket';
 import { nagResourceId } from '../internal/nag';
@@ -373,11 +373,9 @@ export class BatchPipeline extends Construct {
       tierConcurrency: settings.tierConcurrency,
       bulk: bulkConfig,
     };
-    const environment = {
-      [JOBS_CONFIG_ENV]: Stack.of(this).toJsonString(config),
-      // Every handler validates requests and derives tenants exactly as the router does.
-      [ROUTER_CONFIG_ENV]: router._runtimeConfigJson,
-    };
+    // Every handler also gets the router's configuration (router._attachRuntimeConfig): it
+    // validates requests and derives tenants exactly as the router does.
+    const environment = { [JOBS_CONFIG_ENV]: Stack.of(this).toJsonString(config) };
     const functionDefaults: FunctionDefaults = { serviceName: router.serviceName, logRetention, vpc, vpcSubnets, environment };
 
     // The jobs API.
@@ -390,6 +388,7 @@ export class BatchPipeline extends Construct {
       memorySize: 512,
     });
     this.jobsApiFunction = jobsApi.function;
+    router._attachRuntimeConfig(jobsApi.function);
     this.grantTable(jobsApi.function, this.resultsTable, JOBS_API_TABLE_ACTIONS);
     this.grantTable(jobsApi.function, this.idempotencyTable, IDEMPOTENCY_TABLE_ACTIONS);
     iam.Grant.addToPrincipal({ grantee: jobsApi.function, actions: ['sqs:SendMessage'], resourceArns: [queue.queueArn] });
@@ -404,6 +403,7 @@ export class BatchPipeline extends Construct {
       memorySize: props.workerMemorySize ?? 512,
     });
     this.workerFunction = worker.function;
+    router._attachRuntimeConfig(worker.function);
     this.grantTable(worker.function, this.resultsTable, WORKER_TABLE_ACTIONS);
     router._grantRoutingTo(worker.function);
     worker.function.addEventSource(new eventSources.SqsEventSource(queue, {
@@ -541,6 +541,7 @@ export class BatchPipeline extends Construct {
       timeout: Duration.minutes(15),
       memorySize: 1024,
     });
+    this.router._attachRuntimeConfig(completion.function);
     this.grantTable(completion.function, this.resultsTable, COMPLETION_TABLE_ACTIONS);
     this.grantObjects(completion.function, completion.role, bucket, outputPrefix, ['s3:GetObject'],
       'The completion function reads the output files of any bulk job under the output prefix of the bulk bucket; Bedrock names them per job.');

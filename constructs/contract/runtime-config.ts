@@ -7,6 +7,12 @@
 
 /** Environment variable that carries the JSON-serialized {@link RouterRuntimeConfig}. */
 export const ROUTER_CONFIG_ENV = 'SCALABLE_AI_ROUTER_CONFIG';
+/**
+ * Environment variable that carries, instead of ROUTER_CONFIG_ENV, the name of the SSM parameter
+ * (String) that holds the JSON-serialized {@link RouterRuntimeConfig}: for configurations that
+ * would push a function's environment past Lambda's 4 KB. Read once per container, at cold start.
+ */
+export const ROUTER_CONFIG_PARAMETER_ENV = 'SCALABLE_AI_ROUTER_CONFIG_PARAMETER';
 /** Environment variable that carries the JSON-serialized {@link StaticAnswersLoaderRuntimeConfig}. */
 export const STATIC_LOADER_CONFIG_ENV = 'SCALABLE_AI_STATIC_LOADER_CONFIG';
 
@@ -208,7 +214,8 @@ export interface BulkRuntimeConfig {
 
 /**
  * Configuration of the batch pipeline's handlers (jobs API, batch worker, bulk completion). The
- * worker also reads the router's configuration (ROUTER_CONFIG_ENV): the same tiers and caches.
+ * worker also reads the router's configuration (ROUTER_CONFIG_ENV or ROUTER_CONFIG_PARAMETER_ENV):
+ * the same tiers and caches.
  */
 export interface JobsRuntimeConfig {
   /** DynamoDB table of jobs and their results (partition key `pk`, sort key `sk`, TTL `expiresAt`). */

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -7,6 +7,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { RouterAuthorization } from './router-authorization';
 import type { EmbeddingModel } from '../cache/embedding-model';
@@ -16,13 +17,14 @@ import type { StaticAnswers } from '../cache/static-answers';
 import { UserContextBackend, type UserContextStore } from '../cache/user-context-store';
 import type { VectorStore } from '../cache/vector-store';
 import { AiMetricNames } from '../contract/metrics';
-import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
+import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
 import { cacheConnectionConfig } from '../internal/cache-connection';
+import { estimatedEnvironmentBytes, estimatedValueBytes, LAMBDA_ENVIRONMENT_LIMIT_BYTES } from '../internal/environment-size';
 import { HandlerFunction } from '../internal/handler-function';
 import { bindSemanticCache } from '../internal/semantic-cache-binding';
 import { defaultPrivateSubnets } from '../internal/subnets';
 import type { IModelTier } from '../models/model-tier';
-import { tierRuntimeConfig } from '../models/tier-support';
+import { tierRuntimeConfig, tierWarnings } from '../models/tier-support';
 
 /** Whether the router honours the `tier` a request asks for. */
 export enum TierHintPolicy {
@@ -112,7 +114,8 @@ export interface TieredRouterOptions {
    */
   readonly throttlingBurstLimit?: number;
   /**
-   * Concurrent executions reserved for (and capping) the router function.
+   * Concurrent executions reserved for (and capping) the router function: an integer of at least
+   * 1 (0 would throttle every request).
    * @default - unreserved
    */
   readonly reservedConcurrentExecutions?: number;
@@ -136,7 +139,12 @@ export interface TieredRouterOptions {
 
 /** Properties of a {@link TieredRouter}. */
 export interface TieredRouterProps extends TieredRouterOptions {
-  /** The model tiers, cheapest and least capable first. */
+  /**
+   * The model tiers, cheapest and least capable first: fallback tries the later tiers first, and
+   * answers of an earlier tier standing in for a later one are not cached. A tier listed after
+   * one it is cheaper than (both prices no higher, one lower) is reported as a warning at synth,
+   * and so is a price above 0.2 USD per 1,000 tokens (likely a price per million tokens).
+   */
   readonly tiers: IModelTier[];
   /**
    * The response cache to answer repeated requests from.
@@ -236,10 +244,13 @@ export class TieredRouter extends Construct {
   private readonly vpc?: ec2.IVpc;
   private readonly vpcSubnets?: ec2.SubnetSelection;
   private readonly runtimeConfigJson: string;
+  private runtimeConfigParameter?: ssm.StringParameter;
+  private readonly runtimeConfigReaders: lambda.Function[] = [];
 
   constructor(scope: Construct, id: string, props: TieredRouterProps) {
     super(scope, id);
     validateRouterProps(props);
+    for (const warning of tierWarnings('TieredRouter', props.tiers)) Annotations.of(this).addWarningV2(warning.id, warning.message);
     this.tiers = props.tiers;
     this.serviceName = props.serviceName ?? 'scalable-ai';
     const authorization = props.authorization ?? RouterAuthorization.iam();
@@ -289,7 +300,7 @@ export class TieredRouter extends Construct {
       userContext: props.userContext?._runtimeConfig(),
     };
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
-    this.function.addEnvironment(ROUTER_CONFIG_ENV, this.runtimeConfigJson);
+    this._attachRuntimeConfig(this.function);
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.api = new apigwv2.HttpApi(this, 'Api', {
@@ -334,12 +345,35 @@ export class TieredRouter extends Construct {
   }
 
   /**
-   * The router's configuration as the handlers read it (`ROUTER_CONFIG_ENV`): a JSON string with
-   * tokens. Functions that run the routing core (the batch worker) carry the same configuration.
+   * Gives `fn` the router's configuration (a JSON string with tokens), as every function that
+   * validates requests or runs the routing core needs it. Call it once `fn` has the rest of its
+   * environment. The configuration goes in the environment (`ROUTER_CONFIG_ENV`) when the
+   * environment then stays within Lambda's 4 KB (estimated as deployed, see
+   * `estimatedEnvironmentBytes`); otherwise in an SSM parameter, one per router, whose name goes
+   * in `ROUTER_CONFIG_PARAMETER_ENV`, with `ssm:GetParameter` on that parameter only. At synth, a
+   * validation checks the final environment of `fn` against the limit.
    * @internal
    */
-  public get _runtimeConfigJson(): string {
-    return this.runtimeConfigJson;
+  public _attachRuntimeConfig(fn: lambda.Function): void {
+    if (estimatedEnvironmentBytes(fn, { [ROUTER_CONFIG_ENV]: this.runtimeConfigJson }) <= LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
+      fn.addEnvironment(ROUTER_CONFIG_ENV, this.runtimeConfigJson);
+    } else {
+      const parameter = this.configParameter();
+      fn.addEnvironment(ROUTER_CONFIG_PARAMETER_ENV, parameter.parameterName);
+      iam.Grant.addToPrincipal({ grantee: fn, actions: ['ssm:GetParameter'], resourceArns: [parameter.parameterArn] });
+      this.runtimeConfigReaders.push(fn);
+    }
+    fn.node.addValidation({ validate: () => environmentSizeErrors(fn) });
+  }
+
+  /**
+   * The functions that read the router's configuration from SSM Parameter Store at cold start
+   * (none while it fits their environment). They need a route to SSM: in a VPC without internet
+   * access, an `ssm` interface endpoint.
+   * @internal
+   */
+  public get _runtimeConfigReaders(): lambda.Function[] {
+    return [...this.runtimeConfigReaders];
   }
 
   /**
@@ -438,10 +472,41 @@ export class TieredRouter extends Construct {
     return this.metric(AiMetricNames.UNAVAILABLE, undefined, props);
   }
 
+  /** The SSM parameter that holds the router's configuration, created on first need. */
+  private configParameter(): ssm.StringParameter {
+    if (!this.runtimeConfigParameter) {
+      const bytes = estimatedValueBytes(Stack.of(this), this.runtimeConfigJson);
+      if (bytes > SSM_PARAMETER_LIMIT_BYTES) {
+        throw new Error(`TieredRouter: the router's configuration comes to about ${bytes} bytes once deployed, more than an SSM parameter holds `
+          + `(${SSM_PARAMETER_LIMIT_BYTES} bytes, advanced tier) and far more than Lambda's 4 KB of environment: give fewer tiers, or shorter modelIds `
+          + '(an inference profile id rather than an application inference profile ARN)');
+      }
+      this.runtimeConfigParameter = new ssm.StringParameter(this, 'RuntimeConfig', {
+        description: 'cdk-scalable-ai router configuration, read by its functions at cold start (too large for their environment)',
+        stringValue: this.runtimeConfigJson,
+        // Standard (free, up to 4 KB) unless the deployed value needs Advanced (up to 8 KB, billed
+        // per parameter and month); never downgraded by a later, smaller value.
+        tier: ssm.ParameterTier.INTELLIGENT_TIERING,
+      });
+    }
+    return this.runtimeConfigParameter;
+  }
+
   private addRoute(id: string, method: apigwv2.HttpMethod, path: string): void {
     this.api.addRoutes({ path, methods: [method], integration: new integrations.HttpLambdaIntegration(id, this.function) });
     this.routes.push([method, path]);
   }
+}
+
+/** The largest value of an SSM parameter (advanced tier): 8 KB. */
+const SSM_PARAMETER_LIMIT_BYTES = 8192;
+
+/** An error when the environment of `fn` will be larger than Lambda allows. */
+function environmentSizeErrors(fn: lambda.Function): string[] {
+  const bytes = estimatedEnvironmentBytes(fn);
+  if (bytes <= LAMBDA_ENVIRONMENT_LIMIT_BYTES) return [];
+  return [`The environment variables of ${fn.node.path} come to about ${bytes} bytes once deployed (references counted at their longest), `
+    + `over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes for all of a function's environment variables together; remove variables added to it`];
 }
 
 function validateRouterProps(props: TieredRouterProps): void {
@@ -491,6 +556,10 @@ function validateRouterProps(props: TieredRouterProps): void {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
       throw new Error(`TieredRouter: ${name} must be a positive integer; got ${value}`);
     }
+  }
+  const reserved = props.reservedConcurrentExecutions;
+  if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1)) {
+    throw new Error(`TieredRouter: reservedConcurrentExecutions must be an integer of at least 1 (0 reserves no capacity and throttles every request; leave it unset for unreserved concurrency); got ${reserved}`);
   }
   if (props.maxRequestBytes !== undefined && props.maxRequestBytes > 6_000_000) {
     throw new Error(`TieredRouter: maxRequestBytes must be at most 6000000 (the Lambda payload limit); got ${props.maxRequestBytes}`);

@@ -21,7 +21,8 @@ export interface ScalableAiServiceProps {
    * user context) S3 and DynamoDB: VPC endpoints or NAT.
    * @default - a new VPC over two Availability Zones with isolated subnets only, interface
    * endpoints for Bedrock Runtime, SageMaker Runtime and Secrets Manager (with `batchPipeline`
-   * also SQS, and with bulk mode the Bedrock control plane), gateway endpoints for S3 and
+   * also SQS, with bulk mode the Bedrock control plane, and SSM when the router's configuration
+   * is too large for the functions' environment), gateway endpoints for S3 and
    * DynamoDB, and flow logs
    */
   readonly vpc?: ec2.IVpc;
@@ -155,6 +156,14 @@ export class ScalableAiService extends Construct {
     if (this.batchPipeline) {
       allow(routingEndpoints, this.batchPipeline.workerFunction);
       allow([this.sqsEndpoint, this.bedrockControlEndpoint], this.batchPipeline.jobsApiFunction);
+    }
+    // A router configuration too large for the functions' environment is read from SSM Parameter
+    // Store at cold start: known only now that every function that carries it exists.
+    const ssmReaders = this.router._runtimeConfigReaders;
+    if (!props.vpc && ssmReaders.length > 0) {
+      const ssmEndpoint = this.vpc.addInterfaceEndpoint('Ssm', { service: ec2.InterfaceVpcEndpointAwsService.SSM, privateDnsEnabled: true, open: false });
+      this.vpcEndpoints.push(ssmEndpoint);
+      for (const fn of ssmReaders) allow([ssmEndpoint], fn);
     }
   }
 

@@ -8,16 +8,17 @@
  * See `core/jobs/batch-processing` for what happens to each record.
  *
  * Configuration: `JOBS_CONFIG_ENV` (JSON `JobsRuntimeConfig`) and `ROUTER_CONFIG_ENV` (JSON
- * `RouterRuntimeConfig`).
+ * `RouterRuntimeConfig`), or `ROUTER_CONFIG_PARAMETER_ENV` (the SSM parameter holding it).
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { JOBS_CONFIG_ENV, type JobsRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
 import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
 import { ProviderInvoker } from '../adapters/provider-invoker';
+import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
 import { JobBatch } from '../core/jobs/batch-processing';
@@ -26,7 +27,6 @@ import { QuestionGuard } from '../core/semantic/question-guard';
 import { DependencyBuilder } from '../router/dependencies';
 
 const logger = new Logger();
-const routerConfig = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
 const jobsConfig = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
 /** Built once per container; each invocation gets a recorder of its own. */
@@ -36,15 +36,23 @@ const store = new DynamoDbJobStore(jobsConfig.resultsTable);
 const invoker = new ProviderInvoker();
 const classifier = new HeuristicClassifier();
 const guard = new QuestionGuard();
-const dependencies = new DependencyBuilder(routerConfig, guard, logger);
 const processor = new BatchProcessor(EventType.SQS);
-const limits = { maxMessages: routerConfig.maxMessages, tierIds: routerConfig.tiers.map((t) => t.id) };
+/** The router's configuration (from the environment, or SSM at cold start) and what is built from it. */
+const runtime = onFirstUse(async () => {
+  const routerConfig = await readRouterConfig();
+  return {
+    routerConfig,
+    dependencies: new DependencyBuilder(routerConfig, guard, logger),
+    limits: { maxMessages: routerConfig.maxMessages, tierIds: routerConfig.tiers.map((t) => t.id) },
+  };
+});
 /** Time kept back from the invocation's end to store the last results. */
 const STORE_RESERVE_MS = 3_000;
 
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const metrics = emf.recorder();
   try {
+    const { routerConfig, dependencies, limits } = await runtime();
     const deps = await dependencies.get(metrics);
     // The tier limit holds within this batch: one semaphore per tier.
     const limited = new TierLimitedInvoker(invoker, jobsConfig.tierConcurrency);

@@ -9,16 +9,18 @@
  * redelivered event counts nothing twice. Events of jobs it does not know are logged and ignored.
  *
  * Configuration: `JOBS_CONFIG_ENV` (JSON `JobsRuntimeConfig`, with `bulk`) and `ROUTER_CONFIG_ENV`
- * (JSON `RouterRuntimeConfig`: the bulk tier's prices).
+ * (JSON `RouterRuntimeConfig`: the bulk tier's prices), or `ROUTER_CONFIG_PARAMETER_ENV` (the SSM
+ * parameter holding it).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
-import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { JOBS_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
 import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
+import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { S3BulkOutputReader } from '../adapters/s3-bulk-output-reader';
 import { s3ClientConfig } from '../adapters/s3-client';
 import {
@@ -48,24 +50,20 @@ interface Runtime {
   readonly output: S3BulkOutputReader;
 }
 
-let runtime: Runtime | undefined;
-
 /** Configuration and clients, built on the first event and kept for the life of the container. */
-function runtimeOf(): Runtime {
-  if (runtime) return runtime;
+const runtimeOf = onFirstUse(async (): Promise<Runtime> => {
   const jobs = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
-  const router = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
   if (!jobs.bulk) throw new Error(`${JOBS_CONFIG_ENV}: bulk is not configured; the bulk completion function has nothing to do`);
+  const router = await readRouterConfig();
   const s3 = new S3Client(s3ClientConfig());
-  runtime = {
+  return {
     jobs,
     bulk: jobs.bulk,
     tier: bulkTier(jobs.bulk, router),
     store: new DynamoDbJobStore(jobs.resultsTable, new DynamoDBClient({ maxAttempts: 4 })),
     output: new S3BulkOutputReader(s3, jobs.bulk.bucketName),
   };
-  return runtime;
-}
+});
 
 export async function handler(
   event: EventBridgeEvent<string, BatchJobStateChangeDetail>,
@@ -74,7 +72,7 @@ export async function handler(
   if (context) logger.addContext(context);
   const metrics = emf.recorder();
   try {
-    const rt = runtimeOf();
+    const rt = await runtimeOf();
     return await handleBulkJobStateChange(event, {
       store: rt.store,
       output: rt.output,

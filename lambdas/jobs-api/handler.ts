@@ -4,17 +4,19 @@
  *
  * Configuration: `JOBS_CONFIG_ENV` (JSON `JobsRuntimeConfig`: results and idempotency tables, the
  * queue, limits, bulk mode) and `ROUTER_CONFIG_ENV` (JSON `RouterRuntimeConfig`: how requests are
- * validated, where the tenant comes from, the tiers bulk mode may use).
+ * validated, where the tenant comes from, the tiers bulk mode may use), or
+ * `ROUTER_CONFIG_PARAMETER_ENV` (the SSM parameter holding it).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { JOBS_CONFIG_ENV, ROUTER_CONFIG_ENV, type JobsRuntimeConfig, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { JOBS_CONFIG_ENV, type JobsRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { BedrockBulkSubmitter } from '../adapters/bedrock-bulk-submitter';
 import { DynamoDbJobStore } from '../adapters/dynamodb-job-store';
 import { EmfWriter } from '../adapters/emf-metrics';
 import { readJsonEnv } from '../adapters/environment';
 import { PowertoolsIdempotency } from '../adapters/powertools-idempotency';
+import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { SqsJobQueue } from '../adapters/sqs-job-queue';
 import { errorResponse, type HttpResponse } from '../core/chat-endpoint';
 import { HttpError } from '../core/errors';
@@ -22,7 +24,6 @@ import { getJob, submitJob, type JobsEndpointDeps } from '../core/jobs/jobs-endp
 import { callerOf, decodedBody, internalError } from '../core/router-dispatch';
 
 const logger = new Logger();
-const routerConfig = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
 const jobsConfig = readJsonEnv<JobsRuntimeConfig>(JOBS_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
 /** Built once per container; each invocation gets a recorder of its own. */
@@ -36,12 +37,17 @@ const idempotency = new PowertoolsIdempotency({
   ttlSeconds: jobsConfig.idempotencyTtlSeconds,
   client: dynamo,
 });
-const bulk = jobsConfig.bulk ? new BedrockBulkSubmitter(jobsConfig.bulk, routerConfig) : undefined;
+/** The router's configuration (from the environment, or SSM at cold start) and the bulk submitter built from it. */
+const runtime = onFirstUse(async () => {
+  const routerConfig = await readRouterConfig();
+  return { routerConfig, bulk: jobsConfig.bulk ? new BedrockBulkSubmitter(jobsConfig.bulk, routerConfig) : undefined };
+});
 
 /** `POST /v1/jobs` (202 + job id) and `GET /v1/jobs/{id}` (status, results). */
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
   const metrics = emf.recorder();
   try {
+    const { routerConfig, bulk } = await runtime();
     const caller = callerOf(event.requestContext, routerConfig.tenant);
     const deps: JobsEndpointDeps = {
       router: routerConfig,

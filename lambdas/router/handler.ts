@@ -1,10 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { DependencyBuilder } from './dependencies';
-import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { EmfWriter } from '../adapters/emf-metrics';
-import { readJsonEnv } from '../adapters/environment';
 import { ProviderInvoker } from '../adapters/provider-invoker';
+import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
@@ -14,12 +13,15 @@ import { handleStaticAnswer } from '../core/static-answers-endpoint';
 import { handleUserContext } from '../core/user-context-endpoint';
 
 const logger = new Logger();
-const config = readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
 const invoker = new ProviderInvoker();
 const classifier = new HeuristicClassifier();
 const guard = new QuestionGuard();
-const dependencies = new DependencyBuilder(config, guard, logger);
+/** The configuration (from the environment, or SSM at cold start) and what is built from it. */
+const runtime = onFirstUse(async () => {
+  const config = await readRouterConfig();
+  return { config, dependencies: new DependencyBuilder(config, guard, logger) };
+});
 const errorLogger = { error: (message: string, attributes: Record<string, unknown>): void => logger.error(message, attributes) };
 /** Built once per container; each invocation gets a recorder and writes one line (metrics and log fields). */
 const emf = EmfWriter.fromEnvironment(serviceName);
@@ -29,6 +31,7 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
   const metrics = emf.recorder();
   let log: Record<string, unknown> | undefined;
   try {
+    const { config, dependencies } = await runtime();
     const deps = await dependencies.get(metrics);
     const service = new ChatService({ config, invoker, classifier, guard, metrics, ...deps });
     const routes: RouteHandlers = {

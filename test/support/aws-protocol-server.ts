@@ -15,6 +15,8 @@
  *   Face TEI / feature extraction: `{ inputs }` in, `[[...], ...]` or `{ embeddings }` out).
  * - Secrets Manager `GetSecretValue`: `POST /` with `X-Amz-Target: secretsmanager.GetSecretValue`
  *   (awsJson1_1), HTTP/1.1.
+ * - SSM Parameter Store `GetParameter`: `POST /` with `X-Amz-Target: AmazonSSM.GetParameter`
+ *   (awsJson1_1), HTTP/1.1.
  *
  * Both listeners route every operation; {@link LocalAwsServer.env} points each SDK client at the
  * listener its default HTTP handler speaks. Errors are an HTTP status with the
@@ -155,6 +157,11 @@ export interface SecretCall {
   readonly found: boolean;
 }
 
+export interface ParameterCall {
+  readonly name: string;
+  readonly found: boolean;
+}
+
 const ACCOUNT = '111122223333';
 
 /** Minimal common surface of `http.ServerResponse` and `http2.Http2ServerResponse`. */
@@ -189,6 +196,8 @@ export class LocalAwsServer {
   readonly calls: RecordedCall[] = [];
   /** Every GetSecretValue call, in arrival order. */
   readonly secretCalls: SecretCall[] = [];
+  /** Every GetParameter call, in arrival order. */
+  readonly parameterCalls: ParameterCall[] = [];
   /** Every embedding call (Bedrock InvokeModel, SageMaker embedding endpoints), in arrival order. */
   readonly embeddingCalls: EmbeddingCall[] = [];
   /** TCP connections accepted since start (or {@link resetConnectionCounts}), per listener. */
@@ -198,6 +207,8 @@ export class LocalAwsServer {
   private readonly failures = new Map<string, InjectedFailure[]>();
   private readonly secretFailures: InjectedFailure[] = [];
   private readonly secrets = new Map<string, { arn: string; name: string; value: string }>();
+  private readonly parameters = new Map<string, string>();
+  private readonly parameterFailures: InjectedFailure[] = [];
   private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -241,6 +252,7 @@ export class LocalAwsServer {
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: this.http2Url,
       AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: this.http1Url,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: this.http1Url,
+      AWS_ENDPOINT_URL_SSM: this.http1Url,
       AWS_REGION: this.region,
       AWS_DEFAULT_REGION: this.region,
       AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
@@ -269,6 +281,16 @@ export class LocalAwsServer {
   /** Makes the next `times` GetSecretValue calls fail or hang (e.g. {@link Failures.hang}: accepted, never answered). */
   failNextSecret(failure: InjectedFailure, times = 1): void {
     for (let i = 0; i < times; i++) this.secretFailures.push(failure);
+  }
+
+  /** Stores a String parameter (GetParameter finds it by name). */
+  putParameter(name: string, value: string): void {
+    this.parameters.set(name, value);
+  }
+
+  /** Makes the next `times` GetParameter calls fail or hang. */
+  failNextParameter(failure: InjectedFailure, times = 1): void {
+    for (let i = 0; i < times; i++) this.parameterFailures.push(failure);
   }
 
   /** Starts counting {@link connections} from zero. */
@@ -304,6 +326,7 @@ export class LocalAwsServer {
     this.embeddingScripts.clear();
     this.embeddingEndpoints.clear();
     this.secretFailures.length = 0;
+    this.parameterFailures.length = 0;
   }
 
   /** Sets how a Bedrock embedding model embeds (default: {@link hashedTrigramEmbedding}). */
@@ -360,6 +383,7 @@ export class LocalAwsServer {
     }
     if (invoke) return this.model(res, 'sagemaker', decodeURIComponent(invoke[1]), raw, req);
     if (url.pathname === '/' && header('x-amz-target') === 'secretsmanager.GetSecretValue') return this.getSecretValue(res, raw);
+    if (url.pathname === '/' && header('x-amz-target') === 'AmazonSSM.GetParameter') return this.getParameter(res, raw);
     return this.sendError(res, 404, 'UnknownOperationException', `no such operation: POST ${url.pathname} (${header('x-amz-target') ?? 'no X-Amz-Target'})`);
   }
 
@@ -534,6 +558,32 @@ export class LocalAwsServer {
       VersionId: '00000000-0000-0000-0000-000000000001',
       VersionStages: ['AWSCURRENT'],
       CreatedDate: 1_700_000_000,
+    });
+  }
+
+  private async getParameter(res: AnyResponse, raw: string): Promise<void> {
+    const failure = this.parameterFailures.shift();
+    if (failure?.kind === 'error') return this.sendError(res, failure.status, failure.errorType, failure.message ?? failure.errorType, 'application/x-amz-json-1.1');
+    if (failure?.kind === 'hang' && !(await this.hold(res, failure.ms))) return;
+    let name = '';
+    try {
+      name = String((JSON.parse(raw) as { Name?: unknown }).Name ?? '');
+    } catch {
+      // handled below
+    }
+    const value = this.parameters.get(name);
+    this.parameterCalls.push({ name, found: value !== undefined });
+    if (value === undefined) return this.sendError(res, 400, 'ParameterNotFound', `Parameter ${name} not found.`, 'application/x-amz-json-1.1');
+    return this.send(res, 200, 'application/x-amz-json-1.1', {
+      Parameter: {
+        Name: name,
+        Type: 'String',
+        Value: value,
+        Version: 1,
+        ARN: `arn:aws:ssm:${this.region}:${ACCOUNT}:parameter/${name}`,
+        DataType: 'text',
+        LastModifiedDate: 1_700_000_000,
+      },
     });
   }
 
