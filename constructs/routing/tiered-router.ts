@@ -478,14 +478,14 @@ export class TieredRouter extends Construct {
       const bytes = estimatedValueBytes(Stack.of(this), this.runtimeConfigJson);
       if (bytes > SSM_PARAMETER_LIMIT_BYTES) {
         throw new Error(`TieredRouter: the router's configuration comes to about ${bytes} bytes once deployed, more than an SSM parameter holds `
-          + `(${SSM_PARAMETER_LIMIT_BYTES} bytes, advanced tier) and far more than Lambda's 4 KB of environment: give fewer tiers, or shorter modelIds `
+          + `(${SSM_PARAMETER_LIMIT_BYTES} bytes, advanced tier): give fewer tiers, or shorter modelIds `
           + '(an inference profile id rather than an application inference profile ARN)');
       }
       this.runtimeConfigParameter = new ssm.StringParameter(this, 'RuntimeConfig', {
         description: 'cdk-scalable-ai router configuration, read by its functions at cold start (too large for their environment)',
         stringValue: this.runtimeConfigJson,
-        // Standard (free, up to 4 KB) unless the deployed value needs Advanced (up to 8 KB, billed
-        // per parameter and month); never downgraded by a later, smaller value.
+        // Parameter Store picks the tier from the deployed value: standard (free, up to 4 KB)
+        // unless it needs advanced (up to 8 KB, billed per parameter and month).
         tier: ssm.ParameterTier.INTELLIGENT_TIERING,
       });
     }
