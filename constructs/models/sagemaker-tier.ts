@@ -220,6 +220,8 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     if (props.endpointName !== undefined && !Token.isUnresolved(props.endpointName) && !/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(props.endpointName)) {
       throw new Error(`${where}: endpointName must be 1-63 letters, digits and dashes, starting and ending with a letter or digit; got "${props.endpointName}"`);
     }
+    // A physical name because the execution role's log grant names the endpoint's log group,
+    // which must be known before the endpoint exists.
     this.endpointName = props.endpointName ?? Names.uniqueResourceName(this, { maxLength: 63, separator: '-' }).replace(/[^a-zA-Z0-9-]/g, '-');
     this.modelIdentifier = this.endpointName;
 

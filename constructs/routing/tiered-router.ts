@@ -156,8 +156,8 @@ export interface TieredRouterProps extends TieredRouterOptions {
    */
   readonly vpc?: ec2.IVpc;
   /**
-   * Subnets of the router function (and of the functions that follow it: the batch pipeline's,
-   * the OpenSearch Serverless vector store's endpoint). Public subnets are refused. In isolated
+   * Subnets of the router function, which the batch pipeline's functions and the OpenSearch
+   * Serverless store's VPC endpoint follow. Public subnets are refused. In isolated
    * subnets the VPC needs interface endpoints for Bedrock Runtime, SageMaker Runtime (with
    * SageMaker tiers or embedder) and Secrets Manager (with a cache or Aurora): a synth warning
    * names those it lacks.

@@ -1,6 +1,6 @@
 /** VectorStore.auroraPgvector(): wiring that cannot go wrong (cross-stack, imported clusters) and what is refused at synth. */
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -11,7 +11,9 @@ function tier(): IModelTier {
   return ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.000035, outputPricePer1kTokens: 0.00014 });
 }
 
-function cluster(stack: Stack, vpc: ec2.IVpc, engine: rds.IClusterEngine = rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 })): rds.DatabaseCluster {
+const POSTGRES_16 = rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 });
+
+function cluster(stack: Stack, vpc: ec2.IVpc, engine: rds.IClusterEngine = POSTGRES_16): rds.DatabaseCluster {
   return new rds.DatabaseCluster(stack, 'Db', {
     engine,
     writer: rds.ClusterInstance.serverlessV2('Writer'),
@@ -46,6 +48,16 @@ describe('a cluster in another stack', () => {
   });
 });
 
+test('in isolated subnets, the router is told it needs Secrets Manager for the database secret', () => {
+  const stack = newStack();
+  const vpc = isolatedVpc(stack);
+  vpc.addInterfaceEndpoint('Bedrock', { service: ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME });
+  const db = cluster(stack, vpc);
+  routerOn(stack, vpc, db, db.secret!);
+  Annotations.fromStack(stack).hasWarning('/TestStack/Router/Handler/Function',
+    Match.stringLikeRegexp('lacks the endpoints it calls: com\\.amazonaws\\.<region>\\.secretsmanager \\(interface\\)\\. Add them'));
+});
+
 describe('an imported cluster', () => {
   const attrs = { clusterIdentifier: 'shop-db', clusterEndpointAddress: 'shop-db.cluster-abc.eu-west-1.rds.amazonaws.com', port: 5432 };
 
@@ -53,7 +65,8 @@ describe('an imported cluster', () => {
     const stack = newStack();
     const vpc = isolatedVpc(stack);
     const db = rds.DatabaseCluster.fromDatabaseClusterAttributes(stack, 'Db', {
-      ...attrs, securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(stack, 'DbSg', 'sg-0123456789abcdef0')],
+      ...attrs,
+      securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(stack, 'DbSg', 'sg-0123456789abcdef0')],
       engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_15_4 }),
     });
     const router = routerOn(stack, vpc, db, secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'shop-db'));
@@ -74,7 +87,8 @@ describe('an imported cluster', () => {
     const stack = newStack();
     const vpc = isolatedVpc(stack);
     const db = rds.DatabaseCluster.fromDatabaseClusterAttributes(stack, 'Db', {
-      ...attrs, securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(stack, 'DbSg', 'sg-0123456789abcdef0')],
+      ...attrs,
+      securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(stack, 'DbSg', 'sg-0123456789abcdef0')],
       engine: rds.DatabaseClusterEngine.auroraMysql({ version: rds.AuroraMysqlEngineVersion.VER_3_08_0 }),
     });
     expect(() => routerOn(stack, vpc, db, secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'shop-db'))).toThrow(/runs aurora-mysql; pgvector needs Aurora PostgreSQL/);

@@ -62,7 +62,8 @@ describe('in an organization\'s VPC (public, private with egress, isolated subne
 
   test('every function runs in the private subnets with egress', () => {
     const egress = stack.resolve(vpc.privateSubnets.map((s) => s.subnetId));
-    const functions = [service.router.function, service.staticAnswers!.loaderFunction, service.batchPipeline!.jobsApiFunction, service.batchPipeline!.workerFunction];
+    const pipeline = service.batchPipeline!;
+    const functions = [service.router.function, service.staticAnswers!.loaderFunction, pipeline.jobsApiFunction, pipeline.workerFunction];
     for (const fn of functions) expect(subnetIdsOf(stack, fn)).toEqual(egress);
   });
 
@@ -83,14 +84,19 @@ describe('vpcSubnets', () => {
   test('the facade passes its vpcSubnets to the cache, the router, the static answers and the pipeline', () => {
     const stack = newStack();
     const vpc = orgVpc(stack);
+    // One Availability Zone's subnet with egress: what no default would pick.
     const service = new ScalableAiService(stack, 'Service', {
-      tiers: [bedrockTier()], vpc, vpcSubnets: { subnetGroupName: 'data' }, staticAnswers: {}, batchPipeline: {},
+      tiers: [bedrockTier()],
+      vpc,
+      staticAnswers: {},
+      batchPipeline: {},
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, availabilityZones: [vpc.availabilityZones[0]] },
     });
-    const isolated = stack.resolve(vpc.isolatedSubnets.map((s) => s.subnetId));
+    const chosen = [stack.resolve(vpc.privateSubnets[0].subnetId)];
     for (const fn of [service.router.function, service.staticAnswers!.loaderFunction, service.batchPipeline!.workerFunction]) {
-      expect(subnetIdsOf(stack, fn)).toEqual(isolated);
+      expect(subnetIdsOf(stack, fn)).toEqual(chosen);
     }
-    expect(onlyResource(Template.fromStack(stack), 'AWS::ElastiCache::SubnetGroup')[1].Properties.SubnetIds).toEqual(isolated);
+    expect(onlyResource(Template.fromStack(stack), 'AWS::ElastiCache::SubnetGroup')[1].Properties.SubnetIds).toEqual(chosen);
   });
 
   test('each construct honours its own vpcSubnets', () => {
@@ -100,7 +106,11 @@ describe('vpcSubnets', () => {
     const cache = new ResponseCache(stack, 'Cache', { vpc, vpcSubnets: data });
     const answers = new StaticAnswers(stack, 'Answers', { vpc, cache, vpcSubnets: data });
     const router = new TieredRouter(stack, 'Router', {
-      tiers: [bedrockTier()], vpc, cache, staticAnswers: answers, vpcSubnets: { availabilityZones: [vpc.availabilityZones[0]] },
+      tiers: [bedrockTier()],
+      vpc,
+      cache,
+      staticAnswers: answers,
+      vpcSubnets: { availabilityZones: [vpc.availabilityZones[0]] },
       semanticCache: { vectorStore: VectorStore.openSearchServerless({ vpcSubnets: data }) },
     });
     const tier = ModelTier.sageMaker(stack, 'Tier', { tierId: 'sm', imageUri: IMAGE, vpc, vpcSubnets: data });
@@ -173,7 +183,8 @@ describe('functions in isolated subnets: the VPC endpoints they need', () => {
     const vpc = isolatedVpc(stack);
     vpc.addInterfaceEndpoint('Bedrock', { service: ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME });
     new TieredRouter(stack, 'Router', {
-      tiers: [bedrockTier()], vpc,
+      tiers: [bedrockTier()],
+      vpc,
       userContext: new UserContextStore(stack, 'Context', { backend: UserContextBackend.DYNAMODB }),
     });
     expect(warnings(stack, MISSING, '/TestStack/Router/Handler/Function')[0]).toMatch(/endpoints it calls: com\.amazonaws\.<region>\.dynamodb \(gateway or interface\)\./);
@@ -224,7 +235,10 @@ describe('functions in isolated subnets: the VPC endpoints they need', () => {
     const vpc = isolatedVpc(network);
     vpc.addInterfaceEndpoint('Bedrock', { service: ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME });
     const svc = new Stack(app, 'Svc');
-    new TieredRouter(svc, 'Router', { tiers: [bedrockTier()], vpc });
-    expect(warnings(svc, MISSING)).toEqual([]);
+    const sageMaker = ModelTier.sageMaker(svc, 'Large', { tierId: 'large', existingEndpointName: 'large' });
+    new TieredRouter(svc, 'Router', { tiers: [bedrockTier(), sageMaker], vpc });
+    const found = warnings(svc, MISSING);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/endpoints it calls: com\.amazonaws\.<region>\.sagemaker\.runtime \(interface\)\. Add them/);
   });
 });
