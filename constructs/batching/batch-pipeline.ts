@@ -19,6 +19,7 @@ import { BULK_JOB_NAME_PREFIX, JOBS_CONFIG_ENV, type BulkRuntimeConfig, type Job
 import { HandlerFunction, type HandlerFunctionProps } from '../internal/handler-function';
 import { createLoggedBucket } from '../internal/logged-bucket';
 import { nagResourceId } from '../internal/nag';
+import { AwsServiceEndpoint, requireAwsServices } from '../internal/service-endpoints';
 import { BedrockModelTier } from '../models/bedrock-tier';
 import type { IModelTier } from '../models/model-tier';
 import type { TieredRouter } from '../routing/tiered-router';
@@ -393,6 +394,7 @@ export class BatchPipeline extends Construct {
     this.grantTable(jobsApi.function, this.idempotencyTable, IDEMPOTENCY_TABLE_ACTIONS);
     iam.Grant.addToPrincipal({ grantee: jobsApi.function, actions: ['sqs:SendMessage'], resourceArns: [queue.queueArn] });
     queue.encryptionMasterKey?.grant(jobsApi.function, 'kms:GenerateDataKey', 'kms:Decrypt');
+    requireAwsServices(jobsApi.function, AwsServiceEndpoint.SQS, AwsServiceEndpoint.DYNAMODB);
 
     // The worker.
     const worker = new HandlerFunction(this, 'Worker', {
@@ -406,6 +408,7 @@ export class BatchPipeline extends Construct {
     router._attachRuntimeConfig(worker.function);
     this.grantTable(worker.function, this.resultsTable, WORKER_TABLE_ACTIONS);
     router._grantRoutingTo(worker.function);
+    requireAwsServices(worker.function, AwsServiceEndpoint.DYNAMODB);
     worker.function.addEventSource(new eventSources.SqsEventSource(queue, {
       batchSize: settings.batchSize,
       maxBatchingWindow: settings.maxBatchingWindow,
@@ -513,6 +516,7 @@ export class BatchPipeline extends Construct {
     this.grantObjects(jobsApi.function, jobsApi.role, bucket, inputPrefix, ['s3:PutObject'],
       'The jobs API writes the input file of each bulk job under the input prefix of the bulk bucket, named by the job id.');
     bucket.encryptionKey?.grant(jobsApi.function, 'kms:GenerateDataKey', 'kms:Decrypt');
+    requireAwsServices(jobsApi.function, AwsServiceEndpoint.S3, AwsServiceEndpoint.BEDROCK);
     const jobsArn = `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:model-invocation-job/*`;
     const modelArns = tier._modelArns();
     iam.Grant.addToPrincipal({ grantee: jobsApi.function, actions: ['bedrock:CreateModelInvocationJob'], resourceArns: [...modelArns, jobsArn] });
@@ -547,6 +551,7 @@ export class BatchPipeline extends Construct {
       'The completion function reads the output files of any bulk job under the output prefix of the bulk bucket; Bedrock names them per job.');
     this.grantList(completion.function, bucket, [outputPrefix]);
     bucket.encryptionKey?.grant(completion.function, 'kms:Decrypt');
+    requireAwsServices(completion.function, AwsServiceEndpoint.S3, AwsServiceEndpoint.DYNAMODB);
 
     // Events that could not be delivered, or whose handling failed after Lambda's retries.
     const deadLetterQueue = new sqs.Queue(bulk.scope, 'EventsDeadLetterQueue', {

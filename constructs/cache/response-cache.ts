@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { defaultPrivateSubnets } from '../internal/subnets';
+import { selectPrivateSubnets } from '../internal/subnets';
 
 /** Options of a {@link ResponseCache} that do not depend on where it is placed. */
 export interface ResponseCacheOptions {
@@ -64,8 +64,8 @@ export interface ResponseCacheProps extends ResponseCacheOptions {
   /** The VPC to place the cache in. */
   readonly vpc: ec2.IVpc;
   /**
-   * Subnets of the cache nodes: private ones.
-   * @default - the VPC's isolated subnets if it has any, otherwise its private subnets with egress
+   * Subnets of the cache nodes: private ones (public subnets are refused).
+   * @default - the VPC's private subnets with egress if it has any, otherwise its isolated subnets
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
 }
@@ -112,10 +112,7 @@ export class ResponseCache extends Construct implements ec2.IConnectable {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
     validate(props, nodeType, this.engineVersion, replicas, this.port, this.exactCacheTtl, this.keyPrefix);
 
-    const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? defaultPrivateSubnets(props.vpc));
-    if (subnets.subnets.some((s) => props.vpc.publicSubnets.includes(s))) {
-      throw new Error('ResponseCache: vpcSubnets must select private subnets; a cache never sits in a public subnet');
-    }
+    const subnets = selectPrivateSubnets(props.vpc, props.vpcSubnets, 'ResponseCache');
 
     const subnetGroup = new elasticache.CfnSubnetGroup(this, 'SubnetGroup', {
       description: 'Private subnets of the cdk-scalable-ai response cache',

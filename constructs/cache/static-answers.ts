@@ -24,13 +24,16 @@ import { cacheConnectionConfig } from '../internal/cache-connection';
 import { HandlerFunction } from '../internal/handler-function';
 import { createLoggedBucket } from '../internal/logged-bucket';
 import { nagResourceId } from '../internal/nag';
-import { defaultPrivateSubnets } from '../internal/subnets';
+import { AwsServiceEndpoint, modelServices, requireAwsServices } from '../internal/service-endpoints';
+import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets';
 
 /** Options of {@link StaticAnswers} that do not name its cache or network. */
 export interface StaticAnswersOptions {
   /**
-   * Subnets of the loader function.
-   * @default - the VPC's isolated subnets if it has any, otherwise its private subnets with egress
+   * Subnets of the loader function (public subnets are refused). In isolated subnets the VPC
+   * needs endpoints for S3 (gateway), Secrets Manager and, with semantic matching on Bedrock,
+   * Bedrock Runtime: a synth warning names those it lacks.
+   * @default - the VPC's private subnets with egress if it has any, otherwise its isolated subnets
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
@@ -215,6 +218,8 @@ export class StaticAnswers extends Construct {
       embedder: this.embeddingModel?._runtimeConfig(),
       vectorIndex: this.vectorIndex,
     };
+    const loaderSubnets = props.vpcSubnets ?? defaultPrivateSubnets(props.vpc);
+    selectPrivateSubnets(props.vpc, loaderSubnets, 'StaticAnswers');
     const loader = new HandlerFunction(this, 'Loader', {
       handlerName: 'static-answers-loader',
       description: 'cdk-scalable-ai static answers loader: publishes answer files from S3 into the cache',
@@ -223,13 +228,14 @@ export class StaticAnswers extends Construct {
       memorySize: 512,
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets ?? defaultPrivateSubnets(props.vpc),
+      vpcSubnets: loaderSubnets,
       environment: { [STATIC_LOADER_CONFIG_ENV]: Stack.of(this).toJsonString(config) },
     });
     this.loaderFunction = loader.function;
 
     this.grantReadAnswers(loader.function, loader.role);
     props.cache.grantConnect(loader.function);
+    requireAwsServices(loader.function, AwsServiceEndpoint.S3, AwsServiceEndpoint.SECRETS_MANAGER, ...modelServices(this.embeddingModel?.provider));
     this.embeddingModel?.grantInvoke(loader.function);
 
     const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {

@@ -9,6 +9,8 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { HnswRuntimeConfig, VectorStoreRuntimeConfig } from '../contract/runtime-config';
 import { DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M } from '../contract/semantic-defaults';
+import { AwsServiceEndpoint, requireAwsServices } from '../internal/service-endpoints';
+import { selectPrivateSubnets } from '../internal/subnets';
 import type { VectorStoreBinding } from '../internal/vector-store-binding';
 
 /**
@@ -72,7 +74,7 @@ export interface OpenSearchServerlessVectorStoreOptions extends HnswOptions {
    */
   readonly encryptionKey?: kms.IKey;
   /**
-   * Subnets of the collection's VPC endpoint.
+   * Subnets of the collection's VPC endpoint (public subnets are refused).
    * @default - the router's subnets
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
@@ -86,9 +88,15 @@ export interface OpenSearchServerlessVectorStoreOptions extends HnswOptions {
 /** Options of the Aurora PostgreSQL (pgvector) vector store. */
 export interface AuroraPgvectorVectorStoreOptions extends HnswOptions {
   /**
-   * The Aurora PostgreSQL cluster, with the `vector` extension available (Aurora PostgreSQL
-   * 15.2+ / 16+). The router connects to its writer endpoint over TLS; the cluster must be in
-   * the router's VPC.
+   * The Aurora PostgreSQL cluster, with pgvector 0.5.0 or later (HNSW indexes): Aurora
+   * PostgreSQL 12.16, 13.12, 14.9, 15.4 or a later minor version, or 16 and later. The router
+   * connects to its writer endpoint over TLS; the cluster must be in the router's VPC.
+   *
+   * A `DatabaseCluster` may live in another stack of the app: the rule that admits the router on
+   * the cluster's port is created in the router's stack, so the stacks do not reference each
+   * other both ways. An imported cluster (`DatabaseCluster.fromDatabaseClusterAttributes()`)
+   * needs `securityGroups` (the rule is added to them), `clusterEndpointAddress` and `port`; give
+   * it `engine` too, so that the engine and version are checked at synth (unknown, they are not).
    */
   readonly cluster: rds.IDatabaseCluster;
   /** Secret with the `username` and `password` of a database user (the RDS secret format). */
@@ -293,7 +301,7 @@ class OpenSearchServerlessVectorStore extends VectorStore {
     const vpcEndpoint = new aoss.CfnVpcEndpoint(scope, 'VpcEndpoint', {
       name,
       vpcId: vpc.vpcId,
-      subnetIds: vpc.selectSubnets(this.options.vpcSubnets ?? binding.vpcSubnets).subnetIds,
+      subnetIds: selectPrivateSubnets(vpc, this.options.vpcSubnets ?? binding.vpcSubnets, 'VectorStore.openSearchServerless').subnetIds,
       securityGroupIds: [endpointSecurityGroup.securityGroupId],
     });
 
@@ -384,7 +392,8 @@ class AuroraPgvectorVectorStore extends VectorStore {
 
   /** @internal */
   public _bind(binding: VectorStoreBinding): VectorStoreRuntimeConfig {
-    requireVpc(binding, 'VectorStore.auroraPgvector()');
+    const vpc = requireVpc(binding, 'VectorStore.auroraPgvector()');
+    validateCluster(binding.where, this.options.cluster, vpc);
     if (binding.dimensions > MAX_PGVECTOR_DIMENSIONS) {
       throw new Error(`${binding.where}: pgvector indexes at most ${MAX_PGVECTOR_DIMENSIONS} dimensions with HNSW; the embedding model has ${binding.dimensions}`);
     }
@@ -405,10 +414,55 @@ class AuroraPgvectorVectorStore extends VectorStore {
 
   /** @internal */
   public _grantClient(client: lambda.Function): void {
-    this.options.cluster.connections.allowDefaultPortFrom(client, 'from the cdk-scalable-ai router (semantic cache)');
+    const { cluster } = this.options;
+    // From the client's side: with the cluster in another stack, aws-cdk-lib then puts both rules
+    // (the client's egress, the cluster's ingress) in the client's stack, which already references
+    // the cluster's endpoint; from the cluster's side they would land in the cluster's stack and
+    // make the two stacks reference each other (a cycle).
+    client.connections.allowTo(cluster, cluster.connections.defaultPort ?? ec2.Port.tcp(cluster.clusterEndpoint.port),
+      'from the cdk-scalable-ai router (semantic cache) to Aurora PostgreSQL');
     this.options.secret.grantRead(client);
+    requireAwsServices(client, AwsServiceEndpoint.SECRETS_MANAGER);
     // The client verifies the cluster's TLS certificate; since Node.js 20, Lambda loads the
     // Amazon RDS certificate authorities only when asked to.
     client.addEnvironment('NODE_EXTRA_CA_CERTS', '/var/runtime/ca-cert.pem');
+  }
+}
+
+/**
+ * Lowest Aurora PostgreSQL minor version with pgvector 0.5.0 (the first with HNSW) per major
+ * version; every version of later majors has it.
+ */
+const PGVECTOR_HNSW_MINOR: Record<number, number> = { 12: 16, 13: 12, 14: 9, 15: 4 };
+
+/**
+ * What can be checked of the cluster at synth: security groups to admit the router through, the
+ * engine and version where known, and the VPC where known.
+ */
+function validateCluster(where: string, cluster: rds.IDatabaseCluster, vpc: ec2.IVpc): void {
+  if (cluster.connections.securityGroups.length === 0) {
+    throw new Error(`${where}: the Aurora cluster has no security groups, so the router could not be admitted on its port; `
+      + 'import it with securityGroups (DatabaseCluster.fromDatabaseClusterAttributes({ ..., securityGroups: [SecurityGroup.fromSecurityGroupId(...)] }))');
+  }
+  const engine = cluster.engine;
+  if (engine && engine.engineType !== 'aurora-postgresql') {
+    throw new Error(`${where}: the cluster runs ${engine.engineType}; pgvector needs Aurora PostgreSQL (DatabaseClusterEngine.auroraPostgres())`);
+  }
+  const version = engine?.engineVersion?.fullVersion;
+  const parsed = version === undefined || Token.isUnresolved(version) ? undefined : /^(\d+)\.(\d+)/.exec(version);
+  if (parsed) {
+    const major = Number(parsed[1]);
+    const minor = Number(parsed[2]);
+    const lowest = PGVECTOR_HNSW_MINOR[major];
+    if (major < 12 || (lowest !== undefined && minor < lowest)) {
+      throw new Error(`${where}: Aurora PostgreSQL ${version} has no pgvector HNSW indexes (pgvector 0.5.0 arrived in 12.16, 13.12, 14.9, 15.4 and 16); `
+        + 'upgrade the cluster\'s engine version');
+    }
+  }
+  // A DatabaseCluster of the app knows its VPC; an imported one does not.
+  const clusterVpc = (cluster as { readonly vpc?: ec2.IVpc }).vpc;
+  if (clusterVpc && clusterVpc !== vpc && Token.isUnresolved(clusterVpc.vpcId) === Token.isUnresolved(vpc.vpcId) && clusterVpc.vpcId !== vpc.vpcId) {
+    throw new Error(`${where}: the Aurora cluster is in another VPC (${clusterVpc.node.path}) than the router (${vpc.node.path}); `
+      + 'the router reaches the cluster only inside its own VPC: give the router the cluster\'s VPC');
   }
 }

@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { checkServiceEndpoints } from './service-endpoints';
 
 /** Directory of a handler bundled by `projen bundle` (esbuild) from `lambdas/<name>/handler.ts`. */
 export function handlerAssetPath(name: string): string {
@@ -26,6 +27,7 @@ export interface HandlerFunctionProps {
   readonly memorySize: number;
   readonly logRetention: logs.RetentionDays;
   readonly vpc?: ec2.IVpc;
+  /** Subnets of `vpc`, already checked to be private (see `selectPrivateSubnets`). */
   readonly vpcSubnets?: ec2.SubnetSelection;
   readonly reservedConcurrentExecutions?: number;
   readonly serviceName: string;
@@ -106,5 +108,7 @@ export class HandlerFunction extends Construct {
     });
     // The function must not run before its role can write logs and manage ENIs.
     this.function.node.addDependency(this.role);
+    // In isolated subnets, the AWS APIs it declares (requireAwsServices) need VPC endpoints.
+    if (props.vpc) checkServiceEndpoints(this.function, props.vpc, props.vpc.selectSubnets(props.vpcSubnets));
   }
 }

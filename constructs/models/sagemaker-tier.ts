@@ -7,6 +7,7 @@ import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { ModelProvider, SageMakerApiFormat, type IModelTier, type ModelTierBaseProps } from './model-tier';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
+import { selectPrivateSubnets } from '../internal/subnets';
 
 /** Target-tracking auto scaling of a SageMaker tier's endpoint variant. */
 export interface SageMakerAutoScalingOptions {
@@ -99,7 +100,7 @@ export interface SageMakerTierProps extends ModelTierBaseProps {
    */
   readonly vpc?: ec2.IVpc;
   /**
-   * Subnets of the model when `vpc` is set.
+   * Subnets of the model when `vpc` is set (public subnets are refused).
    * @default - the VPC's private subnets with egress, or its isolated subnets if it has none
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
@@ -125,8 +126,9 @@ export interface SageMakerTierProps extends ModelTierBaseProps {
    */
   readonly outputPricePer1kTokens?: number;
   /**
-   * Name of the new endpoint.
-   * @default - generated from the construct path
+   * Name of the new endpoint (and of its log group `/aws/sagemaker/Endpoints/<name>`, which the
+   * execution role is limited to): 1-63 letters, digits and dashes, unique in the account and Region.
+   * @default - generated from the stack name and the construct path (unique per stack and tier)
    */
   readonly endpointName?: string;
 }
@@ -175,7 +177,7 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     this.apiFormat = props.apiFormat ?? SageMakerApiFormat.OPENAI_CHAT;
 
     if (props.existingEndpointName !== undefined) {
-      const newEndpointProps = (['imageUri', 'modelDataUrl', 'environment', 'networkIsolation', 'instanceType', 'instanceCount', 'autoScaling', 'vpc', 'encryptionKey', 'endpointName', 'startupTimeout'] as const)
+      const newEndpointProps = (['imageUri', 'modelDataUrl', 'environment', 'networkIsolation', 'instanceType', 'instanceCount', 'autoScaling', 'vpc', 'vpcSubnets', 'encryptionKey', 'endpointName', 'startupTimeout'] as const)
         .filter((key) => props[key] !== undefined);
       if (newEndpointProps.length > 0) {
         throw new Error(`${where}: ${newEndpointProps.join(', ')} describe a new endpoint and cannot be combined with existingEndpointName`);
@@ -218,6 +220,8 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     if (props.endpointName !== undefined && !Token.isUnresolved(props.endpointName) && !/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(props.endpointName)) {
       throw new Error(`${where}: endpointName must be 1-63 letters, digits and dashes, starting and ending with a letter or digit; got "${props.endpointName}"`);
     }
+    // A physical name because the execution role's log grant names the endpoint's log group,
+    // which must be known before the endpoint exists.
     this.endpointName = props.endpointName ?? Names.uniqueResourceName(this, { maxLength: 63, separator: '-' }).replace(/[^a-zA-Z0-9-]/g, '-');
     this.modelIdentifier = this.endpointName;
 
@@ -270,9 +274,7 @@ export class SageMakerModelTier extends Construct implements IModelTier {
         description: `SageMaker model of tier ${props.tierId}`,
       });
       // Private subnets with egress reach S3 and ECR without endpoints; isolated ones are the fallback.
-      const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? {
-        subnetType: props.vpc.privateSubnets.length > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED,
-      });
+      const subnets = selectPrivateSubnets(props.vpc, props.vpcSubnets, where);
       vpcConfig = { securityGroupIds: [securityGroup.securityGroupId], subnets: subnets.subnetIds };
       role.addToPolicy(new iam.PolicyStatement({
         actions: [

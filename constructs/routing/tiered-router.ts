@@ -1,4 +1,4 @@
-import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -22,7 +22,8 @@ import { cacheConnectionConfig } from '../internal/cache-connection';
 import { estimatedEnvironmentBytes, estimatedValueBytes, LAMBDA_ENVIRONMENT_LIMIT_BYTES } from '../internal/environment-size';
 import { HandlerFunction } from '../internal/handler-function';
 import { bindSemanticCache } from '../internal/semantic-cache-binding';
-import { defaultPrivateSubnets } from '../internal/subnets';
+import { AwsServiceEndpoint, modelServices, requireAwsServices } from '../internal/service-endpoints';
+import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets';
 import type { IModelTier } from '../models/model-tier';
 import { tierRuntimeConfig, tierWarnings } from '../models/tier-support';
 
@@ -135,6 +136,11 @@ export interface TieredRouterOptions {
    * @default PersonalCaching.USER
    */
   readonly personalCaching?: PersonalCaching;
+  /**
+   * Name of the HTTP API (what the API Gateway console lists).
+   * @default - generated from the stack name and the construct path, unique per stack and router
+   */
+  readonly apiName?: string;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -158,8 +164,12 @@ export interface TieredRouterProps extends TieredRouterOptions {
    */
   readonly vpc?: ec2.IVpc;
   /**
-   * Subnets of the router function.
-   * @default - the VPC's isolated subnets if it has any, otherwise its private subnets with egress
+   * Subnets of the router function, which the batch pipeline's functions and the OpenSearch
+   * Serverless store's VPC endpoint follow. Public subnets are refused. In isolated
+   * subnets the VPC needs interface endpoints for Bedrock Runtime, SageMaker Runtime (with
+   * SageMaker tiers or embedder) and Secrets Manager (with a cache or Aurora): a synth warning
+   * names those it lacks.
+   * @default - the VPC's private subnets with egress if it has any, otherwise its isolated subnets
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /**
@@ -259,6 +269,7 @@ export class TieredRouter extends Construct {
 
     const vpc = props.vpc;
     const vpcSubnets = vpc ? (props.vpcSubnets ?? defaultPrivateSubnets(vpc)) : undefined;
+    if (vpc) selectPrivateSubnets(vpc, vpcSubnets, 'TieredRouter');
     this.vpc = vpc;
     this.vpcSubnets = vpcSubnets;
     this.cache = props.cache;
@@ -304,6 +315,8 @@ export class TieredRouter extends Construct {
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.api = new apigwv2.HttpApi(this, 'Api', {
+      // Not the construct id ("Api"), which every router would share in the console.
+      apiName: props.apiName ?? Names.uniqueResourceName(this, { maxLength: 128, separator: '-' }),
       description: 'cdk-scalable-ai router',
       createDefaultStage: false,
       defaultAuthorizer: authorization.authorizer(),
@@ -361,6 +374,7 @@ export class TieredRouter extends Construct {
       const parameter = this.configParameter();
       fn.addEnvironment(ROUTER_CONFIG_PARAMETER_ENV, parameter.parameterName);
       iam.Grant.addToPrincipal({ grantee: fn, actions: ['ssm:GetParameter'], resourceArns: [parameter.parameterArn] });
+      requireAwsServices(fn, AwsServiceEndpoint.SSM);
       this.runtimeConfigReaders.push(fn);
     }
     fn.node.addValidation({ validate: () => environmentSizeErrors(fn) });
@@ -393,6 +407,7 @@ export class TieredRouter extends Construct {
    * @internal
    */
   public _grantRoutingTo(fn: lambda.Function): void {
+    requireAwsServices(fn, ...this.routingServices());
     for (const tier of this.tiers) tier.grantInvoke(fn);
     this.cache?.grantConnect(fn);
     this.vectorStore?._grantClient(fn);
@@ -490,6 +505,15 @@ export class TieredRouter extends Construct {
       });
     }
     return this.runtimeConfigParameter;
+  }
+
+  /** The AWS APIs the routing core calls with this configuration (besides the vector store's own). */
+  private routingServices(): string[] {
+    const services = modelServices(...this.tiers.map((t) => t.provider), this.embeddingModel?.provider, this.staticAnswers?.embeddingModel?.provider);
+    // The cache's AUTH token.
+    if (this.cache) services.push(AwsServiceEndpoint.SECRETS_MANAGER);
+    if (this.userContext?.backend === UserContextBackend.DYNAMODB) services.push(AwsServiceEndpoint.DYNAMODB);
+    return services;
   }
 
   private addRoute(id: string, method: apigwv2.HttpMethod, path: string): void {

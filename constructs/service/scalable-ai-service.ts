@@ -27,6 +27,14 @@ export interface ScalableAiServiceProps {
    */
   readonly vpc?: ec2.IVpc;
   /**
+   * Subnets of everything the service places in the VPC: the cache, the router function, the
+   * static answers loader and the batch pipeline's functions (which follow the router), unless
+   * `staticAnswers.vpcSubnets` or `semanticCache.vectorStore` choose others. Public subnets are
+   * refused. In isolated subnets, a synth warning names the VPC endpoints each function lacks.
+   * @default - the VPC's private subnets with egress if it has any, otherwise its isolated subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /**
    * Whether to create the response cache (ElastiCache for Valkey).
    * @default true
    */
@@ -118,7 +126,7 @@ export class ScalableAiService extends Construct {
 
     this.vpc = props.vpc ?? this.createVpc(props.batchPipeline);
     if (cacheEnabled) {
-      this.cache = new ResponseCache(this, 'Cache', { vpc: this.vpc, ...props.cacheOptions });
+      this.cache = new ResponseCache(this, 'Cache', { vpc: this.vpc, vpcSubnets: props.vpcSubnets, ...props.cacheOptions });
     }
     const serviceName = props.routerOptions?.serviceName;
     if (props.staticAnswers) {
@@ -126,6 +134,7 @@ export class ScalableAiService extends Construct {
         serviceName,
         // One embedding model for both levels unless told otherwise.
         embeddingModel: props.staticAnswers.semanticMatching === false ? undefined : semanticCache?.embeddingModel,
+        vpcSubnets: props.vpcSubnets,
         ...props.staticAnswers,
         cache: this.cache!,
         vpc: this.vpc,
@@ -140,6 +149,7 @@ export class ScalableAiService extends Construct {
       tiers: props.tiers,
       cache: this.cache,
       vpc: this.vpc,
+      vpcSubnets: props.vpcSubnets,
       staticAnswers: this.staticAnswers,
       userContext: this.userContext,
     });

@@ -84,9 +84,9 @@ describe('ResponseCache: defaults', () => {
     expect(replicationGroup(template)).toMatchObject({ NumCacheClusters: 2, MultiAZEnabled: true, AutomaticFailoverEnabled: true });
   });
 
-  test('the subnet group uses the isolated subnets of a VPC that has them', () => {
+  test('the subnet group uses the private subnets with egress of a VPC that also has isolated ones', () => {
     const [groupId, group] = onlyResource(template, 'AWS::ElastiCache::SubnetGroup');
-    expect(group.Properties.SubnetIds).toEqual(stack.resolve(vpc.isolatedSubnets.map((s) => s.subnetId)));
+    expect(group.Properties.SubnetIds).toEqual(stack.resolve(vpc.privateSubnets.map((s) => s.subnetId)));
     expect(replicationGroup(template).CacheSubnetGroupName).toEqual({ Ref: groupId });
   });
 
@@ -201,6 +201,22 @@ describe('ResponseCache: options', () => {
     expect(acknowledgements(cache).filter((a) => a.id.includes('AwsSolutions-AEC4'))).toEqual([]);
   });
 
+  test('with isolated subnets only the cache goes to them', () => {
+    const stack = newStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0, subnetConfiguration: [{ name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] });
+    new ResponseCache(stack, 'Cache', { vpc });
+    const [, group] = onlyResource(Template.fromStack(stack), 'AWS::ElastiCache::SubnetGroup');
+    expect(group.Properties.SubnetIds).toEqual(stack.resolve(vpc.isolatedSubnets.map((s) => s.subnetId)));
+  });
+
+  test('an explicit selection is honoured (the isolated subnets of a VPC that also has private ones with egress)', () => {
+    const stack = newStack();
+    const vpc = threeTierVpc(stack);
+    new ResponseCache(stack, 'Cache', { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } });
+    const [, group] = onlyResource(Template.fromStack(stack), 'AWS::ElastiCache::SubnetGroup');
+    expect(group.Properties.SubnetIds).toEqual(stack.resolve(vpc.isolatedSubnets.map((s) => s.subnetId)));
+  });
+
   test('without isolated subnets the cache goes to the private subnets with egress', () => {
     const stack = newStack();
     const vpc = twoTierVpc(stack);
@@ -280,6 +296,7 @@ describe('ResponseCache: validation', () => {
   test('rejects public subnets', () => {
     const stack = newStack();
     const vpc = twoTierVpc(stack);
-    expect(() => new ResponseCache(stack, 'Cache', { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } })).toThrow(/public/);
+    expect(() => new ResponseCache(stack, 'Cache', { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } }))
+      .toThrow(/ResponseCache: vpcSubnets selects public subnets; select private ones/);
   });
 });
