@@ -83,7 +83,7 @@ describe('TieredRouter: defaults (IAM authorization, no cache, no VPC)', () => {
 
   test('the $default stage auto-deploys, logs access to its own log group and throttles', () => {
     const [, stage] = onlyResource(template, 'AWS::ApiGatewayV2::Stage');
-    const accessLogsId = stack.getLogicalId(router.accessLogGroup.node.defaultChild as logs.CfnLogGroup);
+    const accessLogsId = stack.getLogicalId(router.accessLogGroup!.node.defaultChild as logs.CfnLogGroup);
     expect(stage.Properties).toMatchObject({
       StageName: '$default',
       AutoDeploy: true,
@@ -152,7 +152,7 @@ describe('TieredRouter: defaults (IAM authorization, no cache, no VPC)', () => {
     expect(router.tiers.map((t) => t.tierId)).toEqual(['small', 'medium', 'large']);
     expect(router.serviceName).toBe('scalable-ai');
     expect(JSON.stringify(stack.resolve(router.url))).toContain('execute-api');
-    expect(router.stage.stageName).toBe('$default');
+    expect(router.stage!.stageName).toBe('$default');
     expect(stack.resolve(router.logGroup.logGroupName)).toEqual(stack.resolve(router.function.logGroup.logGroupName));
   });
 });
