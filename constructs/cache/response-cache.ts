@@ -62,7 +62,9 @@ export interface ResponseCacheAttributes {
   /**
    * The security group of the cache nodes. `grantConnect()` adds an ingress rule on the cache
    * port to it for each handler; the rule is created in the handler's stack, so a cache of
-   * another stack (or a security group imported by id) causes no dependency cycle.
+   * another stack (or a security group imported by id) causes no dependency cycle. Import it
+   * mutable (the default of `SecurityGroup.fromSecurityGroupId`), or no rule is added and the
+   * handlers cannot reach the cache.
    */
   readonly securityGroup: ec2.ISecurityGroup;
   /**
