@@ -10,6 +10,8 @@ export * from './cache/semantic-cache';
 export * from './cache/static-answers';
 export * from './cache/user-context-store';
 export * from './routing/router-authorization';
+export * from './routing/router-interface';
 export * from './routing/tiered-router';
+export * from './batching/pipeline-interface';
 export * from './batching/batch-pipeline';
 export * from './service/scalable-ai-service';

@@ -14,6 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { IBatchPipeline } from './pipeline-interface';
 import { AiMetricNames } from '../contract/metrics';
 import { BULK_JOB_NAME_PREFIX, JOBS_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig } from '../contract/runtime-config';
 import { HandlerFunction, type HandlerFunctionProps } from '../internal/handler-function';
@@ -22,7 +23,7 @@ import { nagResourceId } from '../internal/nag';
 import { AwsServiceEndpoint, requireAwsServices } from '../internal/service-endpoints';
 import { BedrockModelTier } from '../models/bedrock-tier';
 import type { IModelTier } from '../models/model-tier';
-import type { TieredRouter } from '../routing/tiered-router';
+import type { ITieredRouter } from '../routing/router-interface';
 
 /**
  * Bulk mode: large jobs run as Amazon Bedrock batch inference jobs (JSONL in S3, about half the
@@ -167,6 +168,31 @@ export interface BatchPipelineOptions {
    * @default - no bulk mode: every job goes through the queue
    */
   readonly bulk?: BulkModeOptions;
+  /**
+   * An existing standard queue for the requests, instead of a new one. The library can no
+   * longer set it up, so it must have:
+   * - a redrive policy to a dead-letter queue; a `sqs.Queue` of this app brings its own (its
+   *   `deadLetterQueue` is used and its `maxReceiveCount` taken); an imported queue needs
+   *   `deadLetterQueue` and `maxReceiveCount` set to what its redrive policy says (the worker
+   *   writes a failed result on that receive, so that the job still ends);
+   * - a visibility timeout of at least six times `workerTimeout` plus `maxBatchingWindow`;
+   * - encryption at rest, a policy that denies requests without TLS, and a retention period of
+   *   at most `resultTtl`;
+   * - with a customer managed key, the key given on import (`Queue.fromQueueAttributes({ keyArn })`)
+   *   and a key policy that lets the account's IAM policies grant its use.
+   * These are checked at synth for a `sqs.Queue` of this app where CloudFormation values are
+   * known; for an imported queue they are yours to keep. Not with `queueEncryption` or
+   * `retentionPeriod`, which configure the queues this construct creates.
+   * @default - a new queue: encrypted, TLS only, visibility timeout and redrive policy as above
+   */
+  readonly queue?: sqs.IQueue;
+  /**
+   * An existing standard queue as the dead-letter queue: of the new queue, or, with `queue`, the
+   * dead-letter queue of its redrive policy. Keep its retention at least that of the queue
+   * (a message keeps its first enqueue time when it moves).
+   * @default - `queue`'s own dead-letter queue, or a new one (encrypted, TLS only, 14 days)
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /** Properties of a {@link BatchPipeline}. */
@@ -175,7 +201,7 @@ export interface BatchPipelineProps extends BatchPipelineOptions {
    * The router: the pipeline serves its routes on the router's API (with the router's
    * authorization), and its worker answers with the router's tiers, caches and configuration.
    */
-  readonly router: TieredRouter;
+  readonly router: ITieredRouter;
 }
 
 const JOBS_PATH = '/v1/jobs';
@@ -211,16 +237,16 @@ const TABLE_KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms
  * Inference Job State Change" events to a completion function, which reads the output and
  * writes the results.
  *
- * Resources: the queue and its dead-letter queue (encrypted, TLS only), the results table
+ * Resources: the queue and its dead-letter queue (encrypted, TLS only; or yours, see `queue`), the results table
  * (`pk`/`sk`, TTL `expiresAt`) and the idempotency table (`id`, TTL `expiration`), both on-demand
  * with point-in-time recovery and encryption; the jobs API and worker functions (in the router's
  * VPC when it has one: it then needs a route to SQS, DynamoDB and, in bulk mode, S3 and the
  * Bedrock control plane); with `bulk`, the bulk bucket, the Bedrock service role, the completion
  * function, the EventBridge rule and a dead-letter queue for the events that could not be handled.
  */
-export class BatchPipeline extends Construct {
+export class BatchPipeline extends Construct implements IBatchPipeline {
   /** The router whose API, tiers and caches the pipeline uses. */
-  public readonly router: TieredRouter;
+  public readonly router: ITieredRouter;
   /** The queue of requests waiting for the worker. */
   public readonly queue: sqs.IQueue;
   /** Requests the worker failed to handle `maxReceiveCount` times. */
@@ -230,9 +256,9 @@ export class BatchPipeline extends Construct {
   /** Idempotency records of `POST /v1/jobs` (partition key `id`, TTL attribute `expiration`). */
   public readonly idempotencyTable: dynamodb.ITable;
   /** The function behind `POST /v1/jobs` and `GET /v1/jobs/{id}`. */
-  public readonly jobsApiFunction: lambda.Function;
+  public readonly jobsApiFunction: lambda.IFunction;
   /** The batch worker. */
-  public readonly workerFunction: lambda.Function;
+  public readonly workerFunction: lambda.IFunction;
   /** The bulk completion function (bulk mode). */
   public readonly completionFunction?: lambda.Function;
   /** The bucket of the bulk JSONL files (bulk mode). */
@@ -258,7 +284,7 @@ export class BatchPipeline extends Construct {
     this.router = router;
     this.encryptionKey = props.encryptionKey;
     const settings = resolveSettings(props);
-    const { vpc, vpcSubnets } = router._placement;
+    const { vpc, vpcSubnets } = router;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
@@ -267,19 +293,21 @@ export class BatchPipeline extends Construct {
       encryption: settings.queueEncryption,
       encryptionMasterKey: settings.queueEncryption === sqs.QueueEncryption.KMS ? props.encryptionKey : undefined,
     };
-    const deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+    const existing = existingQueues(props, settings);
+    const maxReceiveCount = existing.maxReceiveCount;
+    const deadLetterQueue = existing.deadLetterQueue ?? new sqs.Queue(this, 'DeadLetterQueue', {
       ...queueEncryption,
       enforceSSL: true,
       // At least any queue's retention: a message keeps its first enqueue time when it moves here.
       retentionPeriod: Duration.days(14),
     });
     this.deadLetterQueue = deadLetterQueue;
-    const queue = new sqs.Queue(this, 'Queue', {
+    const queue = existing.queue ?? new sqs.Queue(this, 'Queue', {
       ...queueEncryption,
       enforceSSL: true,
       retentionPeriod: settings.retentionPeriod,
-      visibilityTimeout: Duration.seconds(6 * settings.workerTimeout.toSeconds() + settings.maxBatchingWindow.toSeconds()),
-      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
+      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(settings)),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount },
     });
     this.queue = queue;
 
@@ -370,11 +398,11 @@ export class BatchPipeline extends Construct {
       resultTtlSeconds: settings.resultTtl.toSeconds(),
       idempotencyTtlSeconds: settings.idempotencyTtl.toSeconds(),
       maxItemsPerJob: settings.maxItemsPerJob,
-      maxReceiveCount: settings.maxReceiveCount,
+      maxReceiveCount,
       tierConcurrency: settings.tierConcurrency,
       bulk: bulkConfig,
     };
-    // Every handler also gets the router's configuration (router._attachRuntimeConfig): it
+    // Every handler also gets the router's configuration (router.attachRoutingConfiguration): it
     // validates requests and derives tenants exactly as the router does.
     const environment = { [JOBS_CONFIG_ENV]: Stack.of(this).toJsonString(config) };
     const functionDefaults: FunctionDefaults = { serviceName: router.serviceName, logRetention, vpc, vpcSubnets, environment };
@@ -389,7 +417,7 @@ export class BatchPipeline extends Construct {
       memorySize: 512,
     });
     this.jobsApiFunction = jobsApi.function;
-    router._attachRuntimeConfig(jobsApi.function);
+    router.attachRoutingConfiguration(jobsApi.function);
     this.grantTable(jobsApi.function, this.resultsTable, JOBS_API_TABLE_ACTIONS);
     this.grantTable(jobsApi.function, this.idempotencyTable, IDEMPOTENCY_TABLE_ACTIONS);
     iam.Grant.addToPrincipal({ grantee: jobsApi.function, actions: ['sqs:SendMessage'], resourceArns: [queue.queueArn] });
@@ -405,9 +433,9 @@ export class BatchPipeline extends Construct {
       memorySize: props.workerMemorySize ?? 512,
     });
     this.workerFunction = worker.function;
-    router._attachRuntimeConfig(worker.function);
+    router.attachRoutingConfiguration(worker.function);
     this.grantTable(worker.function, this.resultsTable, WORKER_TABLE_ACTIONS);
-    router._grantRoutingTo(worker.function);
+    router.grantRouting(worker.function);
     requireAwsServices(worker.function, AwsServiceEndpoint.DYNAMODB);
     worker.function.addEventSource(new eventSources.SqsEventSource(queue, {
       batchSize: settings.batchSize,
@@ -423,7 +451,7 @@ export class BatchPipeline extends Construct {
         httpApi: router.api,
         routeKey: apigwv2.HttpRouteKey.with(path, method),
         integration,
-        authorizer: router.api.defaultAuthorizer,
+        authorizer: router.authorizer,
       });
     }
 
@@ -437,10 +465,10 @@ export class BatchPipeline extends Construct {
 
   /**
    * Grants `grantee` permission to submit jobs and read their results (with IAM authorization):
-   * `execute-api:Invoke` on `POST /v1/jobs` and `GET /v1/jobs/{id}` of the router's `$default` stage.
+   * `execute-api:Invoke` on `POST /v1/jobs` and `GET /v1/jobs/{id}` of the router's stage.
    */
   public grantSubmit(grantee: iam.IGrantable): iam.Grant {
-    const stage = this.router.stage.stageName;
+    const stage = this.router.stageName;
     const jobArn = this.router.api.arnForExecuteApi(apigwv2.HttpMethod.GET, '/v1/jobs/*', stage);
     const grant = iam.Grant.addToPrincipal({
       grantee,
@@ -545,7 +573,7 @@ export class BatchPipeline extends Construct {
       timeout: Duration.minutes(15),
       memorySize: 1024,
     });
-    this.router._attachRuntimeConfig(completion.function);
+    this.router.attachRoutingConfiguration(completion.function);
     this.grantTable(completion.function, this.resultsTable, COMPLETION_TABLE_ACTIONS);
     this.grantObjects(completion.function, completion.role, bucket, outputPrefix, ['s3:GetObject'],
       'The completion function reads the output files of any bulk job under the output prefix of the bulk bucket; Bedrock names them per job.');
@@ -650,6 +678,69 @@ interface Settings {
 
 /** Bedrock's default quota "Minimum number of records per batch inference job" (most models). */
 const BEDROCK_MIN_RECORDS_PER_JOB = 100;
+
+/** The visibility timeout of the queue: AWS's recommendation for SQS event sources. */
+function visibilityTimeoutSeconds(settings: Settings): number {
+  return 6 * settings.workerTimeout.toSeconds() + settings.maxBatchingWindow.toSeconds();
+}
+
+interface ExistingQueues {
+  readonly queue?: sqs.IQueue;
+  readonly deadLetterQueue?: sqs.IQueue;
+  readonly maxReceiveCount: number;
+}
+
+/**
+ * The user's queues, checked as far as they can be at synth, and the receive count on which the
+ * worker gives up (that of the queue's redrive policy).
+ */
+function existingQueues(props: BatchPipelineProps, settings: Settings): ExistingQueues {
+  const where = 'BatchPipeline';
+  const checkStandardEncrypted = (name: string, q: sqs.IQueue) => {
+    if (q.fifo) throw new Error(`${where}: ${name} must be a standard queue; ${q.node.path} is a FIFO queue`);
+    if (q instanceof sqs.Queue && q.encryptionType === sqs.QueueEncryption.UNENCRYPTED) {
+      throw new Error(`${where}: ${name} must be encrypted at rest: requests and their content rest in it`);
+    }
+  };
+  if (props.deadLetterQueue) checkStandardEncrypted('deadLetterQueue', props.deadLetterQueue);
+  const queue = props.queue;
+  if (!queue) return { deadLetterQueue: props.deadLetterQueue, maxReceiveCount: settings.maxReceiveCount };
+
+  checkStandardEncrypted('queue', queue);
+  for (const name of ['queueEncryption', 'retentionPeriod'] as const) {
+    if (props[name] !== undefined) throw new Error(`${where}: ${name} configures the queue this construct creates; it cannot be combined with queue`);
+  }
+  if (!(queue instanceof sqs.Queue)) {
+    if (!props.deadLetterQueue || props.maxReceiveCount === undefined) {
+      throw new Error(`${where}: an imported queue needs deadLetterQueue and maxReceiveCount, those of its redrive policy: the library cannot read them, and the worker writes a failed result on that receive`);
+    }
+    return { queue, deadLetterQueue: props.deadLetterQueue, maxReceiveCount: props.maxReceiveCount };
+  }
+
+  const redrive = queue.deadLetterQueue;
+  if (!redrive) {
+    throw new Error(`${where}: queue ${queue.node.path} has no dead-letter queue; give it one (deadLetterQueue: { queue, maxReceiveCount }), or requests that cannot be processed are retried until they expire`);
+  }
+  if (props.deadLetterQueue && props.deadLetterQueue !== redrive.queue) {
+    throw new Error(`${where}: deadLetterQueue is not the dead-letter queue of queue ${queue.node.path}; leave it out to use the queue's own`);
+  }
+  if (props.maxReceiveCount !== undefined && props.maxReceiveCount !== redrive.maxReceiveCount) {
+    throw new Error(`${where}: maxReceiveCount (${props.maxReceiveCount}) differs from the maxReceiveCount of the redrive policy of queue ${queue.node.path} (${redrive.maxReceiveCount}); leave it out to use the queue's`);
+  }
+  checkStandardEncrypted('deadLetterQueue', redrive.queue);
+  const cfn = queue.node.defaultChild as sqs.CfnQueue;
+  // SQS's defaults when the template leaves them out: 30 seconds, 4 days.
+  const visibility = cfn.visibilityTimeout ?? 30;
+  const needed = visibilityTimeoutSeconds(settings);
+  if (!Token.isUnresolved(visibility) && visibility < needed) {
+    throw new Error(`${where}: the visibility timeout of queue ${queue.node.path} (${visibility} s) must be at least six times workerTimeout plus maxBatchingWindow (${needed} s), or a request is received again while the worker still handles it`);
+  }
+  const retention = cfn.messageRetentionPeriod ?? 345_600;
+  if (!Token.isUnresolved(retention) && settings.resultTtl.toSeconds() < retention) {
+    throw new Error(`${where}: resultTtl (${settings.resultTtl.toHumanString()}) must be at least the retention period of queue ${queue.node.path} (${retention} s): a job must outlive its queued requests`);
+  }
+  return { queue, deadLetterQueue: redrive.queue, maxReceiveCount: redrive.maxReceiveCount };
+}
 
 /** The props with their defaults, validated; messages name the prop. */
 function resolveSettings(props: BatchPipelineProps): Settings {

@@ -10,22 +10,51 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { EmbeddingModel } from './embedding-model';
-import type { ResponseCache } from './response-cache';
+import type { IResponseCache } from './response-cache';
 import { AiMetricNames } from '../contract/metrics';
-import {
-  STATIC_LOADER_CONFIG_ENV, type HnswRuntimeConfig, type StaticAnswersLoaderRuntimeConfig, type StaticAnswersRuntimeConfig,
-} from '../contract/runtime-config';
-import {
-  DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, DEFAULT_STATIC_THRESHOLD,
-} from '../contract/semantic-defaults';
+import { STATIC_LOADER_CONFIG_ENV, type StaticAnswersLoaderRuntimeConfig } from '../contract/runtime-config';
+import { DEFAULT_STATIC_THRESHOLD } from '../contract/semantic-defaults';
 import { cacheConnectionConfig } from '../internal/cache-connection';
 import { HandlerFunction } from '../internal/handler-function';
 import { createLoggedBucket } from '../internal/logged-bucket';
 import { nagResourceId } from '../internal/nag';
 import { AwsServiceEndpoint, modelServices, requireAwsServices } from '../internal/service-endpoints';
+import { staticAnswersIndex } from '../internal/store-runtime-config';
 import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets';
+
+/**
+ * Static answers a router serves. Implemented by {@link StaticAnswers}. An implementation
+ * publishes the answers into `cache` as the library's loader does (under the cache's
+ * `keyPrefix`, and with semantic matching into the Valkey vector index `vectorIndexName`,
+ * embedded with `embeddingModel`); the router reads `threshold`, `maxAge`, `embeddingModel` and
+ * `vectorIndexName` into its configuration and grants its functions the embedding model.
+ */
+export interface IStaticAnswers extends IConstruct {
+  /** The response cache the answers are published into (the router's). */
+  readonly cache: IResponseCache;
+  /** Whether questions match semantically too. */
+  readonly semanticMatching: boolean;
+  /** The embedding model of the question variants (with semantic matching). */
+  readonly embeddingModel?: EmbeddingModel;
+  /** The semantic match threshold (with semantic matching). */
+  readonly threshold?: number;
+  /** Name of the Valkey vector index of the question variants (with semantic matching). */
+  readonly vectorIndexName?: string;
+  /** `Cache-Control` max-age of `GET /v1/static-answers`. */
+  readonly maxAge: Duration;
+  /** The bucket of answer files. */
+  readonly bucket: s3.IBucket;
+  /** Key prefix of the answer files. */
+  readonly prefix: string;
+  /** The function that publishes the answers into the cache. */
+  readonly loaderFunction: lambda.IFunction;
+  /** Errors of the loader's runs: their total, or those of one `reason`. */
+  metricLoadErrors(reason?: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Static answers published per run of the loader. */
+  metricAnswersPublished(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+}
 
 /** Options of {@link StaticAnswers} that do not name its cache or network. */
 export interface StaticAnswersOptions {
@@ -99,7 +128,7 @@ export interface StaticAnswersOptions {
 /** Properties of {@link StaticAnswers}. */
 export interface StaticAnswersProps extends StaticAnswersOptions {
   /** The response cache the answers are published into (the router's). */
-  readonly cache: ResponseCache;
+  readonly cache: IResponseCache;
   /** The cache's VPC: the loader runs in it. */
   readonly vpc: ec2.IVpc;
 }
@@ -145,7 +174,7 @@ const LOADER_CACHE_TIMEOUT = Duration.seconds(5);
  *
  * Pass it to a router as `staticAnswers`.
  */
-export class StaticAnswers extends Construct {
+export class StaticAnswers extends Construct implements IStaticAnswers {
   /** The bucket of answer files. */
   public readonly bucket: s3.IBucket;
   /** The bucket of the answer bucket's server access logs (when this construct created the bucket). */
@@ -162,7 +191,7 @@ export class StaticAnswers extends Construct {
    */
   public readonly deadLetterQueue: sqs.IQueue;
   /** The response cache the answers are published into. */
-  public readonly cache: ResponseCache;
+  public readonly cache: IResponseCache;
   /** Whether questions match semantically too. */
   public readonly semanticMatching: boolean;
   /** The embedding model of the question variants (with semantic matching). */
@@ -175,8 +204,8 @@ export class StaticAnswers extends Construct {
   public readonly maxAge: Duration;
   /** The `service` dimension of the loader's metrics. */
   public readonly serviceName: string;
-  /** The Valkey vector index of the question variants (with semantic matching). */
-  private readonly vectorIndex?: { readonly indexName: string; readonly hnsw: HnswRuntimeConfig };
+  /** Name of the Valkey vector index of the question variants (with semantic matching). */
+  public readonly vectorIndexName?: string;
 
   constructor(scope: Construct, id: string, props: StaticAnswersProps) {
     super(scope, id);
@@ -190,10 +219,7 @@ export class StaticAnswers extends Construct {
     if (this.semanticMatching) {
       this.embeddingModel = props.embeddingModel ?? EmbeddingModel.titanTextV2();
       this.threshold = props.threshold ?? DEFAULT_STATIC_THRESHOLD;
-      this.vectorIndex = {
-        indexName: `${props.cache.keyPrefix}static`,
-        hnsw: { m: DEFAULT_HNSW_M, efConstruction: DEFAULT_HNSW_EF_CONSTRUCTION, efSearch: DEFAULT_HNSW_EF_SEARCH },
-      };
+      this.vectorIndexName = `${props.cache.keyPrefix}static`;
     }
 
     if (props.bucket) {
@@ -216,7 +242,7 @@ export class StaticAnswers extends Construct {
       prefix: this.prefix,
       cache: cacheConnectionConfig(props.cache, LOADER_CACHE_TIMEOUT),
       embedder: this.embeddingModel?._runtimeConfig(),
-      vectorIndex: this.vectorIndex,
+      vectorIndex: this.vectorIndexName === undefined ? undefined : staticAnswersIndex(this.vectorIndexName),
     };
     const loaderSubnets = props.vpcSubnets ?? defaultPrivateSubnets(props.vpc);
     selectPrivateSubnets(props.vpc, loaderSubnets, 'StaticAnswers');
@@ -290,16 +316,6 @@ export class StaticAnswers extends Construct {
   /** Static answers published per run of the loader. */
   public metricAnswersPublished(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(AiMetricNames.STATIC_ANSWERS_PUBLISHED, {}, props);
-  }
-
-  /** @internal */
-  public _runtimeConfig(): StaticAnswersRuntimeConfig {
-    return {
-      threshold: this.threshold,
-      maxAgeSeconds: Math.floor(this.maxAge.toMilliseconds() / 1000),
-      embedder: this.embeddingModel?._runtimeConfig(),
-      vectorIndex: this.vectorIndex,
-    };
   }
 
   private metric(metricName: string, dimensions: { [name: string]: string }, props?: cloudwatch.MetricOptions): cloudwatch.Metric {

@@ -2,8 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import { Construct } from 'constructs';
-import type { UserContextRuntimeConfig } from '../contract/runtime-config';
+import { Construct, type IConstruct } from 'constructs';
 
 /** Where user context (recent turns, preferences) is kept. */
 export enum UserContextBackend {
@@ -46,6 +45,43 @@ export interface UserContextStoreOptions {
 /** Properties of a {@link UserContextStore}. */
 export interface UserContextStoreProps extends UserContextStoreOptions {}
 
+/** Options of a user context store on an existing table ({@link UserContextStore.fromTable}). */
+export interface UserContextTableOptions {
+  /**
+   * Most recent turns kept per session (1 to 100).
+   * @default 10
+   */
+  readonly maxTurns?: number;
+  /**
+   * How long a session's turns and a user's preferences live after their last update (at least
+   * 1 minute, at most 365 days).
+   * @default Duration.days(7)
+   */
+  readonly ttl?: Duration;
+}
+
+/**
+ * Where the router keeps user context. Implemented by {@link UserContextStore} and by the stores
+ * that {@link UserContextStore.fromTable} makes of an existing table. The router reads
+ * `backend`, `maxTurns`, `ttl` and `tableName` into its configuration and calls
+ * `grantReadWrite()` for each function that runs the routing core.
+ */
+export interface IUserContextStore extends IConstruct {
+  /** Where user context is kept. */
+  readonly backend: UserContextBackend;
+  /** Most recent turns kept per session. */
+  readonly maxTurns: number;
+  /** Lifetime of a session's turns and a user's preferences after their last update. */
+  readonly ttl: Duration;
+  /**
+   * Name of the DynamoDB table (`DYNAMODB` backend only).
+   * @attribute
+   */
+  readonly tableName?: string;
+  /** Lets `grantee` read and write user context. */
+  grantReadWrite(grantee: iam.IGrantable): iam.Grant;
+}
+
 const DEFAULT_MAX_TURNS = 10;
 const DEFAULT_TTL = Duration.days(7);
 
@@ -76,7 +112,29 @@ const KEY_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:Gener
  *
  * Pass it to a router as `userContext`.
  */
-export class UserContextStore extends Construct {
+export class UserContextStore extends Construct implements IUserContextStore {
+  /**
+   * User context in an existing DynamoDB table (the `DYNAMODB` backend), which must have the
+   * schema the router uses: partition key `pk` and sort key `sk`, both strings, and TTL enabled
+   * on the attribute `expiresAt`. Give the table's KMS key when it has a customer managed one
+   * (`Table.fromTableAttributes({ encryptionKey })`) so that it is granted too.
+   */
+  public static fromTable(scope: Construct, id: string, table: dynamodb.ITable, options: UserContextTableOptions = {}): IUserContextStore {
+    const maxTurns = options.maxTurns ?? DEFAULT_MAX_TURNS;
+    const ttl = options.ttl ?? DEFAULT_TTL;
+    validate({}, UserContextBackend.DYNAMODB, maxTurns, ttl);
+    class Import extends Construct implements IUserContextStore {
+      public readonly backend = UserContextBackend.DYNAMODB;
+      public readonly maxTurns = maxTurns;
+      public readonly ttl = ttl;
+      public readonly tableName = table.tableName;
+      public grantReadWrite(grantee: iam.IGrantable): iam.Grant {
+        return grantTable(grantee, table);
+      }
+    }
+    return new Import(scope, id);
+  }
+
   /** Where user context is kept. */
   public readonly backend: UserContextBackend;
   /** Most recent turns kept per session. */
@@ -85,7 +143,6 @@ export class UserContextStore extends Construct {
   public readonly ttl: Duration;
   /** The table (`DYNAMODB` backend only). */
   public readonly table?: dynamodb.Table;
-  private readonly encryptionKey?: kms.IKey;
 
   constructor(scope: Construct, id: string, props: UserContextStoreProps = {}) {
     super(scope, id);
@@ -95,7 +152,6 @@ export class UserContextStore extends Construct {
     validate(props, this.backend, this.maxTurns, this.ttl);
 
     if (this.backend === UserContextBackend.DYNAMODB) {
-      this.encryptionKey = props.encryptionKey;
       this.table = new dynamodb.Table(this, 'Table', {
         partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
         sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
@@ -116,23 +172,26 @@ export class UserContextStore extends Construct {
    */
   public grantReadWrite(grantee: iam.IGrantable): iam.Grant {
     if (!this.table) return iam.Grant.drop(grantee, 'user context in the response cache (granted by ResponseCache.grantConnect)');
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: TABLE_ACTIONS, resourceArns: [this.table.tableArn] });
-    this.encryptionKey?.grant(grantee, ...KEY_ACTIONS);
-    return grant;
+    return grantTable(grantee, this.table);
   }
 
-  /** @internal */
-  public _runtimeConfig(): UserContextRuntimeConfig {
-    return {
-      kind: this.backend === UserContextBackend.DYNAMODB ? 'dynamodb' : 'valkey',
-      tableName: this.table?.tableName,
-      maxTurns: this.maxTurns,
-      ttlSeconds: Math.floor(this.ttl.toMilliseconds() / 1000),
-    };
+  /**
+   * Name of the table (`DYNAMODB` backend only).
+   * @attribute
+   */
+  public get tableName(): string | undefined {
+    return this.table?.tableName;
   }
 }
 
-function validate(props: UserContextStoreProps, backend: UserContextBackend, maxTurns: number, ttl: Duration): void {
+/** The item actions on `table`, and the use of its customer managed key if it has one. */
+function grantTable(grantee: iam.IGrantable, table: dynamodb.ITable): iam.Grant {
+  const grant = iam.Grant.addToPrincipal({ grantee, actions: TABLE_ACTIONS, resourceArns: [table.tableArn] });
+  table.encryptionKey?.grant(grantee, ...KEY_ACTIONS);
+  return grant;
+}
+
+function validate(props: UserContextStoreOptions, backend: UserContextBackend, maxTurns: number, ttl: Duration): void {
   if (!Number.isInteger(maxTurns) || maxTurns < 1 || maxTurns > 100) {
     throw new Error(`UserContextStore: maxTurns must be an integer from 1 to 100; got ${maxTurns}`);
   }

@@ -1,9 +1,9 @@
 import type { Duration } from 'aws-cdk-lib';
-import type { ResponseCache } from '../cache/response-cache';
+import type { IResponseCache } from '../cache/response-cache';
 import type { CacheConnectionRuntimeConfig } from '../contract/runtime-config';
 
 /** How a handler reaches the Valkey replication group of `cache`. */
-export function cacheConnectionConfig(cache: ResponseCache, timeout: Duration): CacheConnectionRuntimeConfig {
+export function cacheConnectionConfig(cache: IResponseCache, timeout: Duration): CacheConnectionRuntimeConfig {
   return {
     host: cache.endpointAddress,
     port: cache.port,

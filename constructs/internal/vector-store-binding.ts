@@ -1,6 +1,6 @@
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { Construct } from 'constructs';
-import type { ResponseCache } from '../cache/response-cache';
+import type { IResponseCache } from '../cache/response-cache';
 
 /**
  * What a vector store is bound to: the router whose semantic cache it holds. Binding creates the
@@ -15,7 +15,7 @@ export interface VectorStoreBinding {
   /** The router's subnets. */
   readonly vpcSubnets?: ec2.SubnetSelection;
   /** The router's response cache, if any. */
-  readonly cache?: ResponseCache;
+  readonly cache?: IResponseCache;
   /** Dimensions of the vectors the store will hold. */
   readonly dimensions: number;
   /** Prefix of validation messages, such as `TieredRouter: semanticCache.vectorStore`. */

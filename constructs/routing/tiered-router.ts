@@ -1,4 +1,4 @@
-import { Annotations, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -10,11 +10,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { RouterAuthorization } from './router-authorization';
+import type { ITieredRouter } from './router-interface';
 import type { EmbeddingModel } from '../cache/embedding-model';
-import type { ResponseCache } from '../cache/response-cache';
+import type { IResponseCache } from '../cache/response-cache';
 import type { SemanticCacheOptions } from '../cache/semantic-cache';
-import type { StaticAnswers } from '../cache/static-answers';
-import { UserContextBackend, type UserContextStore } from '../cache/user-context-store';
+import type { IStaticAnswers } from '../cache/static-answers';
+import { UserContextBackend, type IUserContextStore } from '../cache/user-context-store';
 import type { VectorStore } from '../cache/vector-store';
 import { AiMetricNames } from '../contract/metrics';
 import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
@@ -23,6 +24,7 @@ import { estimatedEnvironmentBytes, estimatedValueBytes, LAMBDA_ENVIRONMENT_LIMI
 import { HandlerFunction } from '../internal/handler-function';
 import { bindSemanticCache } from '../internal/semantic-cache-binding';
 import { AwsServiceEndpoint, modelServices, requireAwsServices } from '../internal/service-endpoints';
+import { staticAnswersRuntimeConfig, userContextRuntimeConfig } from '../internal/store-runtime-config';
 import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets';
 import type { IModelTier } from '../models/model-tier';
 import { tierRuntimeConfig, tierWarnings } from '../models/tier-support';
@@ -105,12 +107,13 @@ export interface TieredRouterOptions {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
-   * Steady-state request rate limit of the API (requests per second).
+   * Steady-state request rate limit of the API (requests per second). Not with `httpApi`: that
+   * API's stages keep their own throttling.
    * @default 100
    */
   readonly throttlingRateLimit?: number;
   /**
-   * Burst limit of the API.
+   * Burst limit of the API. Not with `httpApi`.
    * @default 200
    */
   readonly throttlingBurstLimit?: number;
@@ -156,7 +159,7 @@ export interface TieredRouterProps extends TieredRouterOptions {
    * The response cache to answer repeated requests from.
    * @default - no cache
    */
-  readonly cache?: ResponseCache;
+  readonly cache?: IResponseCache;
   /**
    * VPC of the router function. Required with a cache; it needs a route to Bedrock, SageMaker
    * Runtime and Secrets Manager (VPC endpoints or NAT).
@@ -177,14 +180,30 @@ export interface TieredRouterProps extends TieredRouterOptions {
    * They publish into `cache`, which must be the router's cache.
    * @default - no static answers
    */
-  readonly staticAnswers?: StaticAnswers;
+  readonly staticAnswers?: IStaticAnswers;
   /**
    * Where the router keeps user context (recent turns of a session, preferences), served at
    * `PUT /v1/context/preferences` and `DELETE /v1/context` (which also forgets the caller's cached
    * personal answers). The `VALKEY` backend needs `cache`.
    * @default - no user context
    */
-  readonly userContext?: UserContextStore;
+  readonly userContext?: IUserContextStore;
+  /**
+   * An existing HTTP API to serve the router's routes on, instead of a new one. The router adds
+   * its routes (with its `authorization` on each) and their Lambda integrations to it, and
+   * creates no stage, no access logs and no throttling settings: those stay the API's own. The
+   * API must not already have the router's routes (`POST /v1/chat`, `GET /v1/static-answers`,
+   * `PUT /v1/context/preferences`, `DELETE /v1/context`, and a batch pipeline's `/v1/jobs`
+   * routes), and `httpApiStageName` must deploy new routes automatically (`autoDeploy`), or the
+   * routes reach callers only with the API's next deployment.
+   * @default - a new HTTP API with a `$default` stage, access logs and throttling
+   */
+  readonly httpApi?: apigwv2.IHttpApi;
+  /**
+   * The stage of `httpApi` that callers use: `url` and `grantInvoke()` name it. Only with `httpApi`.
+   * @default '$default'
+   */
+  readonly httpApiStageName?: string;
 }
 
 /** Access log fields of an HTTP API (its own `$context` variables, not a REST API's). */
@@ -224,19 +243,26 @@ const CONTEXT_PATH = '/v1/context';
  * `DELETE /v1/context` wherever it keeps anything of one user (user context, or personal answers
  * in a cache). Every route uses the same authorization.
  */
-export class TieredRouter extends Construct {
+export class TieredRouter extends Construct implements ITieredRouter {
   /** The router function. */
-  public readonly function: lambda.Function;
-  /** The HTTP API. */
-  public readonly api: apigwv2.HttpApi;
-  /** The `$default` stage of the API. */
-  public readonly stage: apigwv2.HttpStage;
-  /** Base URL of the API. */
+  public readonly function: lambda.IFunction;
+  /** The HTTP API: the new one, or `httpApi`. */
+  public readonly api: apigwv2.IHttpApi;
+  /** The `$default` stage of the new API (none with `httpApi`). */
+  public readonly stage?: apigwv2.HttpStage;
+  /** The stage callers use: `$default`, or `httpApiStageName` with `httpApi`. */
+  public readonly stageName: string;
+  /**
+   * Base URL of the API's stage.
+   * @attribute
+   */
   public readonly url: string;
+  /** The authorizer of every route the router serves (from `authorization`). */
+  public readonly authorizer: apigwv2.IHttpRouteAuthorizer;
   /** Log group of the router function. */
   public readonly logGroup: logs.ILogGroup;
-  /** Log group of the API's access logs. */
-  public readonly accessLogGroup: logs.ILogGroup;
+  /** Log group of the new API's access logs (none with `httpApi`). */
+  public readonly accessLogGroup?: logs.ILogGroup;
   /** The tiers, cheapest first. */
   public readonly tiers: IModelTier[];
   /** The `service` dimension of the router's metrics. */
@@ -246,13 +272,18 @@ export class TieredRouter extends Construct {
   /** The semantic cache's embedding model, when the semantic cache is on. */
   public readonly embeddingModel?: EmbeddingModel;
   /** The static answers the router serves, if any. */
-  public readonly staticAnswers?: StaticAnswers;
+  public readonly staticAnswers?: IStaticAnswers;
   /** The user context store of the router, if any. */
-  public readonly userContext?: UserContextStore;
+  public readonly userContext?: IUserContextStore;
+  /** The VPC the router function runs in, if any. */
+  public readonly vpc?: ec2.IVpc;
+  /** The subnets of the router function (with `vpc`). */
+  public readonly vpcSubnets?: ec2.SubnetSelection;
+  /** The environment variables from which the library's handlers read this router's configuration. */
   private readonly routes: Array<[apigwv2.HttpMethod, string]> = [];
-  private readonly cache?: ResponseCache;
-  private readonly vpc?: ec2.IVpc;
-  private readonly vpcSubnets?: ec2.SubnetSelection;
+  private readonly cache?: IResponseCache;
+  /** The API this router created (none with `httpApi`). */
+  private readonly createdApi?: apigwv2.HttpApi;
   private readonly runtimeConfigJson: string;
   private runtimeConfigParameter?: ssm.StringParameter;
   private readonly runtimeConfigReaders: lambda.Function[] = [];
@@ -261,6 +292,7 @@ export class TieredRouter extends Construct {
     super(scope, id);
     validateRouterProps(props);
     for (const warning of tierWarnings('TieredRouter', props.tiers)) Annotations.of(this).addWarningV2(warning.id, warning.message);
+    validateApiAttachment(props);
     this.tiers = props.tiers;
     this.serviceName = props.serviceName ?? 'scalable-ai';
     const authorization = props.authorization ?? RouterAuthorization.iam();
@@ -286,6 +318,7 @@ export class TieredRouter extends Construct {
       environment: {},
     });
     this.function = handler.function;
+    const routerFunction = handler.function;
     this.logGroup = handler.logGroup;
 
     const semantic = props.semanticCache ? bindSemanticCache(props.semanticCache, { scope: this, vpc, vpcSubnets, cache: props.cache }) : undefined;
@@ -293,7 +326,7 @@ export class TieredRouter extends Construct {
     this.embeddingModel = semantic?.embeddingModel;
     this.staticAnswers = props.staticAnswers;
     this.userContext = props.userContext;
-    this._grantRoutingTo(this.function);
+    this.grantRouting(routerFunction);
 
     const config: RouterRuntimeConfig = {
       tiers: props.tiers.map(tierRuntimeConfig),
@@ -307,33 +340,46 @@ export class TieredRouter extends Construct {
       cache: props.cache ? cacheConnectionConfig(props.cache, cacheTimeout) : undefined,
       exactCache: props.cache ? { ttlSeconds: props.cache.exactCacheTtl.toSeconds() } : undefined,
       semanticCache: semantic?.config,
-      staticAnswers: props.staticAnswers?._runtimeConfig(),
-      userContext: props.userContext?._runtimeConfig(),
+      staticAnswers: props.staticAnswers ? staticAnswersRuntimeConfig(props.staticAnswers) : undefined,
+      userContext: props.userContext ? userContextRuntimeConfig(props.userContext) : undefined,
     };
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
-    this._attachRuntimeConfig(this.function);
+    this.attachRoutingConfiguration(routerFunction);
 
-    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    this.api = new apigwv2.HttpApi(this, 'Api', {
-      // Not the construct id ("Api"), which every router would share in the console.
-      apiName: props.apiName ?? Names.uniqueResourceName(this, { maxLength: 128, separator: '-' }),
-      description: 'cdk-scalable-ai router',
-      createDefaultStage: false,
-      defaultAuthorizer: authorization.authorizer(),
-    });
-    this.stage = this.api.addStage('DefaultStage', {
-      stageName: '$default',
-      autoDeploy: true,
-      throttle: {
-        rateLimit: props.throttlingRateLimit ?? 100,
-        burstLimit: props.throttlingBurstLimit ?? 200,
-      },
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
-        format: apigw.AccessLogFormat.custom(JSON.stringify(HTTP_API_ACCESS_LOG_FIELDS)),
-      },
-    });
-    this.url = this.stage.url;
+    // One authorizer for every route, the batch pipeline's too: a JWT authorizer is one resource per API.
+    this.authorizer = authorization.authorizer();
+    if (props.httpApi) {
+      this.api = props.httpApi;
+      this.stageName = props.httpApiStageName ?? '$default';
+      // The URL HttpStage.url gives, from the id alone (an imported API may not know its endpoint).
+      const stack = Stack.of(this);
+      this.url = `https://${this.api.apiId}.execute-api.${stack.region}.${stack.urlSuffix}/${this.stageName === '$default' ? '' : this.stageName}`;
+    } else {
+      this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+      this.createdApi = new apigwv2.HttpApi(this, 'Api', {
+        // Not the construct id ("Api"), which every router would share in the console.
+        apiName: props.apiName ?? Names.uniqueResourceName(this, { maxLength: 128, separator: '-' }),
+        description: 'cdk-scalable-ai router',
+        createDefaultStage: false,
+        defaultAuthorizer: this.authorizer,
+      });
+      this.api = this.createdApi;
+      const stage = this.createdApi.addStage('DefaultStage', {
+        stageName: '$default',
+        autoDeploy: true,
+        throttle: {
+          rateLimit: props.throttlingRateLimit ?? 100,
+          burstLimit: props.throttlingBurstLimit ?? 200,
+        },
+        accessLogSettings: {
+          destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
+          format: apigw.AccessLogFormat.custom(JSON.stringify(HTTP_API_ACCESS_LOG_FIELDS)),
+        },
+      });
+      this.stage = stage;
+      this.stageName = stage.stageName;
+      this.url = stage.url;
+    }
     this.addRoute('Chat', apigwv2.HttpMethod.POST, CHAT_PATH);
     if (props.staticAnswers) this.addRoute('StaticAnswers', apigwv2.HttpMethod.GET, STATIC_ANSWERS_PATH);
     if (props.userContext) this.addRoute('ContextPreferences', apigwv2.HttpMethod.PUT, CONTEXT_PREFERENCES_PATH);
@@ -353,7 +399,7 @@ export class TieredRouter extends Construct {
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['execute-api:Invoke'],
-      resourceArns: this.routes.map(([method, path]) => this.api.arnForExecuteApi(method, path, '$default')),
+      resourceArns: this.routes.map(([method, path]) => this.api.arnForExecuteApi(method, path, this.stageName)),
     });
   }
 
@@ -365,9 +411,11 @@ export class TieredRouter extends Construct {
    * `estimatedEnvironmentBytes`); otherwise in an SSM parameter, one per router, whose name goes
    * in `ROUTER_CONFIG_PARAMETER_ENV`, with `ssm:GetParameter` on that parameter only. At synth, a
    * validation checks the final environment of `fn` against the limit.
-   * @internal
+   *
+   * When the configuration is in an SSM parameter, `fn` needs a route to SSM: in a VPC without
+   * internet access, an `ssm` interface endpoint (`ScalableAiService` adds one to the VPC it creates).
    */
-  public _attachRuntimeConfig(fn: lambda.Function): void {
+  public attachRoutingConfiguration(fn: lambda.Function): void {
     if (estimatedEnvironmentBytes(fn, { [ROUTER_CONFIG_ENV]: this.runtimeConfigJson }) <= LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
       fn.addEnvironment(ROUTER_CONFIG_ENV, this.runtimeConfigJson);
     } else {
@@ -391,22 +439,12 @@ export class TieredRouter extends Construct {
   }
 
   /**
-   * Where the router function runs: its VPC and subnets (none outside a VPC). Functions that run
-   * the routing core run there too, to reach the same caches.
-   * @internal
-   */
-  public get _placement(): { readonly vpc?: ec2.IVpc; readonly vpcSubnets?: ec2.SubnetSelection } {
-    return { vpc: this.vpc, vpcSubnets: this.vpcSubnets };
-  }
-
-  /**
    * Grants `fn` everything the routing core needs with this router's configuration, exactly what
    * the router function itself is granted: invoking each tier, connecting to the response cache,
    * the semantic cache's vector store and embedding model, the static answers' embedding model,
    * and the user context store. `fn` must run in the router's VPC when the router has one.
-   * @internal
    */
-  public _grantRoutingTo(fn: lambda.Function): void {
+  public grantRouting(fn: lambda.Function): void {
     requireAwsServices(fn, ...this.routingServices());
     for (const tier of this.tiers) tier.grantInvoke(fn);
     this.cache?.grantConnect(fn);
@@ -517,7 +555,18 @@ export class TieredRouter extends Construct {
   }
 
   private addRoute(id: string, method: apigwv2.HttpMethod, path: string): void {
-    this.api.addRoutes({ path, methods: [method], integration: new integrations.HttpLambdaIntegration(id, this.function) });
+    const integration = new integrations.HttpLambdaIntegration(id, this.function);
+    if (this.createdApi) {
+      this.createdApi.addRoutes({ path, methods: [method], integration });
+    } else {
+      // In this construct (and so this stack), not under an API that may live in another stack.
+      new apigwv2.HttpRoute(this, `${id}Route`, {
+        httpApi: this.api,
+        routeKey: apigwv2.HttpRouteKey.with(path, method),
+        integration,
+        authorizer: this.authorizer,
+      });
+    }
     this.routes.push([method, path]);
   }
 }
@@ -531,6 +580,24 @@ function environmentSizeErrors(fn: lambda.Function): string[] {
   if (bytes <= LAMBDA_ENVIRONMENT_LIMIT_BYTES) return [];
   return [`The environment variables of ${fn.node.path} come to about ${bytes} bytes once deployed (references counted at their longest), `
     + `over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes for all of a function's environment variables together; remove variables added to it`];
+}
+
+/** Props that configure the API the router creates cannot be combined with an existing one. */
+function validateApiAttachment(props: TieredRouterProps): void {
+  if (!props.httpApi) {
+    if (props.httpApiStageName !== undefined) throw new Error('TieredRouter: httpApiStageName names a stage of httpApi; set httpApi too, or leave it out');
+    return;
+  }
+  if (props.apiName !== undefined) throw new Error('TieredRouter: apiName names the API the router creates; with httpApi the API keeps its own name');
+  for (const name of ['throttlingRateLimit', 'throttlingBurstLimit'] as const) {
+    if (props[name] !== undefined) {
+      throw new Error(`TieredRouter: ${name} configures the stage of the API the router creates; with httpApi the stages are the API's own: set throttling on them instead`);
+    }
+  }
+  const stageName = props.httpApiStageName;
+  if (stageName !== undefined && !Token.isUnresolved(stageName) && stageName !== '$default' && !/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) {
+    throw new Error(`TieredRouter: httpApiStageName must be "$default" or 1-128 letters, digits, "-" or "_"; got "${stageName}"`);
+  }
 }
 
 function validateRouterProps(props: TieredRouterProps): void {

@@ -3,12 +3,14 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BatchPipeline, type BatchPipelineOptions } from '../batching/batch-pipeline';
-import { ResponseCache, type ResponseCacheOptions } from '../cache/response-cache';
+import type { IBatchPipeline } from '../batching/pipeline-interface';
+import { ResponseCache, type IResponseCache, type ResponseCacheOptions } from '../cache/response-cache';
 import type { SemanticCacheOptions } from '../cache/semantic-cache';
-import { StaticAnswers, type StaticAnswersOptions } from '../cache/static-answers';
-import { UserContextBackend, UserContextStore, type UserContextStoreOptions } from '../cache/user-context-store';
+import { StaticAnswers, type IStaticAnswers, type StaticAnswersOptions } from '../cache/static-answers';
+import { UserContextBackend, UserContextStore, type IUserContextStore, type UserContextStoreOptions } from '../cache/user-context-store';
 import { VectorStoreKind } from '../cache/vector-store';
 import type { IModelTier } from '../models/model-tier';
+import type { ITieredRouter } from '../routing/router-interface';
 import { TieredRouter, type TieredRouterOptions } from '../routing/tiered-router';
 
 /** Properties of a {@link ScalableAiService}. */
@@ -96,15 +98,15 @@ export class ScalableAiService extends Construct {
   /** The VPC the service runs in. */
   public readonly vpc: ec2.IVpc;
   /** The response cache, unless disabled. */
-  public readonly cache?: ResponseCache;
+  public readonly cache?: IResponseCache;
   /** The static answers, when `staticAnswers` is given. */
-  public readonly staticAnswers?: StaticAnswers;
+  public readonly staticAnswers?: IStaticAnswers;
   /** The user context store, unless disabled. */
-  public readonly userContext?: UserContextStore;
+  public readonly userContext?: IUserContextStore;
   /** The router. */
-  public readonly router: TieredRouter;
+  public readonly router: ITieredRouter;
   /** The batch pipeline, when `batchPipeline` is given. */
-  public readonly batchPipeline?: BatchPipeline;
+  public readonly batchPipeline?: IBatchPipeline;
   /** Interface endpoints of the VPC this construct created (none with your own VPC). */
   public readonly vpcEndpoints: ec2.InterfaceVpcEndpoint[] = [];
   /** Gateway endpoints (S3, DynamoDB) of the VPC this construct created (none with your own VPC). */
@@ -143,7 +145,8 @@ export class ScalableAiService extends Construct {
     if (userContextOptions) {
       this.userContext = new UserContextStore(this, 'UserContext', userContextOptions);
     }
-    this.router = new TieredRouter(this, 'Router', {
+    // The members are typed by their interfaces; the wiring below needs the concrete constructs.
+    const router = new TieredRouter(this, 'Router', {
       ...props.routerOptions,
       semanticCache,
       tiers: props.tiers,
@@ -153,23 +156,23 @@ export class ScalableAiService extends Construct {
       staticAnswers: this.staticAnswers,
       userContext: this.userContext,
     });
-    if (props.batchPipeline) {
-      this.batchPipeline = new BatchPipeline(this, 'BatchPipeline', { ...props.batchPipeline, router: this.router });
-    }
+    this.router = router;
+    const batchPipeline = props.batchPipeline ? new BatchPipeline(this, 'BatchPipeline', { ...props.batchPipeline, router }) : undefined;
+    this.batchPipeline = batchPipeline;
     // The endpoints admit only the functions that use them.
     const routingEndpoints = [this.bedrockEndpoint, this.sageMakerEndpoint, this.secretsManagerEndpoint];
     const allow = (endpoints: Array<ec2.InterfaceVpcEndpoint | undefined>, fn: ec2.IConnectable) => {
       for (const endpoint of endpoints) endpoint?.connections.allowDefaultPortFrom(fn);
     };
-    allow(routingEndpoints, this.router.function);
+    allow(routingEndpoints, router.function);
     if (this.staticAnswers) allow([this.secretsManagerEndpoint, this.bedrockEndpoint], this.staticAnswers.loaderFunction);
-    if (this.batchPipeline) {
-      allow(routingEndpoints, this.batchPipeline.workerFunction);
-      allow([this.sqsEndpoint, this.bedrockControlEndpoint], this.batchPipeline.jobsApiFunction);
+    if (batchPipeline) {
+      allow(routingEndpoints, batchPipeline.workerFunction);
+      allow([this.sqsEndpoint, this.bedrockControlEndpoint], batchPipeline.jobsApiFunction);
     }
     // A router configuration too large for the functions' environment is read from SSM Parameter
     // Store at cold start: known only now that every function that carries it exists.
-    const ssmReaders = this.router._runtimeConfigReaders;
+    const ssmReaders = router._runtimeConfigReaders;
     if (!props.vpc && ssmReaders.length > 0) {
       const ssmEndpoint = this.vpc.addInterfaceEndpoint('Ssm', { service: ec2.InterfaceVpcEndpointAwsService.SSM, privateDnsEnabled: true, open: false });
       this.vpcEndpoints.push(ssmEndpoint);

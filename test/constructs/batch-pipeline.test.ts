@@ -629,7 +629,7 @@ describe('VectorStore: clients are granted after binding', () => {
   test('an OpenSearch Serverless store refuses a client before it is bound to a router', () => {
     const stack = newStack();
     const router = new TieredRouter(stack, 'Router', { tiers: [smallTier()] });
-    expect(() => VectorStore.openSearchServerless()._grantClient(router.function)).toThrow(/must be bound to a router before a function is granted access/);
+    expect(() => VectorStore.openSearchServerless()._grantClient(router.function as lambda.Function)).toThrow(/must be bound to a router before a function is granted access/);
   });
 });
 
@@ -755,7 +755,7 @@ describe('ScalableAiService: batchPipeline', () => {
   test('creates the pipeline on the service\'s router', () => {
     expect(service.batchPipeline).toBeDefined();
     expect(service.batchPipeline!.router).toBe(service.router);
-    expect(jobsConfigOf(template, stack, service.batchPipeline!.workerFunction).maxItemsPerJob).toBe(50);
+    expect(jobsConfigOf(template, stack, (service.batchPipeline as BatchPipeline).workerFunction).maxItemsPerJob).toBe(50);
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/jobs', AuthorizationType: 'AWS_IAM' });
   });
 
@@ -770,12 +770,13 @@ describe('ScalableAiService: batchPipeline', () => {
         .map((r) => r.Properties.SourceSecurityGroupId)
         .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
     };
-    const sg = (fn: lambda.Function) => stack.resolve(fn.connections.securityGroups[0].securityGroupId);
-    const pipeline = service.batchPipeline!;
+    const sg = (fn: lambda.IFunction) => stack.resolve(fn.connections.securityGroups[0].securityGroupId);
+    const pipeline = service.batchPipeline as BatchPipeline;
     expect(sources(byService.sqs)).toEqual([sg(pipeline.jobsApiFunction)]);
     expect(sources(byService.bedrock)).toEqual([sg(pipeline.jobsApiFunction)]);
     for (const runtime of ['bedrock-runtime', 'sagemaker.runtime', 'secretsmanager']) {
-      expect(sources(byService[runtime])).toEqual(expect.arrayContaining([sg(service.router.function), sg(pipeline.workerFunction)]));
+      const router = service.router as TieredRouter;
+      expect(sources(byService[runtime])).toEqual(expect.arrayContaining([sg(router.function), sg(pipeline.workerFunction)]));
       expect(sources(byService[runtime])).not.toContainEqual(sg(pipeline.jobsApiFunction));
     }
   });

@@ -108,7 +108,7 @@ describe('ScalableAiService: defaults (its own VPC)', () => {
     expect(service.cache).toBeInstanceOf(ResponseCache);
     const [, subnetGroup] = onlyResource(template, 'AWS::ElastiCache::SubnetGroup');
     expect(subnetGroup.Properties.SubnetIds).toEqual(stack.resolve(service.vpc.isolatedSubnets.map((s) => s.subnetId)));
-    const cacheSgId = stack.getLogicalId(service.cache!.securityGroup.node.defaultChild as ec2.CfnSecurityGroup);
+    const cacheSgId = stack.getLogicalId((service.cache as ResponseCache).securityGroup.node.defaultChild as ec2.CfnSecurityGroup);
     const rules = ingressOf(template, cacheSgId);
     expect(rules).toEqual([expect.objectContaining({
       FromPort: 6379,
@@ -217,7 +217,7 @@ describe('ScalableAiService: static answers, semantic cache and user context opt
     const { stack, service: s, template } = service({ staticAnswers: { refreshInterval: Duration.hours(12) }, routerOptions: { serviceName: 'shop' } });
     expect(s.staticAnswers).toBeInstanceOf(StaticAnswers);
     expect(s.staticAnswers!.cache).toBe(s.cache);
-    expect(s.staticAnswers!.serviceName).toBe('shop');
+    expect((s.staticAnswers as StaticAnswers).serviceName).toBe('shop');
     expect(onlyResource(template, 'AWS::Scheduler::Schedule')[1].Properties.ScheduleExpression).toBe('rate(12 hours)');
     expect(routerConfig(template).staticAnswers).toMatchObject({ threshold: 0.9, maxAgeSeconds: 3600 });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/static-answers' });
@@ -276,7 +276,7 @@ describe('ScalableAiService: static answers, semantic cache and user context opt
 
   test('userContext: the DYNAMODB backend creates a table the router uses, also without the response cache', () => {
     const { service: s, template } = service({ enableCache: false, userContext: { backend: UserContextBackend.DYNAMODB, maxTurns: 4 } });
-    expect(s.userContext?.table).toBeDefined();
+    expect(s.userContext?.tableName).toBeDefined();
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     expect(routerConfig(template).userContext).toMatchObject({ kind: 'dynamodb', maxTurns: 4 });
     expect(wildcardActions(template)).toEqual([]);

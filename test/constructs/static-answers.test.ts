@@ -11,6 +11,7 @@ import {
 import {
   AiMetricNames, EmbeddingModel, ResponseCache, StaticAnswers, type StaticAnswersProps,
 } from '../../constructs';
+import { staticAnswersRuntimeConfig } from '../../constructs/internal/store-runtime-config';
 
 interface Fixture {
   stack: Stack;
@@ -199,7 +200,7 @@ describe('StaticAnswers: defaults', () => {
   });
 
   test('the router configuration: threshold, max-age, embedder and index', () => {
-    expect(f.answers._runtimeConfig()).toEqual({
+    expect(staticAnswersRuntimeConfig(f.answers)).toEqual({
       threshold: 0.9,
       maxAgeSeconds: 3600,
       embedder: { provider: 'bedrock', modelId: 'amazon.titan-embed-text-v2:0', dimensions: 1024 },
@@ -252,7 +253,7 @@ describe('StaticAnswers: options', () => {
     const config = loaderConfig(f.template);
     expect(config.prefix).toBe('faq/');
     expect(config.embedder).toEqual({ provider: 'sagemaker', endpointName: 'embedder', dimensions: 768 });
-    expect(f.answers._runtimeConfig()).toMatchObject({ threshold: 0.95, maxAgeSeconds: 600 });
+    expect(staticAnswersRuntimeConfig(f.answers)).toMatchObject({ threshold: 0.95, maxAgeSeconds: 600 });
     expect(resourcesAllowing(f.template, 'sagemaker:InvokeEndpoint')).toEqual(['arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/embedder']);
     expect(resourcesAllowing(f.template, 'bedrock:InvokeModel')).toEqual([]);
     const bucketId = logicalIdOf(f.stack, f.answers.bucket);
@@ -268,7 +269,7 @@ describe('StaticAnswers: options', () => {
     const config = loaderConfig(f.template);
     expect(config).not.toHaveProperty('embedder');
     expect(config).not.toHaveProperty('vectorIndex');
-    expect(f.answers._runtimeConfig()).toEqual({ maxAgeSeconds: 3600 });
+    expect(staticAnswersRuntimeConfig(f.answers)).toEqual({ maxAgeSeconds: 3600 });
     expect(f.answers.embeddingModel).toBeUndefined();
     expect(resourcesAllowing(f.template, 'bedrock:InvokeModel')).toEqual([]);
     expect(f.answers.metricLoadErrors().period.toMinutes()).toBe(5);

@@ -28,7 +28,7 @@ function largeTier(stack: Stack): IModelTier {
 }
 
 /** The function's role and every statement of the policies attached to it. */
-function functionRoleStatements(stack: Stack, template: Template, fn: lambda.Function) {
+function functionRoleStatements(stack: Stack, template: Template, fn: lambda.IFunction) {
   const roleId = stack.getLogicalId(fn.role!.node.defaultChild as iam.CfnRole);
   const resources = template.toJSON().Resources;
   return iamPolicyStatements(template)
@@ -83,7 +83,7 @@ describe('TieredRouter: defaults (IAM authorization, no cache, no VPC)', () => {
 
   test('the $default stage auto-deploys, logs access to its own log group and throttles', () => {
     const [, stage] = onlyResource(template, 'AWS::ApiGatewayV2::Stage');
-    const accessLogsId = stack.getLogicalId(router.accessLogGroup.node.defaultChild as logs.CfnLogGroup);
+    const accessLogsId = stack.getLogicalId(router.accessLogGroup!.node.defaultChild as logs.CfnLogGroup);
     expect(stage.Properties).toMatchObject({
       StageName: '$default',
       AutoDeploy: true,
@@ -152,8 +152,8 @@ describe('TieredRouter: defaults (IAM authorization, no cache, no VPC)', () => {
     expect(router.tiers.map((t) => t.tierId)).toEqual(['small', 'medium', 'large']);
     expect(router.serviceName).toBe('scalable-ai');
     expect(JSON.stringify(stack.resolve(router.url))).toContain('execute-api');
-    expect(router.stage.stageName).toBe('$default');
-    expect(stack.resolve(router.logGroup.logGroupName)).toEqual(stack.resolve(router.function.logGroup.logGroupName));
+    expect(router.stage!.stageName).toBe('$default');
+    expect(stack.resolve(router.logGroup.logGroupName)).toEqual(stack.resolve((router.function as lambda.Function).logGroup.logGroupName));
   });
 });
 

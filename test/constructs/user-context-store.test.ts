@@ -5,6 +5,7 @@ import {
   actionsOf, iamPolicyStatements, newGrantee, newStack, onlyResource, resourcesOf, wildcardActions,
 } from './helpers';
 import { UserContextBackend, UserContextStore, type UserContextStoreProps } from '../../constructs';
+import { userContextRuntimeConfig } from '../../constructs/internal/store-runtime-config';
 
 describe('UserContextStore: VALKEY backend (default)', () => {
   test('creates nothing and grants nothing: the context lives in the response cache', () => {
@@ -19,7 +20,7 @@ describe('UserContextStore: VALKEY backend (default)', () => {
     expect(store.backend).toBe(UserContextBackend.VALKEY);
     expect(store.maxTurns).toBe(10);
     expect(store.ttl.toDays()).toBe(7);
-    expect(store._runtimeConfig()).toEqual({ kind: 'valkey', maxTurns: 10, ttlSeconds: 604_800 });
+    expect(userContextRuntimeConfig(store)).toEqual({ kind: 'valkey', maxTurns: 10, ttlSeconds: 604_800 });
   });
 });
 
@@ -67,7 +68,7 @@ describe('UserContextStore: DYNAMODB backend', () => {
 
   test('the runtime configuration names the table, turns and TTL', () => {
     const [tableId] = onlyResource(template, 'AWS::DynamoDB::Table');
-    expect(stack.resolve(store._runtimeConfig())).toEqual({ kind: 'dynamodb', tableName: { Ref: tableId }, maxTurns: 20, ttlSeconds: 2_592_000 });
+    expect(stack.resolve(userContextRuntimeConfig(store))).toEqual({ kind: 'dynamodb', tableName: { Ref: tableId }, maxTurns: 20, ttlSeconds: 2_592_000 });
   });
 
   test('a KMS key encrypts the table and is granted with grantReadWrite; a removal policy applies', () => {

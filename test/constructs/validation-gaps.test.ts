@@ -33,7 +33,7 @@ function router(props: Partial<TieredRouterProps> = {}, stack: Stack = newStack(
 }
 
 /** The environment variables of `fn` in the template. */
-function variablesOf(stack: Stack, template: Template, fn: lambda.Function): Record<string, unknown> {
+function variablesOf(stack: Stack, template: Template, fn: lambda.IFunction): Record<string, unknown> {
   const id = stack.getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
   return template.toJSON().Resources[id].Properties.Environment.Variables;
 }
@@ -176,7 +176,7 @@ describe('TieredRouter: configuration size', () => {
   test('an environment pushed over 4 KB after the router configured the function fails validation at synth', () => {
     const stack = newStack();
     const r = router({}, stack);
-    r.function.addEnvironment('LARGE', 'x'.repeat(4_000));
+    (r.function as lambda.Function).addEnvironment('LARGE', 'x'.repeat(4_000));
     expect(() => Template.fromStack(stack)).toThrow(/The environment variables of TestStack\/Router\/Handler\/Function come to about \d+ bytes once deployed .* over Lambda's limit of 4096 bytes/);
   });
 
