@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -18,6 +19,7 @@ import type { VectorStore } from '../cache/vector-store';
 import { AiMetricNames } from '../contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
 import { cacheConnectionConfig } from '../internal/cache-connection';
+import { newLogGroup } from '../internal/encryption';
 import { HandlerFunction } from '../internal/handler-function';
 import { bindSemanticCache } from '../internal/semantic-cache-binding';
 import { defaultPrivateSubnets } from '../internal/subnets';
@@ -101,6 +103,13 @@ export interface TieredRouterOptions {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Customer-managed KMS key of the router's log groups (function logs and API access logs). A
+   * key of this app gets the key policy statement CloudWatch Logs needs; an imported key's
+   * policy must already allow it.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly encryptionKey?: kms.IKey;
   /**
    * Steady-state request rate limit of the API (requests per second).
    * @default 100
@@ -262,6 +271,10 @@ export class TieredRouter extends Construct {
       vpcSubnets,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {},
+      logEncryptionKey: props.encryptionKey,
+      keyProp: 'TieredRouter encryptionKey',
+      noDeadLetterQueueReason: 'API Gateway invokes the router synchronously and receives its errors; a dead-letter queue applies to asynchronous invocations only.',
+      unreservedConcurrencyReason: 'The API\'s throttling (throttlingRateLimit, throttlingBurstLimit) caps the router\'s load; set reservedConcurrentExecutions to also reserve and cap its concurrency.',
     });
     this.function = handler.function;
     this.logGroup = handler.logGroup;
@@ -291,7 +304,7 @@ export class TieredRouter extends Construct {
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
     this.function.addEnvironment(ROUTER_CONFIG_ENV, this.runtimeConfigJson);
 
-    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.accessLogGroup = newLogGroup(this, 'AccessLogs', { retention: logRetention, encryptionKey: props.encryptionKey, keyProp: 'TieredRouter encryptionKey' });
     this.api = new apigwv2.HttpApi(this, 'Api', {
       description: 'cdk-scalable-ai router',
       createDefaultStage: false,
