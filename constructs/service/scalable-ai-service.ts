@@ -188,6 +188,9 @@ export class ScalableAiService extends Construct {
       maxAzs: 2,
       natGateways: 0,
       subnetConfiguration: [{ name: 'private', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 22 }],
+      // The default security group admits nothing, whatever the app's feature flags
+      // (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup): every resource here has its own.
+      restrictDefaultSecurityGroup: true,
     });
     const flowLogs = newLogGroup(this, 'FlowLogs', { retention: logs.RetentionDays.ONE_MONTH, encryptionKey, keyProp: 'ScalableAiService encryptionKey' });
     const flowLog = vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs) });

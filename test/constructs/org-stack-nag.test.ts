@@ -5,7 +5,7 @@
  * finding, and the key, the boundary and the backups reach every resource they should.
  */
 import * as path from 'node:path';
-import { Stack, Validations, type App } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -158,5 +158,15 @@ describe('a customer-managed key on the log groups', () => {
     const acks = acknowledgements(router).filter((a) => a.id.endsWith('NIST.800.53.R5-CloudWatchLogGroupEncrypted'));
     expect(acks.map((a) => a.path).sort()).toEqual([router.accessLogGroup.node.path, router.logGroup.node.path].sort());
     for (const ack of acks) expect(String(ack.reason)).toMatch(/TieredRouter encryptionKey/);
+  });
+});
+
+describe('without the recommended feature flags', () => {
+  test('the facade\'s own VPC still closes its default security group (NIST.800.53.R5-VPCDefaultSecurityGroupClosed)', () => {
+    const stack = new Stack(new App(), 'NoFlags');
+    new ScalableAiService(stack, 'Service', {
+      tiers: [ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.000035, outputPricePer1kTokens: 0.00014 })],
+    });
+    Template.fromStack(stack).resourceCountIs('Custom::VpcRestrictDefaultSG', 1);
   });
 });
