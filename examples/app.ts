@@ -1,10 +1,11 @@
-import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { App } from 'aws-cdk-lib';
+import { addCompliancePacks } from './compliance';
 import { EcommerceAssistantOpenSearchStack, EcommerceAssistantSageMakerStack, EcommerceAssistantStack } from './ecommerce-assistant';
 
-// Every example is checked by cdk-nag's AWS Solutions pack: an unacknowledged finding fails synth.
+// Every example is checked by cdk-nag's AWS Solutions pack, and with `-c nag=all` also by its
+// NIST 800-53 Rev 5 pack: an unacknowledged finding fails synth. The feature flags are cdk.json's.
 const app = new App();
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+addCompliancePacks(app);
 
 // Account-agnostic, so `cdk synth` needs no AWS credentials. The SageMaker variant names its
 // Region because the inference container image lives in a Regional ECR repository.

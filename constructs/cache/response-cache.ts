@@ -5,6 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
+import { acknowledgeWithoutKey } from '../internal/encryption';
 import { selectPrivateSubnets } from '../internal/subnets';
 
 /**
@@ -151,10 +152,17 @@ export interface ResponseCacheOptions {
    */
   readonly encryptionKey?: kms.IKey;
   /**
-   * Days of automatic snapshots to keep. The cache rebuilds itself from traffic, so none by default.
-   * @default 0
+   * Days of automatic daily snapshots to keep (0 turns them off). The cache rebuilds itself from
+   * traffic, but a snapshot restores a warm cache, and its static answers and user context,
+   * after the group is lost or replaced. 15 or more satisfies NIST 800-53 R5's backup rule.
+   * @default 1
    */
   readonly snapshotRetentionLimit?: number;
+  /**
+   * Daily time range (UTC, `hh24:mi-hh24:mi`, at least 60 minutes) of the automatic snapshot.
+   * @default - chosen by ElastiCache
+   */
+  readonly snapshotWindow?: string;
   /**
    * Prefix of every key the library writes, so the cache can be shared with other data.
    * @default 'sai:'
@@ -248,6 +256,7 @@ export class ResponseCache extends ResponseCacheBase {
     this.exactCacheTtl = props.exactCacheTtl ?? Duration.days(1);
     this.keyPrefix = props.keyPrefix ?? 'sai:';
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    const snapshotRetentionLimit = props.snapshotRetentionLimit ?? 1;
     validate(props, nodeType, engineVersion, replicas, this.port, this.exactCacheTtl, this.keyPrefix);
 
     const subnets = selectPrivateSubnets(props.vpc, props.vpcSubnets, 'ResponseCache');
@@ -273,10 +282,12 @@ export class ResponseCache extends ResponseCacheBase {
       // ElastiCache AUTH tokens: 16-128 printable characters without / " @ or spaces.
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
-    Validations.of(this.authSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason: 'An ElastiCache AUTH token is rotated with ModifyReplicationGroup (AuthTokenUpdateStrategy ROTATE then SET), not by a Secrets Manager rotation function; rotate it with that two-step procedure.',
-    });
+    const rotation = 'An ElastiCache AUTH token is rotated with ModifyReplicationGroup (AuthTokenUpdateStrategy ROTATE then SET), not by a Secrets Manager rotation function; rotate it with that two-step procedure.';
+    Validations.of(this.authSecret).acknowledge({ id: 'NIST.800.53.R5-SecretsManagerRotationEnabled', reason: rotation });
+    if (!props.encryptionKey) {
+      acknowledgeWithoutKey(this.authSecret, 'NIST.800.53.R5-SecretsManagerUsingKMSKey', 'Secrets Manager encrypts the AUTH token with its AWS managed key', 'ResponseCache encryptionKey');
+    }
+    Validations.of(this.authSecret).acknowledge({ id: 'AwsSolutions-SMG4', reason: rotation });
 
     const parameterGroup = searchParameterGroup(this, nodeType, engineVersion);
 
@@ -297,10 +308,19 @@ export class ResponseCache extends ResponseCacheBase {
       transitEncryptionEnabled: true,
       transitEncryptionMode: 'required',
       authToken: this.authSecret.secretValue.unsafeUnwrap(),
-      snapshotRetentionLimit: props.snapshotRetentionLimit ?? 0,
+      snapshotRetentionLimit,
+      snapshotWindow: props.snapshotWindow,
       autoMinorVersionUpgrade: true,
     });
     this.replicationGroup.applyRemovalPolicy(removalPolicy);
+    if (snapshotRetentionLimit < 15) {
+      Validations.of(this.replicationGroup).acknowledge({
+        id: 'NIST.800.53.R5-ElastiCacheRedisClusterAutomaticBackup',
+        reason: snapshotRetentionLimit === 0
+          ? 'snapshotRetentionLimit was set to 0: no snapshots; the cache holds nothing that cannot be recomputed, and rebuilds itself from traffic.'
+          : `Snapshots are kept ${snapshotRetentionLimit} day(s) (snapshotRetentionLimit): enough to restore a warm cache, whose entries expire anyway; set 15 or more to keep them longer.`,
+      });
+    }
     if (replicas === 0) {
       Validations.of(this.replicationGroup).acknowledge({
         id: 'AwsSolutions-AEC4',

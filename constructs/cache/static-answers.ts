@@ -109,6 +109,12 @@ export interface StaticAnswersOptions {
    */
   readonly encryptionKey?: kms.IKey;
   /**
+   * KMS key of the loader's log group (a key of this app gets the key policy statement
+   * CloudWatch Logs needs; an imported key's policy must already allow it).
+   * @default - `encryptionKey`, or CloudWatch Logs' own encryption without one
+   */
+  readonly logEncryptionKey?: kms.IKey;
+  /**
    * What happens to the new buckets when they leave the stack (not with `bucket`).
    * @default RemovalPolicy.RETAIN (the answers are your content)
    */
@@ -232,6 +238,7 @@ export class StaticAnswers extends Construct implements IStaticAnswers {
         lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(90) }],
         logPrefix: 'static-answers/',
         description: 'the static answers bucket',
+        keyProp: 'StaticAnswers encryptionKey',
       });
       this.accessLogsBucket = accessLogs;
       this.bucket = bucket;
@@ -256,6 +263,10 @@ export class StaticAnswers extends Construct implements IStaticAnswers {
       vpc: props.vpc,
       vpcSubnets: loaderSubnets,
       environment: { [STATIC_LOADER_CONFIG_ENV]: Stack.of(this).toJsonString(config) },
+      logEncryptionKey: props.logEncryptionKey ?? props.encryptionKey,
+      keyProp: 'StaticAnswers logEncryptionKey',
+      noDeadLetterQueueReason: 'The loader is invoked asynchronously by its schedule; a failed run goes to the on-failure destination (the DeadLetterQueue of this construct, configureAsyncInvoke), which replaces a function dead-letter queue.',
+      unreservedConcurrencyReason: 'One schedule invokes the loader once per refreshInterval; nothing else can invoke it, so its concurrency stays at one run at a time.',
     });
     this.loaderFunction = loader.function;
 
@@ -299,6 +310,9 @@ export class StaticAnswers extends Construct implements IStaticAnswers {
       }),
     });
     Validations.of(scheduleRole).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: 'The schedule target grants lambda:InvokeFunction on the loader into this role\'s own policy; it belongs to this role alone.',
+    }, {
       id: `AwsSolutions-IAM5[Resource::${nagResourceId(this, `${loader.function.functionArn}:*`)}]`,
       reason: 'Function.grantInvoke (called by the scheduler target) also covers the versions and aliases of this one loader function.',
     });

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -161,6 +161,10 @@ export class UserContextStore extends Construct implements IUserContextStore {
         encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
         encryptionKey: props.encryptionKey,
         removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      });
+      Validations.of(this.table).acknowledge({
+        id: 'NIST.800.53.R5-DynamoDBInBackupPlan',
+        reason: 'Point-in-time recovery is on (35 days of restores); user context expires after ttl. Add the table to your organization\'s AWS Backup plan if it requires one.',
       });
     }
   }

@@ -1,11 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { newLogGroup } from './encryption';
+import { markOwned } from './nag';
 import { checkServiceEndpoints } from './service-endpoints';
 
 /** Directory of a handler bundled by `projen bundle` (esbuild) from `lambdas/<name>/handler.ts`. */
@@ -31,6 +34,14 @@ export interface HandlerFunctionProps {
   readonly vpcSubnets?: ec2.SubnetSelection;
   readonly reservedConcurrentExecutions?: number;
   readonly serviceName: string;
+  /** KMS key of the function's log group. */
+  readonly logEncryptionKey?: kms.IKey;
+  /** The construct and prop that give `logEncryptionKey`, for the acknowledgement without one (`TieredRouter encryptionKey`). */
+  readonly keyProp: string;
+  /** Why the function needs no dead-letter queue of its own (acknowledges NIST.800.53.R5-LambdaDLQ). */
+  readonly noDeadLetterQueueReason: string;
+  /** Why it may run without reserved concurrency when `reservedConcurrentExecutions` is not set (acknowledges NIST.800.53.R5-LambdaConcurrency). */
+  readonly unreservedConcurrencyReason: string;
 }
 
 /**
@@ -48,14 +59,12 @@ export class HandlerFunction extends Construct {
   constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
     super(scope, id);
 
-    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.logGroup = newLogGroup(this, 'LogGroup', { retention: props.logRetention, encryptionKey: props.logEncryptionKey, keyProp: props.keyProp });
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Execution role of ${props.description}`,
     });
+    markOwned(this.role);
     this.logGroup.grantWrite(this.role);
 
     if (props.vpc) {
@@ -108,6 +117,21 @@ export class HandlerFunction extends Construct {
     });
     // The function must not run before its role can write logs and manage ENIs.
     this.function.node.addDependency(this.role);
+
+    Validations.of(this.role).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: 'The grants of this role are written by grant methods into its own policy (DefaultPolicy), each scoped to the resources this handler uses; the policy belongs to this role alone and lives and dies with it, so a reusable managed policy would add nothing but a way to attach the same rights elsewhere.',
+    });
+    Validations.of(this.function).acknowledge({ id: 'NIST.800.53.R5-LambdaDLQ', reason: props.noDeadLetterQueueReason });
+    if (props.reservedConcurrentExecutions === undefined) {
+      Validations.of(this.function).acknowledge({ id: 'NIST.800.53.R5-LambdaConcurrency', reason: props.unreservedConcurrencyReason });
+    }
+    if (!props.vpc) {
+      Validations.of(this.function).acknowledge({
+        id: 'NIST.800.53.R5-LambdaInsideVPC',
+        reason: 'No vpc was given: this handler reaches only AWS APIs over TLS with IAM authentication, and nothing it uses lives in a VPC. Give vpc to place it in one.',
+      });
+    }
     // In isolated subnets, the AWS APIs it declares (requireAwsServices) need VPC endpoints.
     if (props.vpc) checkServiceEndpoints(this.function, props.vpc, props.vpc.selectSubnets(props.vpcSubnets));
   }

@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { acknowledgeWithoutKey } from './encryption';
 
 /** Properties of {@link createLoggedBucket}. Internal (not part of the jsii API). */
 export interface LoggedBucketProps {
@@ -15,6 +16,10 @@ export interface LoggedBucketProps {
   readonly logPrefix: string;
   /** What the bucket is, for the log bucket's acknowledgement (`the static answers bucket`). */
   readonly description: string;
+  /** The construct and prop that give `encryptionKey`, for the acknowledgement without one (`StaticAnswers encryptionKey`). */
+  readonly keyProp: string;
+  /** Why the bucket keeps no versions, when `versioned` is false (acknowledges NIST.800.53.R5-S3BucketVersioningEnabled). */
+  readonly unversionedReason?: string;
 }
 
 /** A bucket and the bucket that receives its server access logs. */
@@ -42,6 +47,15 @@ export function createLoggedBucket(scope: Construct, props: LoggedBucketProps): 
   Validations.of(accessLogs).acknowledge({
     id: 'AwsSolutions-S1',
     reason: `This bucket receives the server access logs of ${props.description}; logging the log bucket itself would recurse.`,
+  }, {
+    id: 'NIST.800.53.R5-S3DefaultEncryptionKMS',
+    reason: 'S3 server access logging delivers only to a bucket encrypted with SSE-S3; a KMS default encryption would stop the logs.',
+  }, {
+    id: 'NIST.800.53.R5-S3BucketVersioningEnabled',
+    reason: 'S3 writes each access log once under a new key and nothing overwrites it; no role of the library may delete it, and the lifecycle rule expires it after 365 days.',
+  }, {
+    id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+    reason: `Access logs of ${props.description}, kept in its Region; replicate them with your organization's log archive if it requires copies elsewhere.`,
   });
   const bucket = new s3.Bucket(scope, 'Bucket', {
     encryption: props.encryptionKey ? s3.BucketEncryption.KMS : s3.BucketEncryption.S3_MANAGED,
@@ -54,6 +68,16 @@ export function createLoggedBucket(scope: Construct, props: LoggedBucketProps): 
     lifecycleRules: props.lifecycleRules,
     removalPolicy: props.removalPolicy,
   });
+  Validations.of(bucket).acknowledge({
+    id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+    reason: `The library reads and writes ${props.description} in its own Region only; a cross-Region copy is a disaster-recovery choice of your organization (add a replication rule to the bucket).`,
+  });
+  if (!props.versioned && props.unversionedReason) {
+    Validations.of(bucket).acknowledge({ id: 'NIST.800.53.R5-S3BucketVersioningEnabled', reason: props.unversionedReason });
+  }
+  if (!props.encryptionKey) {
+    acknowledgeWithoutKey(bucket, 'NIST.800.53.R5-S3DefaultEncryptionKMS', 'The bucket is encrypted with SSE-S3', props.keyProp);
+  }
   (bucket.node.defaultChild as s3.CfnBucket).loggingConfiguration = {
     destinationBucketName: accessLogs.bucketName,
     logFilePrefix: props.logPrefix,

@@ -1,5 +1,6 @@
-import { Stack } from 'aws-cdk-lib';
-import type { IConstruct } from 'constructs';
+import { Stack, Validations } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct, type IConstruct } from 'constructs';
 
 /**
  * The finding id cdk-nag gives a resource of an IAM statement (`AwsSolutions-IAM5[Resource::<this>]`):
@@ -26,4 +27,22 @@ function flatten(node: unknown): string {
   if (obj['Fn::ImportValue']) return flatten(obj['Fn::ImportValue']);
   if (obj.Ref) return `<${flatten(obj.Ref)}>`;
   return JSON.stringify(node);
+}
+
+/** Principals this library created (roles of its handlers and services). */
+const ownedPrincipals = new WeakSet<object>();
+
+/** Marks a principal as created by this library: grant methods may acknowledge findings on it. */
+export function markOwned(principal: iam.IPrincipal): void {
+  ownedPrincipals.add(principal);
+}
+
+/**
+ * Acknowledges `acknowledgement` on the grantee's principal only when this library created it.
+ * A grant to the user's own role leaves its findings to the user's own review: the README lists
+ * the ids a grant method's statements can raise.
+ */
+export function acknowledgeOnOwnedGrantee(grantee: iam.IGrantable, acknowledgement: { id: string; reason: string }): void {
+  const principal = grantee.grantPrincipal;
+  if (ownedPrincipals.has(principal) && Construct.isConstruct(principal)) Validations.of(principal).acknowledge(acknowledgement);
 }

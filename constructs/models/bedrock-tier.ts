@@ -1,8 +1,8 @@
-import { Arn, ArnFormat, Aws, Duration, Token, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, Duration, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Construct } from 'constructs';
 import { ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
+import { acknowledgeOnOwnedGrantee } from '../internal/nag';
 
 /** Properties of a Bedrock model tier. */
 export interface BedrockTierProps extends ModelTierBaseProps {
@@ -102,9 +102,10 @@ export class BedrockModelTier implements IModelTier {
       return iam.Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: this.foundationModelArns() });
     }
     const profileGrant = iam.Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: [this.profileArn] });
-    if (!this.destinationRegions && Construct.isConstruct(grantee.grantPrincipal)) {
+    // Acknowledged on the library's own roles only; a grant to your role leaves the finding to your review.
+    if (!this.destinationRegions) {
       for (const id of this.foundationModelIds) {
-        Validations.of(grantee.grantPrincipal).acknowledge({
+        acknowledgeOnOwnedGrantee(grantee, {
           id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${id}]`,
           reason: `Cross-region inference profile ${this.modelIdentifier} may serve a request from any of its destination Regions; the grant names one model and is conditioned on bedrock:InferenceProfileArn being this profile. Set destinationRegions to list the Regions instead.`,
         });

@@ -7,6 +7,7 @@ import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { ModelProvider, SageMakerApiFormat, type IModelTier, type ModelTierBaseProps } from './model-tier';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
+import { nagResourceId } from '../internal/nag';
 import { selectPrivateSubnets } from '../internal/subnets';
 
 /** Target-tracking auto scaling of a SageMaker tier's endpoint variant. */
@@ -239,11 +240,13 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     role.addToPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
     if (modelData) {
       const [, bucket, key] = modelData;
-      role.addToPolicy(new iam.PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [`arn:${Aws.PARTITION}:s3:::${bucket}/${key}${key.endsWith('/') ? '*' : ''}`],
-      }));
+      const objects = `arn:${Aws.PARTITION}:s3:::${bucket}/${key}${key.endsWith('/') ? '*' : ''}`;
+      role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects] }));
       if (key.endsWith('/')) {
+        Validations.of(role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${nagResourceId(this, objects)}]`,
+          reason: `modelDataUrl is a prefix of uncompressed artifacts: SageMaker reads every object under s3://${bucket}/${key}, and only there.`,
+        });
         role.addToPolicy(new iam.PolicyStatement({
           actions: ['s3:ListBucket'],
           resources: [`arn:${Aws.PARTITION}:s3:::${bucket}`],
@@ -289,15 +292,15 @@ export class SageMakerModelTier extends Construct implements IModelTier {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited by a namespace condition) and the EC2 network-interface actions of a VPC model support no resource-level scoping.',
     });
-    if (!Token.isUnresolved(this.endpointName)) {
-      const stack = Stack.of(this);
-      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-      Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${region}:${account}:log-group:/aws/sagemaker/Endpoints/${this.endpointName}:log-stream:*]`,
-        reason: 'SageMaker names the log streams of its endpoint at run time; the grant is limited to the endpoint\'s own log group.',
-      });
-    }
+    // The id is computed from the ARN the policy holds: its partition is a literal or a token
+    // depending on @aws-cdk/core:enablePartitionLiterals.
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceId(this, `${logGroupArn}:log-stream:*`)}]`,
+      reason: 'SageMaker names the log streams of its endpoint at run time; the grant is limited to the endpoint\'s own log group.',
+    }, {
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: 'The grants of this execution role (this image, this model data, this endpoint\'s logs) are written into its own policy; it belongs to this role alone and lives and dies with it.',
+    });
 
     this.model = new sagemaker.CfnModel(this, 'Model', {
       executionRoleArn: role.roleArn,

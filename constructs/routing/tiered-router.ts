@@ -1,10 +1,11 @@
-import { Annotations, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -20,6 +21,7 @@ import type { VectorStore } from '../cache/vector-store';
 import { AiMetricNames } from '../contract/metrics';
 import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
 import { cacheConnectionConfig } from '../internal/cache-connection';
+import { newLogGroup } from '../internal/encryption';
 import { estimatedEnvironmentBytes, estimatedValueBytes, LAMBDA_ENVIRONMENT_LIMIT_BYTES } from '../internal/environment-size';
 import { HandlerFunction } from '../internal/handler-function';
 import { bindSemanticCache } from '../internal/semantic-cache-binding';
@@ -106,6 +108,13 @@ export interface TieredRouterOptions {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Customer-managed KMS key of the router's log groups (function logs and API access logs). A
+   * key of this app gets the key policy statement CloudWatch Logs needs; an imported key's
+   * policy must already allow it.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly encryptionKey?: kms.IKey;
   /**
    * Steady-state request rate limit of the API (requests per second). Not with `httpApi`: that
    * API's stages keep their own throttling.
@@ -316,6 +325,10 @@ export class TieredRouter extends Construct implements ITieredRouter {
       vpcSubnets,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {},
+      logEncryptionKey: props.encryptionKey,
+      keyProp: 'TieredRouter encryptionKey',
+      noDeadLetterQueueReason: 'API Gateway invokes the router synchronously and receives its errors; a dead-letter queue applies to asynchronous invocations only.',
+      unreservedConcurrencyReason: 'The API\'s throttling (throttlingRateLimit, throttlingBurstLimit) caps the router\'s load; set reservedConcurrentExecutions to also reserve and cap its concurrency.',
     });
     this.function = handler.function;
     const routerFunction = handler.function;
@@ -355,7 +368,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
       const stack = Stack.of(this);
       this.url = `https://${this.api.apiId}.execute-api.${stack.region}.${stack.urlSuffix}/${this.stageName === '$default' ? '' : this.stageName}`;
     } else {
-      this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+      this.accessLogGroup = newLogGroup(this, 'AccessLogs', { retention: logRetention, encryptionKey: props.encryptionKey, keyProp: 'TieredRouter encryptionKey' });
       this.createdApi = new apigwv2.HttpApi(this, 'Api', {
         // Not the construct id ("Api"), which every router would share in the console.
         apiName: props.apiName ?? Names.uniqueResourceName(this, { maxLength: 128, separator: '-' }),

@@ -1,5 +1,6 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { BatchPipeline, type BatchPipelineOptions } from '../batching/batch-pipeline';
@@ -9,6 +10,7 @@ import type { SemanticCacheOptions } from '../cache/semantic-cache';
 import { StaticAnswers, type IStaticAnswers, type StaticAnswersOptions } from '../cache/static-answers';
 import { UserContextBackend, UserContextStore, type IUserContextStore, type UserContextStoreOptions } from '../cache/user-context-store';
 import { VectorStoreKind } from '../cache/vector-store';
+import { newLogGroup } from '../internal/encryption';
 import type { IModelTier } from '../models/model-tier';
 import type { ITieredRouter } from '../routing/router-interface';
 import { TieredRouter, type TieredRouterOptions } from '../routing/tiered-router';
@@ -87,6 +89,17 @@ export interface ScalableAiServiceProps {
    * @default - no batch pipeline
    */
   readonly batchPipeline?: BatchPipelineOptions;
+  /**
+   * Customer-managed KMS key of every store and log group the service creates: the cache (at
+   * rest) and its AUTH token secret, the static answers bucket (when it creates it), the DynamoDB
+   * user context table, the batch pipeline's tables, queues and bulk bucket, and the log groups
+   * of every function, the API's access logs and the new VPC's flow logs. The options of a part
+   * (`cacheOptions.encryptionKey`, ...) override it. A key of this app gets the key policy
+   * statement CloudWatch Logs needs; an imported key's policy must already allow
+   * `logs.<region>.amazonaws.com` (see the README).
+   * @default - AWS managed keys (and CloudWatch Logs' own encryption)
+   */
+  readonly encryptionKey?: kms.IKey;
 }
 
 /**
@@ -126,9 +139,10 @@ export class ScalableAiService extends Construct {
       throw new Error('ScalableAiService: staticAnswers are published into the response cache; they cannot be combined with enableCache: false');
     }
 
-    this.vpc = props.vpc ?? this.createVpc(props.batchPipeline);
+    const key = props.encryptionKey;
+    this.vpc = props.vpc ?? this.createVpc(props.batchPipeline, key);
     if (cacheEnabled) {
-      this.cache = new ResponseCache(this, 'Cache', { vpc: this.vpc, vpcSubnets: props.vpcSubnets, ...props.cacheOptions });
+      this.cache = new ResponseCache(this, 'Cache', { vpc: this.vpc, vpcSubnets: props.vpcSubnets, encryptionKey: key, ...props.cacheOptions });
     }
     const serviceName = props.routerOptions?.serviceName;
     if (props.staticAnswers) {
@@ -137,16 +151,22 @@ export class ScalableAiService extends Construct {
         // One embedding model for both levels unless told otherwise.
         embeddingModel: props.staticAnswers.semanticMatching === false ? undefined : semanticCache?.embeddingModel,
         vpcSubnets: props.vpcSubnets,
+        // The key goes to a bucket the construct creates; an existing bucket keeps its own.
+        encryptionKey: props.staticAnswers.bucket ? undefined : key,
+        logEncryptionKey: key,
         ...props.staticAnswers,
         cache: this.cache!,
         vpc: this.vpc,
       });
     }
     if (userContextOptions) {
-      this.userContext = new UserContextStore(this, 'UserContext', userContextOptions);
+      // The VALKEY backend lives in the cache, which has the key.
+      const inDynamoDb = userContextOptions.backend === UserContextBackend.DYNAMODB;
+      this.userContext = new UserContextStore(this, 'UserContext', { encryptionKey: inDynamoDb ? key : undefined, ...userContextOptions });
     }
     // The members are typed by their interfaces; the wiring below needs the concrete constructs.
     const router = new TieredRouter(this, 'Router', {
+      encryptionKey: key,
       ...props.routerOptions,
       semanticCache,
       tiers: props.tiers,
@@ -157,7 +177,9 @@ export class ScalableAiService extends Construct {
       userContext: this.userContext,
     });
     this.router = router;
-    const batchPipeline = props.batchPipeline ? new BatchPipeline(this, 'BatchPipeline', { ...props.batchPipeline, router }) : undefined;
+    const batchPipeline = props.batchPipeline
+      ? new BatchPipeline(this, 'BatchPipeline', { encryptionKey: key, ...props.batchPipeline, router })
+      : undefined;
     this.batchPipeline = batchPipeline;
     // The endpoints admit only the functions that use them.
     const routingEndpoints = [this.bedrockEndpoint, this.sageMakerEndpoint, this.secretsManagerEndpoint];
@@ -185,17 +207,21 @@ export class ScalableAiService extends Construct {
    * also costs less than a NAT gateway per Availability Zone at low traffic. The S3 and DynamoDB
    * gateway endpoints are free.
    */
-  private createVpc(batchPipeline?: BatchPipelineOptions): ec2.Vpc {
+  private createVpc(batchPipeline: BatchPipelineOptions | undefined, encryptionKey: kms.IKey | undefined): ec2.Vpc {
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,
       subnetConfiguration: [{ name: 'private', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 22 }],
+      // The default security group admits nothing, whatever the app's feature flags
+      // (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup): every resource here has its own.
+      restrictDefaultSecurityGroup: true,
     });
-    const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
+    const flowLogs = newLogGroup(this, 'FlowLogs', { retention: logs.RetentionDays.ONE_MONTH, encryptionKey, keyProp: 'ScalableAiService encryptionKey' });
+    const flowLog = vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs) });
+    Validations.of(flowLog).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: 'aws-cdk-lib writes the flow log role\'s logs:PutLogEvents on this one log group into the role\'s own policy; it belongs to that role alone.',
     });
-    vpc.addFlowLog('FlowLog', { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs) });
     const endpoint = (name: string, service: ec2.InterfaceVpcEndpointAwsService) => {
       const created = vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false });
       this.vpcEndpoints.push(created);

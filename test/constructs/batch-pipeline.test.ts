@@ -8,7 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
-  acknowledgements, actionsOf, flatten, functionConfigs, newGrantee, newStack, onlyResource, parseJsonValue, resourcesAllowing,
+  acknowledgements, actionsOf, flatten, functionConfigs, newApp, newGrantee, newStack, onlyResource, parseJsonValue, resourcesAllowing,
   resourcesOf, roleStatements, routerConfig, statementsAllowing, wildcardActions, type PolicyStatementJson, logicalIdOf,
 } from './helpers';
 import {
@@ -228,12 +228,11 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
     const grants = statementsAllowing(template, 'execute-api:Invoke');
     expect(grants).toHaveLength(1);
     expect(resourcesOf(grants[0].statement)).toEqual([
-      `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${apiId}}/$default/POST/v1/jobs`,
       `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${apiId}}/$default/GET/v1/jobs/*`,
+      `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${apiId}}/$default/POST/v1/jobs`,
     ]);
-    expect(acknowledgements(caller).map((a) => a.id.replace(/^.*?(AwsSolutions-)/, '$1'))).toContain(
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/$default/GET/v1/jobs/*]`,
-    );
+    // The caller's role is yours: its finding is left to your review, not acknowledged by the library.
+    expect(acknowledgements(caller)).toEqual([]);
   });
 
   test('no bulk resources', () => {
@@ -294,7 +293,7 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
 
   beforeAll(() => {
     // Checked by cdk-nag's AWS Solutions pack: synthesis fails on any unacknowledged finding.
-    app = new App();
+    app = newApp();
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     stack = new Stack(app, 'BulkStack');
     vpc = isolatedVpc(stack);
@@ -467,8 +466,8 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
     const statements = fnStatements(stack, template, pipeline.jobsApiFunction);
     expect(granted(statements, 'bedrock:CreateModelInvocationJob')).toEqual([
       'arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0',
-      'arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
       'arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*',
+      'arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
     ]);
     const passRole = statementsAllowing(template, 'iam:PassRole');
     expect(passRole).toHaveLength(1);
@@ -613,8 +612,8 @@ describe('BatchPipeline: the worker shares the router\'s OpenSearch Serverless s
 
   test('bulk mode on a foundation model tier: CreateModelInvocationJob on that model ARN and the jobs; a new SSE-S3 bucket', () => {
     expect(granted(fnStatements(stack, template, pipeline.jobsApiFunction), 'bedrock:CreateModelInvocationJob')).toEqual([
-      'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.nova-micro-v1:0',
       'arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*',
+      'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.nova-micro-v1:0',
     ]);
     const bucket = template.toJSON().Resources[logicalIdOf(stack, pipeline.bulkBucket!)];
     expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({ SSEAlgorithm: 'AES256' });

@@ -8,49 +8,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as cxapi from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
-  acknowledgements, flatten, loaderConfig, onlyResource, parseJsonValue, resourcesAllowing, resourcesOf, routerConfig, statementsAllowing,
-  wildcardActions,
+  RECOMMENDED_FLAGS, acknowledgements, flatten, loaderConfig, newApp, onlyResource, parseJsonValue, readReport, resourcesAllowing, resourcesOf,
+  routerConfig, statementsAllowing, trySynth, wildcardActions,
 } from './helpers';
+import { addCompliancePacks } from '../../examples/compliance';
 import { EcommerceAssistantOpenSearchStack, EcommerceAssistantSageMakerStack, EcommerceAssistantStack } from '../../examples/ecommerce-assistant';
 
 const TITAN_V2_ARN = 'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.titan-embed-text-v2:0';
 
 function nagApp(): App {
-  const app = new App();
+  const app = newApp();
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return app;
-}
-
-interface Violation {
-  ruleName: string;
-  severity?: string;
-  violatingConstructs: Array<{ constructPath: string }>;
-}
-
-interface ValidationReport {
-  pluginReports: Array<{ pluginName: string; conclusion: string; violations: Violation[] }>;
-}
-
-function readReport(file: string): ValidationReport {
-  return JSON.parse(fs.readFileSync(file, 'utf8'));
-}
-
-/** Synthesizes `app`, returning the error (and what the validation printed) instead of throwing. */
-function trySynth(app: App): { assembly?: cxapi.CloudAssembly; error?: Error; printed: string } {
-  const printed: string[] = [];
-  const spies = (['error', 'log', 'warn'] as const).map((method) =>
-    jest.spyOn(console, method).mockImplementation((...args: unknown[]) => { printed.push(args.map(String).join(' ')); }));
-  try {
-    return { assembly: app.synth(), printed: printed.join('\n') };
-  } catch (error) {
-    return { error: error as Error, printed: printed.join('\n') };
-  } finally {
-    for (const spy of spies) spy.mockRestore();
-  }
 }
 
 describe('cdk-nag itself: the check can fail', () => {
@@ -70,6 +43,17 @@ describe('cdk-nag itself: the check can fail', () => {
     }));
   });
 
+  test('with nag=all, a log group without a KMS key fails synthesis with NIST.800.53.R5-CloudWatchLogGroupEncrypted', () => {
+    const app = newApp();
+    addCompliancePacks(app, 'all');
+    new logs.LogGroup(new Stack(app, 'Bad'), 'Logs', { retention: logs.RetentionDays.ONE_YEAR });
+    const { error } = trySynth(app);
+    const reportFile = /found in: (\S+)/.exec(error?.message ?? '')?.[1];
+    expect(reportFile).toBeDefined();
+    const rules = readReport(reportFile!).pluginReports.flatMap((r) => r.violations.map((v) => v.ruleName));
+    expect(rules).toContain('NIST.800.53.R5-CloudWatchLogGroupEncrypted');
+  });
+
   test('the same bucket with its findings acknowledged on the bucket synthesizes', () => {
     const app = nagApp();
     const bucket = new s3.Bucket(new Stack(app, 'Acknowledged'), 'Bucket');
@@ -82,7 +66,16 @@ describe('cdk-nag itself: the check can fail', () => {
   });
 });
 
-describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
+describe('examples/compliance.ts: the packs of `cdk synth` and `cdk synth -c nag=all`', () => {
+  test('AwsSolutions by default; AwsSolutions and NIST 800-53 R5 with nag=all; anything else is refused', () => {
+    expect(addCompliancePacks(newApp()).map((p) => p.name)).toEqual(['AwsSolutions']);
+    const all = new App({ context: { nag: 'all' } });
+    expect(addCompliancePacks(all).map((p) => p.name)).toEqual(['AwsSolutions', 'NIST.800.53.R5']);
+    expect(() => addCompliancePacks(newApp(), 'nist')).toThrow(/-c nag=nist: give "all"/);
+  });
+});
+
+describe('examples/ecommerce-assistant.ts under the recommended feature flags, cdk-nag AwsSolutions and NIST 800-53 R5 (nag=all)', () => {
   let app: App;
   let bedrockStack: EcommerceAssistantStack;
   let sageMakerStack: EcommerceAssistantSageMakerStack;
@@ -91,7 +84,8 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
   const templates: Record<string, Template> = {};
 
   beforeAll(() => {
-    app = nagApp();
+    app = newApp();
+    addCompliancePacks(app, 'all');
     bedrockStack = new EcommerceAssistantStack(app, 'EcommerceAssistant');
     sageMakerStack = new EcommerceAssistantSageMakerStack(app, 'EcommerceAssistantSageMaker', { env: { region: 'us-east-1' } });
     openSearchStack = new EcommerceAssistantOpenSearchStack(app, 'EcommerceAssistantOpenSearch');
@@ -120,8 +114,8 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
     }
   });
 
-  test('no AwsSolutions acknowledgement is stack-wide or app-wide: each sits on the construct it concerns', () => {
-    const nagAcks = acknowledgements(app).filter((a) => a.id.includes('AwsSolutions-'));
+  test('no cdk-nag acknowledgement is stack-wide or app-wide: each sits on the construct it concerns', () => {
+    const nagAcks = acknowledgements(app).filter((a) => a.id.includes('AwsSolutions-') || a.id.includes('NIST.800.53.R5-'));
     expect(nagAcks.length).toBeGreaterThan(0);
     const wide = nagAcks.filter((a) => a.construct === app || Stack.isStack(a.construct)).map((a) => `${a.path}: ${a.id}`);
     expect(wide).toEqual([]);
@@ -144,7 +138,9 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
     };
 
     test('Node.js 22+ functions on arm64, in the VPC', () => {
-      const functions = Object.values(template().findResources('AWS::Lambda::Function'));
+      // The library's functions; aws-cdk-lib's own custom resource providers (such as the one that
+      // @aws-cdk/aws-ec2:restrictDefaultSecurityGroup adds to the VPC) are not the library's.
+      const functions = Object.values(template().findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler !== '__entrypoint__.handler');
       expect(functions.length).toBeGreaterThan(0);
       for (const fn of functions) {
         const version = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime);
@@ -345,5 +341,16 @@ describe('examples/ecommerce-assistant.ts under cdk-nag AwsSolutions', () => {
     expect(template).toBeDefined();
     template.resourceCountIs('AWS::SageMaker::Endpoint', 0);
     expect(resourcesAllowing(template, 'sagemaker:InvokeEndpoint')).toEqual([]);
+  });
+});
+
+describe('cdk.json', () => {
+  test('carries every feature flag `cdk init` writes at our aws-cdk-lib version, with its value', () => {
+    const context = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8')).context;
+    const differing = Object.entries(RECOMMENDED_FLAGS)
+      .filter(([flag, value]) => JSON.stringify(context[flag]) !== JSON.stringify(value))
+      .map(([flag, value]) => `${flag}: expected ${JSON.stringify(value)}, cdk.json has ${JSON.stringify(context[flag])}`);
+    expect(differing).toEqual([]);
+    expect(Object.keys(RECOMMENDED_FLAGS).length).toBeGreaterThan(50);
   });
 });

@@ -3,15 +3,28 @@
  * router's runtime configuration out of synthesized templates, and acknowledgements out of a
  * construct tree.
  */
+import * as fs from 'node:fs';
 import { App, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as cxapi from 'aws-cdk-lib/cx-api';
 import type { IConstruct } from 'constructs';
 
-/** A fresh App with one env-agnostic (or `props.env`) stack in it. */
+/**
+ * The feature flags `cdk init` writes into a new app's cdk.json at our aws-cdk-lib version (the
+ * root cdk.json carries the same): the construct tests synthesize under what users have.
+ */
+export const RECOMMENDED_FLAGS: Record<string, unknown> = JSON.parse(fs.readFileSync(require.resolve('aws-cdk-lib/recommended-feature-flags.json'), 'utf8'));
+
+/** A fresh App with the recommended feature flags. */
+export function newApp(): App {
+  return new App({ context: RECOMMENDED_FLAGS });
+}
+
+/** A fresh App (with the recommended feature flags) with one env-agnostic (or `props.env`) stack in it. */
 export function newStack(id = 'TestStack', props?: StackProps): Stack {
-  return new Stack(new App(), id, props);
+  return new Stack(newApp(), id, props);
 }
 
 /** A two-AZ VPC with public and isolated subnets and no NAT gateway. */
@@ -163,6 +176,17 @@ export function onlyResource(template: Template, type: string): [string, { Type:
 }
 
 /**
+ * The only function of the library in the template, as `[logicalId, resource]`: aws-cdk-lib's own
+ * custom resource providers (such as the one `@aws-cdk/aws-ec2:restrictDefaultSecurityGroup`
+ * adds to every new VPC) are left out.
+ */
+export function onlyFunction(template: Template): [string, { Type: string; Properties: Record<string, any>; [k: string]: any }] {
+  const found = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([, f]) => f.Properties?.Handler !== '__entrypoint__.handler');
+  if (found.length !== 1) throw new Error(`expected exactly one function of the library, found ${found.length}`);
+  return found[0] as any;
+}
+
+/**
  * Parses the JSON carried by an environment variable: a literal string, or an `Fn::Join` whose
  * tokens are replaced by placeholders (see {@link flatten}); a token in the place of a number
  * (unquoted) reads as its placeholder string.
@@ -237,4 +261,33 @@ export function acknowledgements(root: IConstruct): FoundAcknowledgement[] {
     }
   }
   return found;
+}
+
+export interface Violation {
+  ruleName: string;
+  severity?: string;
+  violatingConstructs: Array<{ constructPath: string }>;
+}
+
+export interface ValidationReport {
+  pluginReports: Array<{ pluginName: string; conclusion: string; violations: Violation[] }>;
+}
+
+/** The policy validation report (validation-report.json) that synth writes. */
+export function readReport(file: string): ValidationReport {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+/** Synthesizes `app`, returning the error (and what the validation printed) instead of throwing. */
+export function trySynth(app: App): { assembly?: cxapi.CloudAssembly; error?: Error; printed: string } {
+  const printed: string[] = [];
+  const spies = (['error', 'log', 'warn'] as const).map((method) =>
+    jest.spyOn(console, method).mockImplementation((...args: unknown[]) => { printed.push(args.map(String).join(' ')); }));
+  try {
+    return { assembly: app.synth(), printed: printed.join('\n') };
+  } catch (error) {
+    return { error: error as Error, printed: printed.join('\n') };
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
 }

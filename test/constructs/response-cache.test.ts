@@ -53,7 +53,7 @@ describe('ResponseCache: defaults', () => {
       EngineVersion: '8.2',
       CacheNodeType: 'cache.t4g.medium',
       Port: 6379,
-      SnapshotRetentionLimit: 0,
+      SnapshotRetentionLimit: 1,
     });
     template.resourceCountIs('AWS::ElastiCache::ServerlessCache', 0);
     expect(cache.engineVersion).toBe('8.2');
@@ -122,8 +122,9 @@ describe('ResponseCache: defaults', () => {
 
   test('the non-rotated AUTH token secret is acknowledged for cdk-nag on the secret, with a reason', () => {
     const acks = acknowledgements(cache);
-    expect(acks.map((a) => [a.path, a.id])).toEqual([[cache.authSecret.node.path, 'Annotation::AwsSolutions-SMG4']]);
-    expect(String(acks[0].reason)).toMatch(/rotat/i);
+    const onSecret = acks.filter((a) => a.path === cache.authSecret.node.path && /SMG4|RotationEnabled/.test(a.id));
+    expect(onSecret.map((a) => a.id).sort()).toEqual(['Annotation::AwsSolutions-SMG4', 'Annotation::NIST.800.53.R5-SecretsManagerRotationEnabled']);
+    for (const ack of onSecret) expect(String(ack.reason)).toMatch(/rotat/i);
   });
 });
 
@@ -256,13 +257,30 @@ describe('ResponseCache: options', () => {
       exactCacheTtl: Duration.hours(6),
       keyPrefix: 'shop:v2:',
       snapshotRetentionLimit: 3,
+      snapshotWindow: '03:00-04:00',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    expect(replicationGroup(template).SnapshotWindow).toBe('03:00-04:00');
     expect(cache.exactCacheTtl.toSeconds()).toBe(21_600);
     expect(cache.keyPrefix).toBe('shop:v2:');
     expect(replicationGroup(template).SnapshotRetentionLimit).toBe(3);
     template.hasResource('AWS::ElastiCache::ReplicationGroup', { DeletionPolicy: 'Retain' });
     template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
+  });
+
+  test.each([
+    [0, /set to 0: no snapshots/],
+    [1, /kept 1 day\(s\) \(snapshotRetentionLimit\).*15 or more/],
+    [15, undefined],
+  ])('snapshotRetentionLimit %d: the NIST backup finding is acknowledged below 15 days, with the reason', (days, reason) => {
+    const { cache } = cacheTemplate({ snapshotRetentionLimit: days });
+    const acks = acknowledgements(cache).filter((a) => a.id.endsWith('NIST.800.53.R5-ElastiCacheRedisClusterAutomaticBackup'));
+    if (!reason) {
+      expect(acks).toEqual([]);
+    } else {
+      expect(acks.map((a) => a.path)).toEqual([cache.replicationGroup.node.path]);
+      expect(String(acks[0].reason)).toMatch(reason);
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { Duration, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { flatten, loaderConfig, newStack, onlyResource, resourcesAllowing, routerConfig, wildcardActions } from './helpers';
+import { flatten, loaderConfig, newStack, onlyFunction, onlyResource, resourcesAllowing, routerConfig, wildcardActions } from './helpers';
 import * as root from '../../constructs';
 import {
   EmbeddingModel, ModelTier, PersonalCaching, ResponseCache, ScalableAiService, StaticAnswers, TieredRouter, UserContextBackend,
@@ -120,7 +120,7 @@ describe('ScalableAiService: defaults (its own VPC)', () => {
   });
 
   test('the router function runs in the isolated subnets', () => {
-    const [, fn] = onlyResource(template, 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(template);
     expect(fn.Properties.VpcConfig.SubnetIds).toEqual(stack.resolve(service.vpc.isolatedSubnets.map((s) => s.subnetId)));
     expect(service.router).toBeInstanceOf(TieredRouter);
     expect(routerConfig(template).tiers.map((t: { id: string }) => t.id)).toEqual(['small', 'large']);
@@ -168,7 +168,7 @@ describe('ScalableAiService: options', () => {
     template.resourceCountIs('AWS::EC2::FlowLog', 0);
     expect(service.vpcEndpoints).toEqual([]);
     expect(service.node.tryFindChild('Vpc')).toBeUndefined();
-    const [, fn] = onlyResource(template, 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(template);
     expect(fn.Properties.VpcConfig.SubnetIds).toEqual(stack.resolve(vpc.privateSubnets.map((s) => s.subnetId)));
     expect(service.gatewayEndpoints).toEqual([]);
   });
@@ -200,7 +200,7 @@ describe('ScalableAiService: options', () => {
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', { NumCacheClusters: 1, CacheNodeType: 'cache.t4g.small' });
     template.hasResourceProperties('AWS::ElastiCache::ParameterGroup', { Properties: { 'reserved-memory-percent': '30' } });
-    const [, fn] = onlyResource(template, 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(template);
     expect(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME).toBe('shop');
     expect(routerConfig(template).maxMessages).toBe(10);
   });

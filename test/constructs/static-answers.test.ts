@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import {
-  acknowledgements, actionsOf, flatten, iamPolicyStatements, loaderConfig, newStack, onlyResource, resourcesAllowing,
+  acknowledgements, actionsOf, flatten, iamPolicyStatements, loaderConfig, newStack, onlyFunction, onlyResource, resourcesAllowing,
   resourcesOf, roleStatements, wildcardActions, isolatedVpc, logicalIdOf,
 } from './helpers';
 import {
@@ -84,7 +84,7 @@ describe('StaticAnswers: defaults', () => {
   });
 
   test('the loader: a Node.js function in the isolated subnets with a 5-minute timeout', () => {
-    const [, fn] = onlyResource(f.template, 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(f.template);
     expect(fn.Properties).toMatchObject({ Handler: 'index.handler', Timeout: 300, Architectures: ['arm64'] });
     expect(Number(/^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime)![1])).toBeGreaterThanOrEqual(22);
     expect(fn.Properties.VpcConfig.SubnetIds).toEqual(f.stack.resolve(f.vpc.isolatedSubnets.map((s) => s.subnetId)));
@@ -258,7 +258,7 @@ describe('StaticAnswers: options', () => {
     expect(resourcesAllowing(f.template, 'bedrock:InvokeModel')).toEqual([]);
     const bucketId = logicalIdOf(f.stack, f.answers.bucket);
     expect(resourcesAllowing(f.template, 's3:GetObject')).toEqual([`\${GetAtt:${bucketId}.Arn}/faq/*`]);
-    const [, fn] = onlyResource(f.template, 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(f.template);
     expect(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME).toBe('shop');
     expect(f.answers.metricLoadErrors().dimensions).toEqual({ service: 'shop' });
     expect(f.answers.metricLoadErrors().period.toMinutes()).toBe(60);
@@ -318,7 +318,7 @@ describe('StaticAnswers: options', () => {
     const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
     const cache = new ResponseCache(stack, 'Cache', { vpc });
     const answers = new StaticAnswers(stack, 'StaticAnswers', { cache, vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } });
-    const [, fn] = onlyResource(Template.fromStack(stack), 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(Template.fromStack(stack));
     expect(fn.Properties.VpcConfig.SubnetIds).toEqual(stack.resolve(vpc.privateSubnets.map((s) => s.subnetId)));
     expect(answers.loaderFunction.role).toBeInstanceOf(iam.Role);
   });

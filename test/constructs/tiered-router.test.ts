@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import {
-  actionsOf, iamPolicyStatements, newGrantee, newStack, onlyResource, resourcesAllowing, resourcesOf,
+  actionsOf, iamPolicyStatements, newGrantee, newStack, onlyFunction, onlyResource, resourcesAllowing, resourcesOf,
   routerConfig, statementsAllowing, wildcardActions, isolatedVpc,
 } from './helpers';
 import {
@@ -51,7 +51,7 @@ describe('TieredRouter: defaults (IAM authorization, no cache, no VPC)', () => {
   });
 
   test('the router runs on Node.js 22 or newer, on arm64, outside any VPC', () => {
-    const [, fn] = onlyResource(template, 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(template);
     const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime);
     expect(runtime).not.toBeNull();
     expect(Number(runtime![1])).toBeGreaterThanOrEqual(22);
@@ -115,8 +115,8 @@ describe('TieredRouter: defaults (IAM authorization, no cache, no VPC)', () => {
     const statements = functionRoleStatements(stack, template, router.function);
     const granted = (action: string) => statements.filter((s) => actionsOf(s).includes(action)).flatMap(resourcesOf);
     expect(granted('bedrock:InvokeModel')).toEqual([
-      'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.nova-micro-v1:0',
       'arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/us.amazon.nova-lite-v1:0',
+      'arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.nova-micro-v1:0',
       'arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0',
       'arn:${AWS::Partition}:bedrock:us-west-2::foundation-model/amazon.nova-lite-v1:0',
     ]);
@@ -228,7 +228,7 @@ describe('TieredRouter: JWT authorization, options, cache and VPC', () => {
   });
 
   test('the function runs in the isolated subnets and reaches the cache through its security group', () => {
-    const [, fn] = onlyResource(template, 'AWS::Lambda::Function');
+    const [, fn] = onlyFunction(template);
     expect(fn.Properties.VpcConfig.SubnetIds).toEqual(stack.resolve(vpc.isolatedSubnets.map((s) => s.subnetId)));
     expect(fn.Properties).toMatchObject({ Timeout: 25, MemorySize: 1024, ReservedConcurrentExecutions: 40 });
     expect(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME).toBe('shop-assistant');
@@ -468,7 +468,7 @@ describe('TieredRouter: semantic cache, static answers, user context and persona
     const [apiId] = onlyResource(template, 'AWS::ApiGatewayV2::Api');
     const arn = (method: string, path: string) => `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${apiId}}/$default/${method}${path}`;
     expect(resourcesAllowing(template, 'execute-api:Invoke')).toEqual([
-      arn('POST', '/v1/chat'), arn('GET', '/v1/static-answers'), arn('PUT', '/v1/context/preferences'), arn('DELETE', '/v1/context'),
+      arn('DELETE', '/v1/context'), arn('GET', '/v1/static-answers'), arn('POST', '/v1/chat'), arn('PUT', '/v1/context/preferences'),
     ]);
   });
 
