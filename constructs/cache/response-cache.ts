@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct, type IConstruct } from 'constructs';
 import { acknowledgeWithoutKey } from '../internal/encryption';
+import { grantSecretRead } from '../internal/secret-grant';
 import { selectPrivateSubnets } from '../internal/subnets';
 
 /**
@@ -112,7 +113,7 @@ export abstract class ResponseCacheBase extends Construct implements IResponseCa
     // Opened from the handler's side: the ingress rule then lands in the handler's stack when the
     // cache is in another one (as aws-cdk-lib does for remote rules), which keeps stacks acyclic.
     grantee.connections.allowToDefaultPort(this, 'from a cdk-scalable-ai handler');
-    return this.authSecret.grantRead(grantee);
+    return grantSecretRead(this.authSecret, grantee);
   }
 }
 

@@ -1,4 +1,4 @@
-import { Lazy, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Lazy, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -9,6 +9,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { HnswRuntimeConfig, VectorStoreRuntimeConfig } from '../contract/runtime-config';
 import { DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M } from '../contract/semantic-defaults';
+import { grantSecretRead } from '../internal/secret-grant';
 import { AwsServiceEndpoint, requireAwsServices } from '../internal/service-endpoints';
 import { selectPrivateSubnets } from '../internal/subnets';
 import type { VectorStoreBinding } from '../internal/vector-store-binding';
@@ -419,9 +420,20 @@ class AuroraPgvectorVectorStore extends VectorStore {
     // (the client's egress, the cluster's ingress) in the client's stack, which already references
     // the cluster's endpoint; from the cluster's side they would land in the cluster's stack and
     // make the two stacks reference each other (a cycle).
-    client.connections.allowTo(cluster, cluster.connections.defaultPort ?? ec2.Port.tcp(cluster.clusterEndpoint.port),
-      'from the cdk-scalable-ai router (semantic cache) to Aurora PostgreSQL');
-    this.options.secret.grantRead(client);
+    const port = cluster.connections.defaultPort ?? ec2.Port.tcp(cluster.clusterEndpoint.port);
+    client.connections.allowTo(cluster, port, 'from the cdk-scalable-ai router (semantic cache) to Aurora PostgreSQL');
+    if (port.toString().includes('{IndirectPort}') || Token.isUnresolved(cluster.clusterEndpoint.port)) {
+      // The rules land under the client's security group (the library's own), whose port is then
+      // the cluster's port attribute: a value cdk-nag cannot read, so its port rules cannot pass.
+      for (const group of client.connections.securityGroups) {
+        const reason = 'The rule opens the Aurora cluster\'s own port (its Endpoint.Port attribute, which cdk-nag cannot resolve) to this one security group, never SSH or another service to the world.';
+        Validations.of(group).acknowledge(
+          { id: 'NIST.800.53.R5-EC2RestrictedSSH', reason },
+          { id: 'NIST.800.53.R5-EC2RestrictedCommonPorts', reason },
+        );
+      }
+    }
+    grantSecretRead(this.options.secret, client);
     requireAwsServices(client, AwsServiceEndpoint.SECRETS_MANAGER);
     // The client verifies the cluster's TLS certificate; since Node.js 20, Lambda loads the
     // Amazon RDS certificate authorities only when asked to.

@@ -2,9 +2,10 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { isolatedVpc, newStack } from './helpers';
+import { isolatedVpc, newApp, newStack } from './helpers';
 import { ModelTier, TieredRouter, VectorStore, type IModelTier } from '../../constructs';
 
 function tier(): IModelTier {
@@ -45,6 +46,28 @@ describe('a cluster in another stack', () => {
     const rules = ingressRules(Template.fromStack(svc));
     expect(rules).toEqual([expect.objectContaining({ SourceSecurityGroupId: routerSg, GroupId: { 'Fn::ImportValue': expect.stringMatching(/^ImpCData:ExportsOutputFnGetAttDbSecurityGroup/) } })]);
     expect(ingressRules(Template.fromStack(data))).toEqual([]);
+  });
+
+  test('with the generated secret under a customer-managed key of the data stack: no cycle, the key is used through the router\'s own policy', () => {
+    const app = newApp();
+    const data = new Stack(app, 'KeyData');
+    const vpc = isolatedVpc(data);
+    const key = new kms.Key(data, 'Key', { enableKeyRotation: true });
+    const db = new rds.DatabaseCluster(data, 'Db', {
+      engine: POSTGRES_16,
+      writer: rds.ClusterInstance.serverlessV2('Writer'),
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      credentials: rds.Credentials.fromGeneratedSecret('postgres', { encryptionKey: key }),
+    });
+    const svc = new Stack(app, 'KeySvc');
+    routerOn(svc, vpc, db, db.secret!);
+    // Secret.grantRead() would name the router's role in the key policy of the data stack.
+    expect(() => app.synth()).not.toThrow();
+    expect(JSON.stringify(Template.fromStack(data).findResources('AWS::KMS::Key'))).not.toContain('KeySvc');
+    const decrypt = JSON.stringify(Template.fromStack(svc).findResources('AWS::IAM::Policy'));
+    expect(decrypt).toContain('"kms:ViaService"');
+    expect(decrypt).toMatch(/OutputFnGetAttKey[0-9A-F]+Arn/);
   });
 });
 

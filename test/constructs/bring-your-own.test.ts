@@ -29,7 +29,7 @@ function tier(): IModelTier {
 function importedCache(stack: Stack, attrs: Partial<ResponseCacheAttributes> = {}) {
   return ResponseCache.fromResponseCacheAttributes(stack, 'OrgCache', {
     endpointAddress: 'master.org-cache.abc123.use1.cache.amazonaws.com',
-    securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'OrgCacheSg', 'sg-0cache'),
+    securityGroup: ec2.SecurityGroup.fromSecurityGroupId(stack, 'OrgCacheSg', 'sg-0cac4e0000000000a'),
     authSecret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'OrgCacheAuth', SECRET_ARN),
     ...attrs,
   });
@@ -76,7 +76,7 @@ describe('ResponseCache.fromResponseCacheAttributes: a Valkey group the organiza
   });
 
   test('each function gets an ingress rule on the cache\'s security group and read access to the secret', () => {
-    const rules = ingressOn(template, 'sg-0cache');
+    const rules = ingressOn(template, 'sg-0cac4e0000000000a');
     const sources = rules.map((r) => stack.resolve(r.SourceSecurityGroupId));
     expect(sources).toEqual(expect.arrayContaining([
       stack.resolve(router.function.connections.securityGroups[0].securityGroupId),

@@ -1,19 +1,23 @@
 /**
  * The "org stack" of the compliance tests: what an adopter builds in an organization's account.
  * An org network stack (public, private-with-egress and isolated subnets, NAT) hands its VPC to a
- * service stack that uses every construct and option of the library, under all of aws-cdk-lib's
- * recommended feature flags and an org-wide permissions boundary.
+ * data stack (an Aurora PostgreSQL cluster) and to a service stack that uses every construct and
+ * option of the library, with resources the org already runs (a cache, an HTTP API, queues),
+ * under all of aws-cdk-lib's recommended feature flags and an org-wide permissions boundary.
  */
 import { App, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { RECOMMENDED_FLAGS } from './helpers';
 import {
-  ModelTier, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend, VectorStore,
+  BatchPipeline, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend, VectorStore,
 } from '../../constructs';
 
 /** The name of the organization's permissions boundary (a managed policy that exists in the account). */
@@ -54,8 +58,39 @@ export class OrgNetworkStack extends Stack {
   }
 }
 
+/** The organization's data: an Aurora PostgreSQL cluster in the org VPC, in a stack of its own. */
+export class OrgDataStack extends Stack {
+  public readonly database: rds.DatabaseCluster;
+
+  constructor(scope: Construct, id: string, props: StackProps & { readonly vpc: ec2.IVpc }) {
+    super(scope, id, props);
+    const key = new kms.Key(this, 'DataKey', { enableKeyRotation: true, description: 'Org data' });
+    this.database = new rds.DatabaseCluster(this, 'VectorDb', {
+      engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 }),
+      writer: rds.ClusterInstance.serverlessV2('Writer'),
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      storageEncryptionKey: key,
+      credentials: rds.Credentials.fromGeneratedSecret('postgres', { encryptionKey: key }),
+      iamAuthentication: true,
+      deletionProtection: true,
+      cloudwatchLogsExports: ['postgresql'],
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+      backup: { retention: Duration.days(7) },
+    });
+    Validations.of(this.database).acknowledge(
+      { id: 'AwsSolutions-SMG4', reason: 'org fixture: the database secret is rotated by the organization\'s own rotation stack' },
+      { id: 'NIST.800.53.R5-SecretsManagerRotationEnabled', reason: 'org fixture: the database secret is rotated by the organization\'s own rotation stack' },
+      { id: 'NIST.800.53.R5-RDSEnhancedMonitoringEnabled', reason: 'org fixture: Performance Insights and CloudWatch metrics suffice for this test cluster' },
+      { id: 'NIST.800.53.R5-RDSInBackupPlan', reason: 'org fixture: automated backups kept 7 days; the org backup plan is outside this app' },
+    );
+  }
+}
+
 export interface OrgServiceStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
+  /** The org's Aurora PostgreSQL cluster, from the data stack. */
+  readonly database: rds.DatabaseCluster;
 }
 
 /** Every construct and option of the library, in the org's VPC, with a customer-managed key. */
@@ -64,7 +99,8 @@ export class OrgServiceStack extends Stack {
   public readonly service: ScalableAiService;
   public readonly pgvectorRouter: TieredRouter;
   public readonly openSearchRouter: TieredRouter;
-  public readonly database: rds.DatabaseCluster;
+  public readonly importedCacheRouter: TieredRouter;
+  public readonly existingQueuePipeline: BatchPipeline;
 
   constructor(scope: Construct, id: string, props: OrgServiceStackProps) {
     super(scope, id, props);
@@ -98,6 +134,8 @@ export class OrgServiceStack extends Stack {
     this.service = new ScalableAiService(this, 'Assistant', {
       tiers: [small, medium, large, xlarge],
       vpc,
+      // The org's application subnets (NAT egress), not its data subnets.
+      vpcSubnets: { subnetGroupName: 'app' },
       encryptionKey: this.key,
       routerOptions: { authorization, serviceName: 'org-assistant' },
       staticAnswers: {},
@@ -105,36 +143,12 @@ export class OrgServiceStack extends Stack {
       batchPipeline: { bulk: { tier: xlarge } },
     });
 
-    // The cluster sits in this stack for now: one in another stack hits a CloudFormation cycle.
-    this.database = new rds.DatabaseCluster(this, 'VectorDb', {
-      engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 }),
-      writer: rds.ClusterInstance.serverlessV2('Writer'),
-      vpc,
-      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-      storageEncryptionKey: this.key,
-      credentials: rds.Credentials.fromGeneratedSecret('postgres', { encryptionKey: this.key }),
-      iamAuthentication: true,
-      deletionProtection: true,
-      cloudwatchLogsExports: ['postgresql'],
-      removalPolicy: RemovalPolicy.SNAPSHOT,
-      backup: { retention: Duration.days(7) },
-    });
-    Validations.of(this.database).acknowledge(
-      { id: 'AwsSolutions-SMG4', reason: 'org fixture: the database secret is rotated by the organization\'s own rotation stack' },
-      { id: 'NIST.800.53.R5-SecretsManagerRotationEnabled', reason: 'org fixture: the database secret is rotated by the organization\'s own rotation stack' },
-      { id: 'NIST.800.53.R5-RDSEnhancedMonitoringEnabled', reason: 'org fixture: Performance Insights and CloudWatch metrics suffice for this test cluster' },
-      { id: 'NIST.800.53.R5-RDSInBackupPlan', reason: 'org fixture: automated backups kept 7 days; the org backup plan is outside this app' },
-      // The library's ingress rule on the cluster's security group: its port is the cluster's
-      // port token, which cdk-nag cannot read (it is 5432, neither SSH nor a common port).
-      { id: 'NIST.800.53.R5-EC2RestrictedSSH', reason: 'the router ingress rule opens the cluster\'s own port (a token cdk-nag cannot resolve), not SSH' },
-      { id: 'NIST.800.53.R5-EC2RestrictedCommonPorts', reason: 'the router ingress rule opens the cluster\'s own port (a token cdk-nag cannot resolve) to one security group' },
-    );
     this.pgvectorRouter = new TieredRouter(this, 'PgvectorRouter', {
       tiers: [medium, large],
       vpc,
       encryptionKey: this.key,
       authorization,
-      semanticCache: { vectorStore: VectorStore.auroraPgvector({ cluster: this.database, secret: this.database.secret! }) },
+      semanticCache: { vectorStore: VectorStore.auroraPgvector({ cluster: props.database, secret: props.database.secret! }) },
     });
     this.openSearchRouter = new TieredRouter(this, 'OpenSearchRouter', {
       tiers: [medium, large],
@@ -143,15 +157,49 @@ export class OrgServiceStack extends Stack {
       authorization,
       semanticCache: { vectorStore: VectorStore.openSearchServerless({ collectionName: 'org-semantic', encryptionKey: this.key }) },
     });
+
+    // What the org already runs: a Valkey replication group, an HTTP API and the job queues.
+    const orgCache = ResponseCache.fromResponseCacheAttributes(this, 'OrgCache', {
+      endpointAddress: 'master.org-cache.abc123.use1.cache.amazonaws.com',
+      securityGroup: ec2.SecurityGroup.fromSecurityGroupId(this, 'OrgCacheSg', 'sg-0123456789abcdef0'),
+      authSecret: secretsmanager.Secret.fromSecretNameV2(this, 'OrgCacheAuth', 'org/cache-auth-token'),
+      keyPrefix: 'org:',
+      engineVersion: '8.2',
+    });
+    this.importedCacheRouter = new TieredRouter(this, 'ImportedCacheRouter', {
+      tiers: [medium, large],
+      vpc,
+      encryptionKey: this.key,
+      authorization,
+      cache: orgCache,
+      semanticCache: {},
+      httpApi: apigwv2.HttpApi.fromHttpApiAttributes(this, 'OrgApi', { httpApiId: 'a1b2c3d4e5' }),
+      httpApiStageName: 'prod',
+    });
+    const jobsDeadLetters = new sqs.Queue(this, 'OrgJobsDlq', {
+      encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: this.key, enforceSSL: true, retentionPeriod: Duration.days(14),
+    });
+    Validations.of(jobsDeadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'org fixture: this queue is the dead-letter queue of OrgJobs' });
+    const jobs = new sqs.Queue(this, 'OrgJobs', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.key,
+      enforceSSL: true,
+      visibilityTimeout: Duration.minutes(31),
+      deadLetterQueue: { queue: jobsDeadLetters, maxReceiveCount: 3 },
+    });
+    this.existingQueuePipeline = new BatchPipeline(this, 'ExistingQueuePipeline', {
+      router: this.importedCacheRouter, queue: jobs, encryptionKey: this.key,
+    });
   }
 }
 
 /** The org app: recommended flags, the org network and service stacks, and the org-wide boundary. */
-export function orgApp(): { app: App; network: OrgNetworkStack; service: OrgServiceStack } {
+export function orgApp(): { app: App; network: OrgNetworkStack; data: OrgDataStack; service: OrgServiceStack } {
   const app = new App({ context: RECOMMENDED_FLAGS });
   const env = { account: '111122223333', region: 'us-east-1' };
   const network = new OrgNetworkStack(app, 'OrgNetwork', { env });
-  const service = new OrgServiceStack(app, 'OrgService', { env, vpc: network.vpc });
+  const data = new OrgDataStack(app, 'OrgData', { env, vpc: network.vpc });
+  const service = new OrgServiceStack(app, 'OrgService', { env, vpc: network.vpc, database: data.database });
   iam.PermissionsBoundary.of(app).apply(iam.ManagedPolicy.fromManagedPolicyArn(network, 'OrgBoundary', `arn:aws:iam::${env.account}:policy/${ORG_BOUNDARY_NAME}`));
-  return { app, network, service };
+  return { app, network, data, service };
 }
