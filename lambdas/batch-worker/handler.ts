@@ -21,7 +21,7 @@ import { ProviderInvoker } from '../adapters/provider-invoker';
 import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
-import { JobBatch } from '../core/jobs/batch-processing';
+import { JobBatch, type JobBatchDeps } from '../core/jobs/batch-processing';
 import { TierLimitedInvoker } from '../core/jobs/tier-limiter';
 import { QuestionGuard } from '../core/semantic/question-guard';
 import { DependencyBuilder } from '../router/dependencies';
@@ -46,23 +46,38 @@ const runtime = onFirstUse(async () => {
     limits: { maxMessages: routerConfig.maxMessages, tierIds: routerConfig.tiers.map((t) => t.id) },
   };
 });
+/**
+ * The routing core of one batch. When it cannot be built (the router's configuration unreadable:
+ * SSM unreachable or refusing), the batch still runs, with every request failing as if no tier
+ * answered: retried, and on its last receive given a failed result, so that no job is left
+ * running when its messages reach the dead-letter queue.
+ */
+async function routingCore(metrics: ReturnType<typeof emf.recorder>): Promise<Pick<JobBatchDeps, 'chat' | 'limits' | 'unavailable'>> {
+  try {
+    const { routerConfig, dependencies, limits } = await runtime();
+    const deps = await dependencies.get(metrics);
+    // The tier limit holds within this batch: one semaphore per tier.
+    const limited = new TierLimitedInvoker(invoker, jobsConfig.tierConcurrency);
+    return { chat: new ChatService({ config: routerConfig, invoker: limited, classifier, guard, metrics, ...deps }), limits };
+  } catch (err) {
+    const reason = `The router's configuration could not be read: ${(err as Error)?.message ?? String(err)}.`;
+    logger.error('routing core unavailable', { error: err as Error });
+    return { chat: { chat: () => Promise.reject(new Error(reason)) }, limits: { maxMessages: 0, tierIds: [] }, unavailable: reason };
+  }
+}
+
 /** Time kept back from the invocation's end to store the last results. */
 const STORE_RESERVE_MS = 3_000;
 
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const metrics = emf.recorder();
   try {
-    const { routerConfig, dependencies, limits } = await runtime();
-    const deps = await dependencies.get(metrics);
-    // The tier limit holds within this batch: one semaphore per tier.
-    const limited = new TierLimitedInvoker(invoker, jobsConfig.tierConcurrency);
-    const chat = new ChatService({ config: routerConfig, invoker: limited, classifier, guard, metrics, ...deps });
+    const routing = await routingCore(metrics);
     const batch = JobBatch.start(
       {
         store,
-        chat,
+        ...routing,
         metrics,
-        limits,
         maxReceiveCount: jobsConfig.maxReceiveCount,
         resultTtlSeconds: jobsConfig.resultTtlSeconds,
         deadline: Date.now() + context.getRemainingTimeInMillis() - STORE_RESERVE_MS,

@@ -3,7 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { acknowledgements, flatten, newGrantee, newStack, onlyResource, resourcesAllowing, wildcardActions } from './helpers';
+import { acknowledgements, flatten, newGrantee, newStack, onlyResource, resourcesAllowing, statementsAllowing, wildcardActions } from './helpers';
 import { ResponseCache, type ResponseCacheProps } from '../../constructs';
 
 /** A VPC with public, private-with-egress and isolated subnets. */
@@ -169,12 +169,14 @@ describe('ResponseCache: grantConnect', () => {
   test('lets the grantee read the AUTH token (and decrypt it with the customer key)', () => {
     const [secretId] = onlyResource(template, 'AWS::SecretsManager::Secret');
     expect(resourcesAllowing(template, 'secretsmanager:GetSecretValue')).toEqual([`\${Ref:${secretId}}`]);
-    // Decryption through Secrets Manager only: granted in the key policy with a kms:ViaService condition.
-    const [, keyResource] = onlyResource(template, 'AWS::KMS::Key');
-    const decrypt = (keyResource.Properties.KeyPolicy.Statement as any[])
-      .filter((s) => JSON.stringify(s.Principal ?? {}).includes(stack.getLogicalId(role.node.defaultChild as iam.CfnRole)));
-    expect(decrypt).toEqual([expect.objectContaining({ Effect: 'Allow', Action: 'kms:Decrypt' })]);
-    expect(flatten(decrypt[0].Condition.StringEquals['kms:ViaService'])).toBe('secretsmanager.${AWS::Region}.amazonaws.com');
+    // Decryption through Secrets Manager only, in the grantee's own policy (kms:ViaService): the key
+    // policy names no grantee, so a cache in another stack adds no reference back to this one.
+    const [keyId, keyResource] = onlyResource(template, 'AWS::KMS::Key');
+    const roleId = stack.getLogicalId(role.node.defaultChild as iam.CfnRole);
+    expect(JSON.stringify(keyResource.Properties.KeyPolicy)).not.toContain(roleId);
+    const decrypt = statementsAllowing(template, 'kms:Decrypt').map(({ statement }) => statement);
+    expect(decrypt.map((s) => flatten(s.Resource))).toEqual([`\${GetAtt:${keyId}.Arn}`]);
+    expect(flatten(decrypt[0].Condition!.StringEquals['kms:ViaService'])).toBe('secretsmanager.${AWS::Region}.${AWS::URLSuffix}');
     expect(grant.success).toBe(true);
     expect(wildcardActions(template)).toEqual([]);
   });

@@ -14,6 +14,7 @@ import {
   TENANT_A, TENANT_A_USER_1, TENANT_A_USER_2, TENANT_B_USER_1, useEnvironment, type JobBody, type SubmitBody,
 } from './harness';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV } from '../../constructs/contract/runtime-config';
 import { DynamoDbJobStore } from '../../lambdas/adapters/dynamodb-job-store';
 import type * as Worker from '../../lambdas/batch-worker/handler';
 import type { JobMessage } from '../../lambdas/core/jobs/job-model';
@@ -300,6 +301,37 @@ describe('failures', () => {
     const done = await status(job.jobId);
     expect(done).toMatchObject({ status: 'failed', succeeded: 0, failed: 1, error: { code: 'items-failed' } });
     expect(done.result).toMatchObject({ index: 0, status: 'failed', error: { code: 'unavailable', message: expect.stringMatching(/No model tier could answer.*Gave up after 3 attempts/) } });
+  });
+
+  test('the router configuration unreadable (its SSM parameter missing): retried, then a failed result, so the job still ends', async () => {
+    const job = await submit([question('Can I change my PIN?'), question('Where is my card?')]);
+    const inline = process.env[ROUTER_CONFIG_ENV];
+    delete process.env[ROUTER_CONFIG_ENV];
+    process.env[ROUTER_CONFIG_PARAMETER_ENV] = 'CFN-RouterRuntimeConfig-Missing';
+    try {
+      // A new container: the configuration is read at its first batch.
+      let unconfigured!: typeof Worker.handler;
+      jest.isolateModules(() => {
+        ({ handler: unconfigured } = jest.requireActual<typeof Worker>('../../lambdas/batch-worker/handler'));
+      });
+      const deliverTo = async (receiveCount: number) =>
+        (await callWorker(unconfigured, env.captured, sqs.lambdaEvent(job.messages, receiveCount))).response.batchItemFailures.map((f) => f.itemIdentifier).sort();
+      const ids = job.messages.map((m) => m.messageId).sort();
+      for (let receive = 1; receive < MAX_RECEIVE_COUNT; receive++) {
+        expect(await deliverTo(receive)).toEqual(ids);
+        expect(await status(job.jobId)).toMatchObject({ status: 'running', succeeded: 0, failed: 0 });
+      }
+      expect(await deliverTo(MAX_RECEIVE_COUNT)).toEqual([]);
+      expect(aws.callsOf(SMALL_MODEL)).toHaveLength(0);
+      const done = await status(job.jobId);
+      expect(done).toMatchObject({ status: 'failed', succeeded: 0, failed: 2 });
+      for (const result of done.results ?? []) {
+        expect(result).toMatchObject({ status: 'failed', error: { code: 'unavailable', message: expect.stringMatching(/router's configuration could not be read.*Gave up after 3 attempts/) } });
+      }
+    } finally {
+      delete process.env[ROUTER_CONFIG_PARAMETER_ENV];
+      process.env[ROUTER_CONFIG_ENV] = inline;
+    }
   });
 
   test('a request a model rejects, or one no longer valid, fails at once without a retry', async () => {

@@ -82,6 +82,12 @@ export interface JobBatchDeps {
   readonly deadline: number;
   readonly now?: () => number;
   readonly logger?: { warn(message: string, ...extra: unknown[]): void };
+  /**
+   * Why the routing core could not be built (the router's configuration could not be read), if
+   * so: every request then fails like one no tier could answer (`chat` and `limits` are not
+   * used), is retried, and gets a failed result on its last receive, so that its job still ends.
+   */
+  readonly unavailable?: string;
 }
 
 /**
@@ -252,6 +258,12 @@ export class JobBatch {
       error: { code, message: text },
       completedAt: this.now(),
     });
+    if (this.deps.unavailable !== undefined) {
+      if (receiveCount >= this.deps.maxReceiveCount) {
+        return failed('unavailable', `${this.deps.unavailable} Gave up after ${receiveCount} attempts.`);
+      }
+      throw new BatchRecordFailure('model', this.deps.unavailable);
+    }
     let req: ChatRequest;
     try {
       req = validateChatRequest(message.request, this.deps.limits, 'request');
