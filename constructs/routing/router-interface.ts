@@ -3,6 +3,7 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { IConstruct } from 'constructs';
 import type { IModelTier } from '../models/model-tier';
 
@@ -14,11 +15,16 @@ import type { IModelTier } from '../models/model-tier';
  * for this router use it too), runs the library's router handler with its configuration, gives
  * that configuration to other functions with `attachRoutingConfiguration()`, and grants with
  * `grantRouting()` everything that configuration needs, so that other functions can run the same
- * routing core.
+ * routing core. Both carry the library's own configuration format and stores (see
+ * `TieredRouter`): the interface is what the library's constructs take, so that a router made
+ * elsewhere in your app (another stack, a construct of yours that wraps a `TieredRouter`) can be
+ * passed; it is not meant to be implemented from scratch.
  */
 export interface ITieredRouter extends IConstruct {
   /** The router function (alarm on its errors, throttles and concurrency). */
   readonly function: lambda.IFunction;
+  /** Log group of the router function. */
+  readonly logGroup: logs.ILogGroup;
   /** The HTTP API that serves the router's routes. */
   readonly api: apigwv2.IHttpApi;
   /** The stage of `api` that callers use (`grantInvoke()` and `url` name it). */

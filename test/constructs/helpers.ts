@@ -9,7 +9,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as cxapi from 'aws-cdk-lib/cx-api';
-import type { IConstruct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 
 /**
  * The feature flags `cdk init` writes into a new app's cdk.json at our aws-cdk-lib version (the
@@ -35,6 +35,22 @@ export function isolatedVpc(stack: Stack): ec2.Vpc {
     subnetConfiguration: [
       { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
       { name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+    ],
+  });
+}
+
+/**
+ * An organization's VPC: public subnets (with one NAT gateway), private subnets with egress
+ * through it (group `app`) and isolated ones (group `data`), over two AZs.
+ */
+export function orgVpc(scope: Construct): ec2.Vpc {
+  return new ec2.Vpc(scope, 'Vpc', {
+    maxAzs: 2,
+    natGateways: 1,
+    subnetConfiguration: [
+      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
+      { name: 'app', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      { name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
     ],
   });
 }

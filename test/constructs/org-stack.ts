@@ -15,7 +15,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { RECOMMENDED_FLAGS } from './helpers';
+import { orgVpc, RECOMMENDED_FLAGS } from './helpers';
 import {
   BatchPipeline, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend, VectorStore,
 } from '../../constructs';
@@ -29,15 +29,7 @@ export class OrgNetworkStack extends Stack {
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
-    this.vpc = new ec2.Vpc(this, 'Vpc', {
-      maxAzs: 2,
-      natGateways: 1,
-      subnetConfiguration: [
-        { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
-        { name: 'app', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-        { name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-      ],
-    });
+    this.vpc = orgVpc(this);
     const key = new kms.Key(this, 'FlowLogsKey', { enableKeyRotation: true, description: 'Org VPC flow logs' });
     key.addToResourcePolicy(new iam.PolicyStatement({
       principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],

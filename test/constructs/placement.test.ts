@@ -7,7 +7,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import { isolatedVpc, logicalIdOf, newStack, onlyResource } from './helpers';
+import { isolatedVpc, logicalIdOf, newStack, onlyResource, orgVpc } from './helpers';
 import {
   BatchPipeline, ModelTier, ResponseCache, ScalableAiService, StaticAnswers, TieredRouter, UserContextBackend, UserContextStore, VectorStore,
   type IModelTier,
@@ -19,19 +19,6 @@ const UNVERIFIED = 'cdk-scalable-ai:unverifiedVpcEndpoints';
 
 function bedrockTier(): IModelTier {
   return ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.000035, outputPricePer1kTokens: 0.00014 });
-}
-
-/** An organization's VPC: public, private-with-egress (through NAT) and isolated subnets. */
-function orgVpc(stack: Stack): ec2.Vpc {
-  return new ec2.Vpc(stack, 'Vpc', {
-    maxAzs: 2,
-    natGateways: 1,
-    subnetConfiguration: [
-      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
-      { name: 'app', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-      { name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-    ],
-  });
 }
 
 function subnetIdsOf(stack: Stack, fn: lambda.IFunction): unknown {

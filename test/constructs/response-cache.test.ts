@@ -3,21 +3,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { acknowledgements, flatten, newGrantee, newStack, onlyResource, resourcesAllowing, statementsAllowing, wildcardActions } from './helpers';
+import { acknowledgements, flatten, newGrantee, newStack, onlyResource, orgVpc, resourcesAllowing, statementsAllowing, wildcardActions } from './helpers';
 import { ResponseCache, type ResponseCacheProps } from '../../constructs';
-
-/** A VPC with public, private-with-egress and isolated subnets. */
-function threeTierVpc(stack: Stack): ec2.Vpc {
-  return new ec2.Vpc(stack, 'Vpc', {
-    maxAzs: 2,
-    natGateways: 1,
-    subnetConfiguration: [
-      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
-      { name: 'app', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-      { name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-    ],
-  });
-}
 
 /** A VPC with public and private-with-egress subnets only. */
 function twoTierVpc(stack: Stack): ec2.Vpc {
@@ -42,7 +29,7 @@ describe('ResponseCache: defaults', () => {
 
   beforeAll(() => {
     stack = newStack();
-    vpc = threeTierVpc(stack);
+    vpc = orgVpc(stack);
     cache = new ResponseCache(stack, 'Cache', { vpc });
     template = Template.fromStack(stack);
   });
@@ -214,7 +201,7 @@ describe('ResponseCache: options', () => {
 
   test('an explicit selection is honoured (the isolated subnets of a VPC that also has private ones with egress)', () => {
     const stack = newStack();
-    const vpc = threeTierVpc(stack);
+    const vpc = orgVpc(stack);
     new ResponseCache(stack, 'Cache', { vpc, vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } });
     const [, group] = onlyResource(Template.fromStack(stack), 'AWS::ElastiCache::SubnetGroup');
     expect(group.Properties.SubnetIds).toEqual(stack.resolve(vpc.isolatedSubnets.map((s) => s.subnetId)));

@@ -314,8 +314,10 @@ describe('failures', () => {
       jest.isolateModules(() => {
         ({ handler: unconfigured } = jest.requireActual<typeof Worker>('../../lambdas/batch-worker/handler'));
       });
-      const deliverTo = async (receiveCount: number) =>
-        (await callWorker(unconfigured, env.captured, sqs.lambdaEvent(job.messages, receiveCount))).response.batchItemFailures.map((f) => f.itemIdentifier).sort();
+      const deliverTo = async (receiveCount: number) => {
+        const { response } = await callWorker(unconfigured, env.captured, sqs.lambdaEvent(job.messages, receiveCount));
+        return response.batchItemFailures.map((f) => f.itemIdentifier).sort();
+      };
       const ids = job.messages.map((m) => m.messageId).sort();
       for (let receive = 1; receive < MAX_RECEIVE_COUNT; receive++) {
         expect(await deliverTo(receive)).toEqual(ids);
