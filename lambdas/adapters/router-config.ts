@@ -5,6 +5,7 @@
  */
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { readJsonEnv } from './environment';
 import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { withDeadline } from '../core/abortable';
 
@@ -20,8 +21,7 @@ const PARAMETER_ATTEMPTS = 2;
  * @throws when neither variable is set, the parameter cannot be read in time, or its value is not JSON
  */
 export async function readRouterConfig(client?: SSMClient): Promise<RouterRuntimeConfig> {
-  const inline = process.env[ROUTER_CONFIG_ENV];
-  if (inline) return JSON.parse(inline) as RouterRuntimeConfig;
+  if (process.env[ROUTER_CONFIG_ENV]) return readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
   const name = process.env[ROUTER_CONFIG_PARAMETER_ENV];
   if (!name) throw new Error(`Neither ${ROUTER_CONFIG_ENV} nor ${ROUTER_CONFIG_PARAMETER_ENV} is set`);
   const ssm = client ?? new SSMClient({
