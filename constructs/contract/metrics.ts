@@ -37,7 +37,12 @@ export class AiMetricNames {
 
   /** Count of chat requests received (valid or not). Dimensions: service. */
   public static readonly REQUESTS = 'Requests';
-  /** End-to-end handler latency in milliseconds. Dimensions: service + ServedBy. */
+  /**
+   * End-to-end latency of `POST /v1/chat` in milliseconds, as the caller saw it (errors included).
+   * Dimensions: service (every request); service + ServedBy (every request); service + Tier
+   * (requests a model tier answered). Its sample count per ServedBy is the number of answers
+   * served that way.
+   */
   public static readonly LATENCY = 'Latency';
   /** Latency of one model invocation in milliseconds. Dimensions: service + Tier. */
   public static readonly MODEL_LATENCY = 'ModelLatency';
@@ -67,7 +72,7 @@ export class AiMetricNames {
   public static readonly OUTPUT_TOKENS = 'OutputTokens';
   /** Model cost in USD of answered requests (0 for cache hits). Dimensions: service, and service + Tier. */
   public static readonly COST_USD = 'CostUsd';
-  /** Count of failed model invocations. Dimensions: service + Tier + ErrorKind. */
+  /** Count of failed model invocations. Dimensions: service + Tier + ErrorKind, and service + Tier (all kinds). */
   public static readonly MODEL_ERRORS = 'ModelErrors';
   /** Count of times a request moved on to another tier after a failure. Dimensions: service + Tier (the tier that failed). */
   public static readonly FALLBACKS = 'Fallbacks';
@@ -90,6 +95,17 @@ export class AiMetricNames {
    * Dimensions: service + Reason; and service alone, the run's total (0 on a clean run).
    */
   public static readonly STATIC_ANSWER_ERRORS = 'StaticAnswerErrors';
+
+  /** Dimension: the verdict of a feedback (`right`, `wrong`). */
+  public static readonly DIMENSION_VERDICT = 'Verdict';
+  /**
+   * Count of feedback verdicts received by `POST /v1/feedback`, by how the answer they judge was
+   * served. Dimensions: service + ServedBy + Verdict; and service + Tier + Verdict for answers a
+   * model tier produced (served by it, or cached from it).
+   */
+  public static readonly FEEDBACK = 'Feedback';
+  /** Count of cache entries evicted because a caller reported their answer wrong. Dimensions: service + CacheLevel. */
+  public static readonly FEEDBACK_EVICTIONS = 'FeedbackEvictions';
 
   /** Dimension: why a batch record failed (`poison`, `store`, `model`). */
   public static readonly DIMENSION_FAILURE_KIND = 'FailureKind';

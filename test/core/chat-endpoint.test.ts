@@ -210,11 +210,15 @@ describe('handleChat: 200', () => {
     expect(body).toMatchObject({ output: { text: 'Hello!' }, cache: 'exact', tier: null, costUsd: 0, routing: { cachedFromTier: 'small' } });
   });
 
-  test('latency is recorded with the ServedBy dimension', async () => {
+  test('latency is recorded overall, by ServedBy, and by the tier that answered', async () => {
     const { call, metrics } = setup();
     await call(chatBody('q'));
     await call(chatBody('q'));
-    expect(metrics.named(M.LATENCY).map((r) => r.dimensions[M.DIMENSION_SERVED_BY])).toEqual(['model', 'exact']);
-    expect(metrics.named(M.REJECTED_REQUESTS)).toHaveLength(0);
+    await call('{');
+    expect(metrics.named(M.LATENCY).filter((r) => Object.keys(r.dimensions).length === 0)).toHaveLength(3);
+    expect(metrics.named(M.LATENCY).map((r) => r.dimensions[M.DIMENSION_SERVED_BY]).filter(Boolean)).toEqual(['model', 'exact', 'error']);
+    // Only the model's answer has a tier; a cache hit and an error have none.
+    expect(metrics.named(M.LATENCY).filter((r) => r.dimensions[M.DIMENSION_TIER]).map((r) => r.dimensions)).toEqual([{ [M.DIMENSION_TIER]: 'small' }]);
+    expect(metrics.named(M.REJECTED_REQUESTS)).toHaveLength(1);
   });
 });
