@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { withDeadline } from './abortable';
 import { exactCacheKey, isCacheable, personalScopePrefix, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
@@ -21,6 +22,22 @@ export interface CacheHit {
   readonly similarity?: number;
   /** Id of the static answer (static hits). */
   readonly staticAnswerId?: string;
+  /** Where the answer is cached (exact and semantic hits): what a wrong verdict evicts. */
+  readonly locations?: AnswerLocations;
+}
+
+/**
+ * Where one answer is cached: what `POST /v1/feedback` evicts on a wrong verdict. Every location
+ * comes from the caller's own lookup or from the copies the router recorded with the answer.
+ */
+export interface AnswerLocations {
+  /**
+   * Id of the answer: an exact key is evicted only while it still holds this answer (a key is
+   * reused by the next answer to the same request). Absent for answers cached before ids existed.
+   */
+  readonly answerId?: string;
+  readonly exactKeys: readonly string[];
+  readonly semantic?: { readonly scope: string; readonly id: string };
 }
 
 /** A request as the caches see it. */
@@ -88,7 +105,13 @@ export class AnswerCaches {
     if (this.deps.exact && config.exactCache && config.cache) {
       exactKey = exactCacheKey(config.cache.keyPrefix, query.caller, query.request, query.hintedTier, query.personal);
       const answer = await this.guarded('exact', () => this.deps.exact!.get(exactKey!));
-      if (answer) return this.hitOf({ level: 'exact', answer });
+      if (answer) {
+        return this.hitOf({
+          level: 'exact',
+          answer,
+          locations: { answerId: answer.id, exactKeys: unique([exactKey, ...(answer.copies?.exactKeys ?? [])]), semantic: answer.copies?.semantic },
+        });
+      }
       if (answer === undefined) this.miss('exact');
     }
 
@@ -111,13 +134,20 @@ export class AnswerCaches {
       const lookup = await this.guarded('semantic', async (signal) =>
         cache.lookup(scope, question, await this.embed(embeddings, cache.embedder, question, signal), signal));
       if (lookup?.hit) {
-        const answer = lookup.hit.entry.answer;
+        const entry = lookup.hit.entry;
+        const answer = entry.answer;
+        // The copy names the entry it came from (and that entry's exact keys): a wrong verdict on
+        // either evicts both.
+        const ref = { scope: entry.scope, id: entry.id };
+        const copy: CachedAnswer = { ...answer, id: answer.id ?? entry.id, copies: { exactKeys: answer.copies?.exactKeys, semantic: ref } };
         // The next identical request is then an exact hit, without an embedding or a vector search.
         // The copy never outlives the entry it came from: it expires when the semantic entry does.
         const ttlSeconds = Math.min(config.exactCache?.ttlSeconds ?? 0,
           Math.floor((lookup.hit.entry.createdAt + cache.options.ttlSeconds * 1000 - Date.now()) / 1000));
-        if (exactKey && ttlSeconds >= 1) await this.guarded('exact', () => this.deps.exact!.set(exactKey!, answer, ttlSeconds));
-        return this.hitOf({ level: 'semantic', answer, similarity: lookup.hit.similarity });
+        const copied = exactKey !== undefined && ttlSeconds >= 1;
+        if (copied) await this.guarded('exact', () => this.deps.exact!.set(exactKey!, copy, ttlSeconds));
+        const exactKeys = unique([...(copied ? [exactKey!] : []), ...(answer.copies?.exactKeys ?? [])]);
+        return this.hitOf({ level: 'semantic', answer, similarity: lookup.hit.similarity, locations: { answerId: copy.id, exactKeys, semantic: ref } });
       }
       if (lookup) {
         this.miss('semantic');
@@ -163,19 +193,28 @@ export class AnswerCaches {
     };
   }
 
-  /** Writes a model's answer into the levels that missed. Failures are counted, never thrown. */
-  async store(pending: PendingWrites, answer: CachedAnswer): Promise<void> {
+  /**
+   * Writes a model's answer into the levels that missed. Failures are counted, never thrown.
+   * Each copy names the others, under one answer id (also the semantic entry's id).
+   * @returns where the answer was written (or tried to be: a write that timed out may have landed)
+   */
+  async store(pending: PendingWrites, answer: CachedAnswer): Promise<AnswerLocations> {
     const { config } = this.deps;
+    const id = answer.id ?? randomUUID();
+    const exactKey = pending.exactKey && this.deps.exact && config.exactCache ? pending.exactKey : undefined;
+    const semantic = pending.semantic && this.deps.semantic ? pending.semantic : undefined;
     const writes: Array<Promise<unknown>> = [];
-    if (pending.exactKey && this.deps.exact && config.exactCache) {
-      const key = pending.exactKey;
-      writes.push(this.guarded('exact', () => this.deps.exact!.set(key, answer, config.exactCache!.ttlSeconds)));
+    if (exactKey) {
+      const copy: CachedAnswer = { ...answer, id, ...(semantic ? { copies: { semantic: { scope: semantic.scope, id } } } : {}) };
+      writes.push(this.guarded('exact', () => this.deps.exact!.set(exactKey, copy, config.exactCache!.ttlSeconds)));
     }
-    if (pending.semantic && this.deps.semantic) {
-      const { scope, question, lookup } = pending.semantic;
-      writes.push(this.guarded('semantic', (signal) => this.deps.semantic!.put(scope, question, lookup, answer, undefined, signal)));
+    if (semantic) {
+      const { scope, question, lookup } = semantic;
+      const copy: CachedAnswer = { ...answer, id, ...(exactKey ? { copies: { exactKeys: [exactKey] } } : {}) };
+      writes.push(this.guarded('semantic', (signal) => this.deps.semantic!.put(scope, question, lookup, copy, undefined, signal)));
     }
     await Promise.all(writes);
+    return { answerId: id, exactKeys: exactKey ? [exactKey] : [], semantic: semantic ? { scope: semantic.scope, id } : undefined };
   }
 
   private hitOf(hit: CacheHit): { hit: CacheHit; pending: PendingWrites } {
@@ -242,4 +281,8 @@ export class AnswerCaches {
     if (level === 'semantic') return this.deps.semantic?.breaker;
     return this.deps.staticAnswers?.breaker;
   }
+}
+
+function unique(keys: string[]): string[] {
+  return [...new Set(keys)];
 }

@@ -1,5 +1,5 @@
 import { withDeadline } from './abortable';
-import { AnswerCaches, type CacheHit, type StaticAnswersDeps } from './answer-caches';
+import { AnswerCaches, type AnswerLocations, type CacheHit, type StaticAnswersDeps } from './answer-caches';
 import { isPersonal, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import { defaultThresholds, tierIndexForScore, type ComplexityClassifier } from './classifier';
@@ -43,6 +43,8 @@ export interface ChatResult {
   readonly staticAnswerId?: string;
   /** Turns of the user's session merged into the model request. */
   readonly contextTurns: number;
+  /** Where the answer is cached (a cache hit, or a model's answer once stored): what a wrong verdict evicts. */
+  readonly locations?: AnswerLocations;
 }
 
 export interface ChatServiceDeps {
@@ -148,10 +150,11 @@ export class ChatService {
         // A cheaper tier standing in for a failed one answers this request, but its answer is not
         // kept for the requests that will be routed to the selected tier once it recovers.
         const standIn = config.tiers.indexOf(tier) < selectedIndex;
+        let locations: AnswerLocations | undefined;
         await this.untilDeadline(deadline, async () => {
           if (!standIn && isCacheableAnswer(response)) {
             const answer: CachedAnswer = { text: response.text, tierId: tier.id, usage: response.usage, costUsd, createdAt: this.now() };
-            await this.caches.store(pending, answer);
+            locations = await this.caches.store(pending, answer);
           }
           await this.saveContext(req, caller, response.text);
         });
@@ -166,6 +169,7 @@ export class ChatService {
           hintHonoured: plan.hintHonoured,
           attempts,
           contextTurns,
+          locations,
         };
       } catch (err) {
         const latencyMs = this.now() - started;
@@ -273,6 +277,7 @@ export class ChatService {
       similarity: hit.similarity,
       staticAnswerId: hit.staticAnswerId,
       contextTurns,
+      locations: hit.locations,
     };
   }
 

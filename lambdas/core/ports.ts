@@ -51,6 +51,20 @@ export interface CachedAnswer {
   readonly costUsd: number;
   /** Epoch milliseconds of the original answer. */
   readonly createdAt: number;
+  /**
+   * Unique id of the answer, given when a model's answer is cached; every copy of it carries it,
+   * so that a wrong verdict deletes an exact entry only while it still holds this answer.
+   * Absent on entries cached before it existed.
+   */
+  readonly id?: string;
+  /** Where else the router cached this answer (written by the router only): a wrong verdict evicts them too. */
+  readonly copies?: AnswerCopies;
+}
+
+/** The other places an answer is cached: exact-cache keys, and its semantic entry. */
+export interface AnswerCopies {
+  readonly exactKeys?: readonly string[];
+  readonly semantic?: { readonly scope: string; readonly id: string };
 }
 
 /** A key/value answer cache (the exact cache). Failures are thrown; the core fails open. */
@@ -61,4 +75,10 @@ export interface AnswerCache {
   set(key: string, answer: CachedAnswer, ttlSeconds: number): Promise<void>;
   /** Deletes every entry whose key starts with `keyPrefix` (`DELETE /v1/context`: a user's personal keys). */
   deleteByPrefix?(keyPrefix: string): Promise<void>;
+  /**
+   * Deletes the entry at `key` if it still holds the answer `answerId` (`POST /v1/feedback`: a
+   * wrong verdict evicts the answer the caller was given, never a newer one stored since).
+   * @returns whether an entry was deleted
+   */
+  evict?(key: string, answerId: string): Promise<boolean>;
 }

@@ -226,11 +226,15 @@ describe('semantic level', () => {
 
     const result = await h.service.chat(ask(RESET), ALICE, DEADLINE);
 
-    const expected: CachedAnswer = { text: RESET_ANSWER, tierId: 'small', usage: { inputTokens: 1_000, outputTokens: 500 }, costUsd: result.costUsd, createdAt: NOW };
+    const id = result.locations!.answerId!;
+    const expected: CachedAnswer = { text: RESET_ANSWER, tierId: 'small', usage: { inputTokens: 1_000, outputTokens: 500 }, costUsd: result.costUsd, createdAt: NOW, id };
     const key = exactCacheKey(h.config.cache!.keyPrefix, ALICE, ask(RESET), undefined);
-    expect(h.exact.sets).toEqual([{ key, answer: expected, ttlSeconds: EXACT_TTL_SECONDS }]);
+    const scope = h.vectors.puts[0]?.entry.scope;
+    // Each copy names the other, under one answer id (the semantic entry's id too).
+    expect(h.exact.sets).toEqual([{ key, answer: { ...expected, copies: { semantic: { scope, id } } }, ttlSeconds: EXACT_TTL_SECONDS }]);
     expect(h.vectors.puts).toHaveLength(1);
-    expect(h.vectors.puts[0].entry).toMatchObject({ question: RESET, answer: expected });
+    expect(h.vectors.puts[0].entry).toMatchObject({ id, question: RESET, answer: { ...expected, copies: { exactKeys: [key] } } });
+    expect(result.locations).toEqual({ answerId: id, exactKeys: [key], semantic: { scope, id } });
     expect(Array.from(h.vectors.puts[0].entry.vector)).toEqual(Array.from(axis(0)));
     expect(h.vectors.puts[0].options).toEqual({ ttlSeconds: SEMANTIC_OPTIONS.ttlSeconds, maxEntriesPerScope: SEMANTIC_OPTIONS.maxEntriesPerScope });
   });

@@ -119,6 +119,8 @@ export class SpyVectorStore implements VectorStore {
   hangSearch = false;
   /** The signal of every search and put (undefined: none given). */
   readonly signals: Array<AbortSignal | undefined> = [];
+  /** Ids deleted one by one (`deleteEntry`); searches no longer find them. */
+  readonly deleted: Array<{ scope: string; id: string }> = [];
 
   async ensureIndex(): Promise<void> {}
 
@@ -128,7 +130,8 @@ export class SpyVectorStore implements VectorStore {
     signal?.throwIfAborted();
     if (this.hangSearch) await untilAborted(signal);
     if (this.failSearch) throw new Error('FT.SEARCH: connection reset');
-    return this.inner.search(scope, vector, k);
+    const found = await this.inner.search(scope, vector, k + this.deleted.length);
+    return found.filter((m) => !this.deleted.some((d) => d.scope === m.entry.scope && d.id === m.entry.id)).slice(0, k);
   }
 
   async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
@@ -141,6 +144,12 @@ export class SpyVectorStore implements VectorStore {
 
   async deleteScope(scope: string): Promise<void> {
     return this.inner.deleteScope(scope);
+  }
+
+  async deleteEntry(scope: string, id: string): Promise<boolean> {
+    const live = this.puts.some((p) => p.entry.scope === scope && p.entry.id === id) && !this.deleted.some((d) => d.scope === scope && d.id === id);
+    if (live) this.deleted.push({ scope, id });
+    return live;
   }
 
   /** Scopes that received entries. */
@@ -161,6 +170,8 @@ export class MapAnswerCache implements AnswerCache {
   readonly sets: Array<{ key: string; answer: CachedAnswer; ttlSeconds: number }> = [];
   failGet = false;
   failSet = false;
+  /** Every `evict` call. */
+  readonly evicts: Array<{ key: string; answerId: string }> = [];
 
   async get(key: string): Promise<CachedAnswer | undefined> {
     this.gets.push(key);
@@ -176,6 +187,12 @@ export class MapAnswerCache implements AnswerCache {
 
   async deleteByPrefix(prefix: string): Promise<void> {
     for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
+  }
+
+  async evict(key: string, answerId: string): Promise<boolean> {
+    this.evicts.push({ key, answerId });
+    if (this.entries.get(key)?.id !== answerId) return false;
+    return this.entries.delete(key);
   }
 }
 

@@ -220,7 +220,10 @@ describe('ChatService: exact cache', () => {
       usage: { inputTokens: 1_000, outputTokens: 500 },
       costUsd: result.costUsd,
       createdAt: NOW,
+      // The answer's id: a wrong verdict evicts the key only while it holds this answer.
+      id: result.locations?.answerId,
     });
+    expect(result.locations).toEqual({ answerId: expect.any(String), exactKeys: [cache.sets[0].key], semantic: undefined });
   });
 
   test('the stored answer serves the next equivalent question of another user of the tenant', async () => {

@@ -68,4 +68,9 @@ export interface VectorStore {
    * scopes of a user's personal entries all start with the user's prefix).
    */
   deleteScopePrefix?(scopePrefix: string): Promise<void>;
+  /**
+   * Deletes one entry (`POST /v1/feedback`: a wrong verdict evicts the entry that answered).
+   * @returns whether an entry was deleted
+   */
+  deleteEntry?(scope: string, id: string, signal?: AbortSignal): Promise<boolean>;
 }

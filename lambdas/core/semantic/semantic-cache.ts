@@ -68,7 +68,8 @@ export class SemanticCache {
     answerKey?: string,
     signal?: AbortSignal,
   ): Promise<SemanticEntry> {
-    const id = randomUUID();
+    // A model's answer cached by the router has an id (its copies name this entry by it).
+    const id = answer.id ?? randomUUID();
     let key = answerKey;
     let answerVector: Float32Array | undefined;
     if (key === undefined) {
