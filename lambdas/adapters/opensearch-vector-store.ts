@@ -250,6 +250,22 @@ export class OpenSearchVectorStore implements VectorStore {
     }
   }
 
+  /**
+   * Deletes one entry: finds its documents by `scope` and `entry_id`, then deletes them by id
+   * (`POST /_bulk`). A document indexed within the last refresh interval is not found yet.
+   */
+  async deleteEntry(scope: string, id: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.request({
+      method: 'POST',
+      path: `/${this.index}/_search`,
+      body: { size: 10, _source: false, query: { bool: { filter: [{ term: { scope } }, { term: { entry_id: id } }] } } },
+    }, signal);
+    const hits = (res.body as SearchResponse<never>).hits.hits;
+    if (hits.length === 0) return false;
+    await this.bulkDelete(hits.map((h) => h._id), signal);
+    return true;
+  }
+
   /** Deletes the scope's oldest documents beyond `max` and its expired ones (one batch). */
   private async evict(scope: string, max: number, signal?: AbortSignal): Promise<void> {
     const batch = this.options.evictionBatch ?? 50;

@@ -182,6 +182,12 @@ export class PgVectorStore implements VectorStore {
     await this.transaction((db) => db.query(`DELETE FROM ${this.table} WHERE scope = $1`, [scope]), signal);
   }
 
+  /** Deletes one entry. */
+  async deleteEntry(scope: string, id: string, signal?: AbortSignal): Promise<boolean> {
+    const result = await this.transaction((db) => db.query(`DELETE FROM ${this.table} WHERE scope = $1 AND id = $2`, [scope, id]), signal);
+    return (result.rowCount ?? 0) > 0;
+  }
+
   /** Deletes the rows of every scope that starts with `scopePrefix` (a scan of the table: for rare requests). */
   async deleteScopePrefix(scopePrefix: string): Promise<void> {
     await this.pool.query(`DELETE FROM ${this.table} WHERE starts_with(scope, $1)`, [scopePrefix]);

@@ -50,11 +50,29 @@ export class ValkeyAnswerCache implements AnswerCache {
     await this.client.set(key, JSON.stringify(answer), 'EX', ttlSeconds);
   }
 
+  /** Deletes the entry at `key` if it holds the answer `answerId`: compared and deleted in one script. */
+  async evict(key: string, answerId: string): Promise<boolean> {
+    return (await this.client.eval(EVICT_SCRIPT, 1, key, answerId)) === 1;
+  }
+
   /** Deletes every key that starts with `keyPrefix` (SCAN MATCH over the keyspace, then UNLINK). */
   async deleteByPrefix(keyPrefix: string): Promise<void> {
     await deleteKeysByPrefix(this.client, keyPrefix);
   }
 }
+
+/**
+ * Deletes the key if its JSON value's `id` is ARGV[1]: a reader between a compare and a delete
+ * could otherwise store a newer answer under the key, which would then be deleted. Valkey's Lua
+ * has `cjson`; a value that is not JSON is left alone.
+ */
+const EVICT_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local ok, answer = pcall(cjson.decode, value)
+if ok and type(answer) == 'table' and answer.id == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
 
 /**
  * Deletes every key that starts with `prefix`: SCAN MATCH `<prefix>*` through the whole keyspace

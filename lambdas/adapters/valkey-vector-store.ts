@@ -195,6 +195,15 @@ export class ValkeyVectorStore implements VectorStore {
     await this.client.del(zkey);
   }
 
+  /** Deletes one entry: its hash and its id in the scope's sorted set. */
+  async deleteEntry(scope: string, id: string, signal?: AbortSignal): Promise<boolean> {
+    signal?.throwIfAborted();
+    const results = await this.client.multi().del(this.entryKey(scope, id)).zrem(this.scopeKey(scope), id).exec();
+    if (!results) throw new Error('the delete transaction was aborted');
+    for (const [err] of results) if (err) throw err;
+    return (results[0][1] as number) > 0;
+  }
+
   /**
    * Deletes every entry of the scopes that start with `scopePrefix`: the entry hashes
    * (`<keyPrefix>sem:<index>:<scopePrefix>*`) and the scopes' sorted sets, found with SCAN MATCH.
