@@ -16,11 +16,15 @@ export class AiMetricNames {
   public static readonly DIMENSION_TIER = 'Tier';
   /** Dimension: how a request was served: `static`, `exact`, `semantic`, `model`, or `error` (a 4xx/5xx answer). */
   public static readonly DIMENSION_SERVED_BY = 'ServedBy';
-  /** Dimension: the cache level (`static`, `exact`, `semantic`, `context`). */
+  /**
+   * Dimension: the cache level (`static`, `exact`, `semantic`, `context`; for `CacheErrors` also
+   * `connection`, and `feedback`: a serving record not written or read, or an eviction of a wrong
+   * verdict that failed).
+   */
   public static readonly DIMENSION_CACHE_LEVEL = 'CacheLevel';
   /**
    * Dimension: a dependency of the request path that has its own circuit breaker: the cache
-   * levels (`static`, `exact`, `semantic`, `context`) and the builds of the router's connections
+   * levels (`static`, `exact`, `semantic`, `context`), the serving records (`feedback`) and the builds of the router's connections
    * and stores (`cache-connection`, `semantic-store`, `static-index`).
    */
   public static readonly DIMENSION_DEPENDENCY = 'Dependency';
@@ -31,7 +35,8 @@ export class AiMetricNames {
   public static readonly DIMENSION_ERROR_KIND = 'ErrorKind';
   /**
    * Dimension: why a request was rejected with a 4xx (`invalid`, `too-large`, `unauthenticated`,
-   * `not-found`, `no-user`, `model-rejected`, and the jobs API's idempotency reasons).
+   * `not-found`, `no-user`, `model-rejected`, `conflict` for a second verdict on one answer, and
+   * the jobs API's idempotency reasons).
    */
   public static readonly DIMENSION_REASON = 'Reason';
 

@@ -177,6 +177,14 @@ export interface RouterRuntimeConfig {
   readonly semanticCache?: SemanticCacheRuntimeConfig;
   readonly staticAnswers?: StaticAnswersRuntimeConfig;
   readonly userContext?: UserContextRuntimeConfig;
+  /** Serving records for `POST /v1/feedback` (in the response cache); absent without a cache. */
+  readonly feedback?: FeedbackRuntimeConfig;
+}
+
+/** How long the router remembers how it served an answer, for a verdict on it. */
+export interface FeedbackRuntimeConfig {
+  /** Seconds a serving record lives: a verdict after that gets a 404. */
+  readonly windowSeconds: number;
 }
 
 /** Configuration of the static answers loader. */

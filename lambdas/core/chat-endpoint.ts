@@ -2,6 +2,7 @@ import type { Caller } from './cache-key';
 import { parseChatRequest } from './chat-request';
 import type { ChatResult, ChatService } from './chat-service';
 import { HttpError } from './errors';
+import { recordServing, type ServingRecordStore } from './feedback';
 import type { MetricsRecorder } from './ports';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -14,6 +15,8 @@ export interface HttpResponse {
 
 /** The JSON body of a successful `POST /v1/chat`. */
 export interface ChatResponseBody {
+  /** Id of this request (also the `x-request-id` header): what `POST /v1/feedback` takes. */
+  readonly requestId: string;
   readonly output: { readonly text: string };
   /** Tier that answered; null when a cache did. */
   readonly tier: string | null;
@@ -58,7 +61,16 @@ export async function handleChat(
   service: ChatService,
   config: RouterRuntimeConfig,
   metrics: MetricsRecorder,
-  input: { body: string | undefined; caller: Caller | undefined; deadline: number; now?: () => number },
+  input: {
+    body: string | undefined;
+    caller: Caller | undefined;
+    deadline: number;
+    now?: () => number;
+    /** Id of the request (the Lambda's request id), returned in the body and keyed into its serving record. */
+    requestId: string;
+    /** Where the serving record of the answer is written (`POST /v1/feedback`); absent: none is. */
+    servingRecords?: ServingRecordStore;
+  },
 ): Promise<HttpResponse> {
   const now = input.now ?? Date.now;
   const started = now();
@@ -73,9 +85,14 @@ export async function handleChat(
       tierIds: config.tiers.map((t) => t.id),
     });
     const result = await service.chat(req, input.caller, input.deadline);
+    if (input.servingRecords) {
+      const record = { requestId: input.requestId, caller: input.caller, result, deadline: input.deadline };
+      await recordServing(input.servingRecords, config, metrics, record, now);
+    }
     const cache = result.servedBy === 'model' ? 'miss' : result.servedBy;
     recordLatency(metrics, now() - started, result.servedBy, result.tierId);
     const body: ChatResponseBody = {
+      requestId: input.requestId,
       output: { text: result.text },
       tier: result.tierId ?? null,
       cache,

@@ -4,6 +4,7 @@ import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig, VectorStoreRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { createEmbedder, DEFAULT_SECRET_TIMEOUT_MS, openCacheConnection, readSecret } from '../adapters/connections';
 import { ValkeyAnswerCache } from '../adapters/valkey-answer-cache';
+import { ValkeyServingRecords } from '../adapters/valkey-serving-records';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
 import { ValkeyUserContextStore } from '../adapters/valkey-user-context-store';
 import { ValkeyVectorStore } from '../adapters/valkey-vector-store';
@@ -11,6 +12,7 @@ import { abortable, withDeadline } from '../core/abortable';
 import type { StaticAnswersDeps } from '../core/answer-caches';
 import type { ChatMessage } from '../core/chat-request';
 import { CircuitBreaker, CircuitOpenError, type CircuitBreakerOptions } from '../core/circuit-breaker';
+import type { ServingRecordStore } from '../core/feedback';
 import type { AnswerCache, MetricsRecorder } from '../core/ports';
 import type { Embedder, SemanticEntry, StoreOptions, VectorMatch, VectorStore } from '../core/semantic/ports';
 import type { PairGuard } from '../core/semantic/question-guard';
@@ -23,6 +25,8 @@ export interface RouterDependencies {
   readonly semanticCache?: SemanticCache;
   readonly staticAnswers?: StaticAnswersDeps;
   readonly userContext?: UserContextStore;
+  /** Serving records for `POST /v1/feedback`; absent without feedback or without the cache connection. */
+  readonly servingRecords?: ServingRecordStore;
 }
 
 /**
@@ -71,7 +75,7 @@ export class DependencyBuilder {
   private readonly embedders = new Map<string, Embedder>();
   private readonly stores = new Map<string, Build<BuiltStore>>();
   private readonly builds: Array<Build<unknown>> = [];
-  private readonly breakers = {} as Record<'exact' | 'semantic' | 'static' | 'context', CircuitBreaker>;
+  private readonly breakers = {} as Record<'exact' | 'semantic' | 'static' | 'context' | 'feedback', CircuitBreaker>;
   private withCache?: ContainerDependencies;
   private withoutCache?: ContainerDependencies;
 
@@ -84,7 +88,7 @@ export class DependencyBuilder {
     this.breakerOptions = options.breaker ?? {};
     this.buildTimeoutMs = options.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
     this.userContextTimeoutMs = options.userContextTimeoutMs ?? DEFAULT_USER_CONTEXT_TIMEOUT_MS;
-    for (const level of ['exact', 'semantic', 'static', 'context'] as const) this.breakers[level] = this.breaker(level);
+    for (const level of ['exact', 'semantic', 'static', 'context', 'feedback'] as const) this.breakers[level] = this.breaker(level);
     const cache = config.cache;
     if (cache) {
       // The connection object exists at once (iovalkey connects in the background and its
@@ -121,7 +125,7 @@ export class DependencyBuilder {
     const userContext = base.userContext
       ? new GuardedUserContextStore(base.userContext, this.breakers.context, this.userContextTimeoutMs, metrics)
       : undefined;
-    return { exactCache: base.exactCache, semanticCache: base.semanticCache, staticAnswers, userContext };
+    return { exactCache: base.exactCache, semanticCache: base.semanticCache, staticAnswers, userContext, servingRecords: base.servingRecords };
   }
 
   /** The built objects of a container, with or without the cache connection. */
@@ -161,7 +165,8 @@ export class DependencyBuilder {
     } else if (c.userContext?.kind === 'valkey' && valkey) {
       userContext = new ValkeyUserContextStore(valkey, prefix);
     }
-    return { exactCache, semanticCache, staticAnswers, staticIndex, userContext };
+    const servingRecords = valkey && c.feedback ? new ValkeyServingRecords(valkey, this.breakers.feedback) : undefined;
+    return { exactCache, semanticCache, staticAnswers, staticIndex, userContext, servingRecords };
   }
 
   private unavailable(what: string, err: unknown, metrics: MetricsRecorder): void {
@@ -258,6 +263,7 @@ interface ContainerDependencies {
   readonly staticAnswers?: StaticAnswersDeps;
   readonly staticIndex?: { readonly embedder: Embedder; readonly built: BuiltStore | undefined; prefetch(): void };
   readonly userContext?: UserContextStore;
+  readonly servingRecords?: ServingRecordStore;
 }
 
 interface BuiltStore {
@@ -344,6 +350,12 @@ class LazyVectorStore implements VectorStore {
 
   async deleteScope(scope: string, signal?: AbortSignal): Promise<void> {
     return (await this.build.get(signal)).store.deleteScope(scope, signal);
+  }
+
+  async deleteEntry(scope: string, id: string, signal?: AbortSignal): Promise<boolean> {
+    const { store } = await this.build.get(signal);
+    if (!store.deleteEntry) throw new Error('this vector store cannot delete an entry');
+    return store.deleteEntry(scope, id, signal);
   }
 
   async deleteScopePrefix(scopePrefix: string): Promise<void> {

@@ -7,6 +7,7 @@ import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
+import { handleFeedback } from '../core/feedback';
 import { dispatchRouterRequest, internalError, type RouteHandlers } from '../core/router-dispatch';
 import { QuestionGuard } from '../core/semantic/question-guard';
 import { handleStaticAnswer } from '../core/static-answers-endpoint';
@@ -26,32 +27,47 @@ const errorLogger = { error: (message: string, attributes: Record<string, unknow
 /** Built once per container; each invocation gets a recorder and writes one line (metrics and log fields). */
 const emf = EmfWriter.fromEnvironment(serviceName);
 
-/** The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`, `DELETE /v1/context`. */
+/**
+ * The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`,
+ * `DELETE /v1/context`, `POST /v1/feedback`. Every answer carries the request id (the Lambda's,
+ * unique per invocation) in `x-request-id`.
+ */
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
   const metrics = emf.recorder();
+  const requestId = context.awsRequestId;
   let log: Record<string, unknown> | undefined;
   try {
     const { config, dependencies } = await runtime();
     const deps = await dependencies.get(metrics);
     const service = new ChatService({ config, invoker, classifier, guard, metrics, ...deps });
     const routes: RouteHandlers = {
-      'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, { body, caller, deadline: Date.now() + context.getRemainingTimeInMillis() }),
+      'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, {
+        body, caller, deadline: Date.now() + context.getRemainingTimeInMillis(), requestId, servingRecords: deps.servingRecords,
+      }),
       'GET /v1/static-answers': ({ query, caller }) => handleStaticAnswer(service.caches, config, metrics, { question: query.q, caller }),
       'PUT /v1/context/preferences': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, { method: 'PUT', body, caller }),
       'DELETE /v1/context': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, {
         method: 'DELETE', body, caller, answers: { exact: deps.exactCache, vectors: deps.semanticCache?.store },
       }),
+      'POST /v1/feedback': ({ body, caller }) => handleFeedback({
+        records: deps.servingRecords, exact: deps.exactCache, vectors: deps.semanticCache?.store,
+      }, config, metrics, { body, caller }),
     };
-    const response = await dispatchRouterRequest(routes, event, { tenant: config.tenant, metrics, logger: errorLogger });
+    const response = withRequestId(await dispatchRouterRequest(routes, event, { tenant: config.tenant, metrics, logger: errorLogger }), requestId);
     log = requestLog(event, context, response);
     return response;
   } catch (err) {
-    const response = internalError(err, { logger: errorLogger });
+    const response = withRequestId(internalError(err, { logger: errorLogger }), requestId);
     log = requestLog(event, context, response);
     return response;
   } finally {
     metrics.flush(log);
   }
+}
+
+/** The response with its request id header: a caller quotes it in feedback and support requests. */
+function withRequestId(response: HttpResponse, requestId: string): HttpResponse {
+  return { ...response, headers: { ...response.headers, 'x-request-id': requestId } };
 }
 
 /**

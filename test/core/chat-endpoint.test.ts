@@ -55,6 +55,7 @@ const CONFIG: RouterRuntimeConfig = {
 
 const CALLER: Caller = { tenantId: 'arn:aws:iam::111111111111:role/shop', userId: 'alice' };
 const NOW = 1_750_000_000_000;
+const REQUEST_ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 
 function setup(outcome: ModelResponse | { error: unknown } = { text: 'Hello!', usage: { inputTokens: 1_000, outputTokens: 500 }, stopReason: 'end_turn' }) {
   const invoker = new FixedInvoker(outcome);
@@ -69,7 +70,7 @@ function setup(outcome: ModelResponse | { error: unknown } = { text: 'Hello!', u
   });
   // `anonymous` rather than an optional caller: an explicit `undefined` would pick up a default.
   const call = (body: string | undefined, who: Caller | 'anonymous' = CALLER) =>
-    handleChat(service, CONFIG, metrics, { body, caller: who === 'anonymous' ? undefined : who, deadline: NOW + 30_000, now: () => NOW });
+    handleChat(service, CONFIG, metrics, { body, caller: who === 'anonymous' ? undefined : who, deadline: NOW + 30_000, now: () => NOW, requestId: REQUEST_ID });
   return { invoker, metrics, call };
 }
 

@@ -3,6 +3,7 @@
  * authorizer context, a Lambda context, the capture of stdout, and the parsing of the CloudWatch
  * EMF documents the handlers write there.
  */
+import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 
@@ -77,7 +78,8 @@ export function lambdaContext(functionName = 'router'): Context {
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${functionName}`,
     memoryLimitInMB: '1024',
-    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
+    // Unique per invocation, as Lambda's: the router's request id (serving records are keyed by it).
+    awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: '2026/11/27/[$LATEST]abcdef',
     getRemainingTimeInMillis: () => 30_000,
