@@ -149,6 +149,13 @@ export interface TieredRouterOptions {
    */
   readonly personalCaching?: PersonalCaching;
   /**
+   * How long the router remembers how it served each answer (a serving record of about 300 bytes
+   * in the response cache), so that its caller can judge it at `POST /v1/feedback`: a verdict
+   * after that gets a 404. Between 5 minutes and 7 days; needs `cache` (the route exists only with one).
+   * @default Duration.hours(24)
+   */
+  readonly feedbackWindow?: Duration;
+  /**
    * Name of the HTTP API (what the API Gateway console lists).
    * @default - generated from the stack name and the construct path, unique per stack and router
    */
@@ -202,7 +209,7 @@ export interface TieredRouterProps extends TieredRouterOptions {
    * its routes (with its `authorization` on each) and their Lambda integrations to it, and
    * creates no stage, no access logs and no throttling settings: those stay the API's own. The
    * API must not already have the router's routes (`POST /v1/chat`, `GET /v1/static-answers`,
-   * `PUT /v1/context/preferences`, `DELETE /v1/context`, and a batch pipeline's `/v1/jobs`
+   * `PUT /v1/context/preferences`, `DELETE /v1/context`, `POST /v1/feedback`, and a batch pipeline's `/v1/jobs`
    * routes), and `httpApiStageName` must deploy new routes automatically (`autoDeploy`), or the
    * routes reach callers only with the API's next deployment.
    * @default - a new HTTP API with a `$default` stage, access logs and throttling
@@ -239,6 +246,11 @@ const STATIC_ANSWERS_PATH = '/v1/static-answers';
 const CONTEXT_PREFERENCES_PATH = '/v1/context/preferences';
 /** Everything kept for the calling user (with `userContext`). */
 const CONTEXT_PATH = '/v1/context';
+/** A verdict on an answer, by its request id. */
+const FEEDBACK_PATH = '/v1/feedback';
+/** Bounds of `feedbackWindow`: long enough to judge an answer, short enough to bound the records kept. */
+const FEEDBACK_WINDOW_MIN = Duration.minutes(5);
+const FEEDBACK_WINDOW_MAX = Duration.days(7);
 
 /**
  * The router: an HTTP API (API Gateway v2, IAM authorization by default) in front of a Lambda
@@ -355,6 +367,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
       semanticCache: semantic?.config,
       staticAnswers: props.staticAnswers ? staticAnswersRuntimeConfig(props.staticAnswers) : undefined,
       userContext: props.userContext ? userContextRuntimeConfig(props.userContext) : undefined,
+      feedback: props.cache ? { windowSeconds: (props.feedbackWindow ?? Duration.hours(24)).toSeconds() } : undefined,
     };
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
     this.attachRoutingConfiguration(routerFunction);
@@ -401,12 +414,14 @@ export class TieredRouter extends Construct implements ITieredRouter {
     const cachesPersonalAnswers = (props.personalCaching ?? PersonalCaching.USER) !== PersonalCaching.NONE
       && (props.cache !== undefined || props.semanticCache !== undefined);
     if (props.userContext || cachesPersonalAnswers) this.addRoute('Context', apigwv2.HttpMethod.DELETE, CONTEXT_PATH);
+    // Serving records live in the response cache: without one there is nothing to judge by.
+    if (props.cache) this.addRoute('Feedback', apigwv2.HttpMethod.POST, FEEDBACK_PATH);
   }
 
   /**
    * Grants `grantee` permission to call every route of the router (with IAM authorization):
-   * `POST /v1/chat`, and `GET /v1/static-answers`, `PUT /v1/context/preferences` and
-   * `DELETE /v1/context` where the router serves them.
+   * `POST /v1/chat`, and `POST /v1/feedback`, `GET /v1/static-answers`, `PUT /v1/context/preferences`
+   * and `DELETE /v1/context` where the router serves them.
    */
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
@@ -664,6 +679,13 @@ function validateRouterProps(props: TieredRouterProps): void {
   const reserved = props.reservedConcurrentExecutions;
   if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1)) {
     throw new Error(`TieredRouter: reservedConcurrentExecutions must be an integer of at least 1 (0 reserves no capacity and throttles every request; leave it unset for unreserved concurrency); got ${reserved}`);
+  }
+  if (props.feedbackWindow !== undefined) {
+    if (!props.cache) throw new Error('TieredRouter: feedbackWindow needs cache (serving records are kept in the response cache)');
+    const seconds = props.feedbackWindow.toSeconds({ integral: false });
+    if (!Number.isInteger(seconds) || seconds < FEEDBACK_WINDOW_MIN.toSeconds() || seconds > FEEDBACK_WINDOW_MAX.toSeconds()) {
+      throw new Error(`TieredRouter: feedbackWindow must be whole seconds between ${FEEDBACK_WINDOW_MIN.toHumanString()} and ${FEEDBACK_WINDOW_MAX.toHumanString()}; got ${props.feedbackWindow.toHumanString()}`);
+    }
   }
   if (props.maxRequestBytes !== undefined && props.maxRequestBytes > 6_000_000) {
     throw new Error(`TieredRouter: maxRequestBytes must be at most 6000000 (the Lambda payload limit); got ${props.maxRequestBytes}`);

@@ -455,12 +455,12 @@ describe('TieredRouter: semantic cache, static answers, user context and persona
     expect(router.userContext).toBe(userContext);
   });
 
-  test('routes: chat, static answers lookup, preferences and context deletion, all with IAM authorization, all to the router', () => {
+  test('routes: chat, static answers lookup, preferences, context deletion and feedback, all with IAM authorization, all to the router', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['DELETE /v1/context', 'GET /v1/static-answers', 'POST /v1/chat', 'PUT /v1/context/preferences']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['DELETE /v1/context', 'GET /v1/static-answers', 'POST /v1/chat', 'POST /v1/feedback', 'PUT /v1/context/preferences']);
     for (const route of routes) expect(route.AuthorizationType).toBe('AWS_IAM');
     const integrations = Object.values(template.findResources('AWS::ApiGatewayV2::Integration')).map((i) => i.Properties.IntegrationUri);
-    expect(integrations).toHaveLength(4);
+    expect(integrations).toHaveLength(5);
     for (const uri of integrations) expect(uri).toEqual(stack.resolve(router.function.functionArn));
   });
 
@@ -468,7 +468,7 @@ describe('TieredRouter: semantic cache, static answers, user context and persona
     const [apiId] = onlyResource(template, 'AWS::ApiGatewayV2::Api');
     const arn = (method: string, path: string) => `arn:\${AWS::Partition}:execute-api:\${AWS::Region}:\${AWS::AccountId}:\${Ref:${apiId}}/$default/${method}${path}`;
     expect(resourcesAllowing(template, 'execute-api:Invoke')).toEqual([
-      arn('DELETE', '/v1/context'), arn('GET', '/v1/static-answers'), arn('POST', '/v1/chat'), arn('PUT', '/v1/context/preferences'),
+      arn('DELETE', '/v1/context'), arn('GET', '/v1/static-answers'), arn('POST', '/v1/chat'), arn('POST', '/v1/feedback'), arn('PUT', '/v1/context/preferences'),
     ]);
   });
 
@@ -525,7 +525,7 @@ describe('TieredRouter: semantic cache defaults and optional levels', () => {
     for (const key of ['semanticCache', 'staticAnswers', 'userContext']) expect(config).not.toHaveProperty(key);
     expect(config.personalCaching).toBe('user');
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
-    expect(routes.sort()).toEqual(['DELETE /v1/context', 'POST /v1/chat']);
+    expect(routes.sort()).toEqual(['DELETE /v1/context', 'POST /v1/chat', 'POST /v1/feedback']);
     expect(router.vectorStore).toBeUndefined();
     expect(router.embeddingModel).toBeUndefined();
     expect(resourcesAllowing(template, 'bedrock:InvokeModel').some((arn) => arn.includes('titan'))).toBe(false);
@@ -538,7 +538,8 @@ describe('TieredRouter: semantic cache defaults and optional levels', () => {
     new TieredRouter(stack, 'NotPersonal', { tiers: [smallTier()], cache, vpc, personalCaching: PersonalCaching.NONE });
     new TieredRouter(stack, 'NoCache', { tiers: [smallTier()] });
     const routes = Object.values(Template.fromStack(stack).findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
-    expect(routes).toEqual(['POST /v1/chat', 'POST /v1/chat']);
+    // Feedback only where serving records can be kept: with the cache.
+    expect(routes).toEqual(['POST /v1/chat', 'POST /v1/feedback', 'POST /v1/chat']);
   });
 
   test('a Valkey user context and static answers without semantic matching', () => {
@@ -559,7 +560,7 @@ describe('TieredRouter: semantic cache defaults and optional levels', () => {
     expect(config.staticAnswers).toEqual({ maxAgeSeconds: 3600 });
     expect(config.userContext).toEqual({ kind: 'valkey', maxTurns: 10, ttlSeconds: 604_800 });
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
-    expect(routes).toHaveLength(4);
+    expect(routes).toHaveLength(5);
     for (const route of routes) expect(route.AuthorizationType).toBe('JWT');
     expect(resourcesAllowing(template, 'bedrock:InvokeModel').some((arn) => arn.includes('titan'))).toBe(false);
     template.resourceCountIs('AWS::DynamoDB::Table', 0);
