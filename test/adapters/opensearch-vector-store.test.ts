@@ -465,6 +465,20 @@ test('deleteScope pages through the scope with search_after and deletes each pag
   expect([...fake.docs.values()].map((d) => d._source.entry_id)).toEqual(['keep']);
 });
 
+test('deleteEntry finds the entry by scope and entry_id and deletes it with _bulk; false when there is none', async () => {
+  const now = Date.now();
+  await store.put(entry('e1', SCOPE_A, unit([1, 0, 0, 0]), now), { ttlSeconds: 600, maxEntriesPerScope: 10 });
+  await store.put(entry('e2', SCOPE_A, unit([1, 0, 0, 0]), now), { ttlSeconds: 600, maxEntriesPerScope: 10 });
+  await store.put(entry('e1', SCOPE_B, unit([1, 0, 0, 0]), now), { ttlSeconds: 600, maxEntriesPerScope: 10 });
+  fake.requests.length = 0;
+
+  await expect(store.deleteEntry(SCOPE_A, 'e1')).resolves.toBe(true);
+  expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([`POST /${INDEX}/_search`, 'POST /_bulk']);
+  expect(fake.requests[0].body).toMatchObject({ query: { bool: { filter: [{ term: { scope: SCOPE_A } }, { term: { entry_id: 'e1' } }] } } });
+  expect([...fake.docs.values()].map((d) => `${d._source.scope as string}/${d._source.entry_id as string}`).sort()).toEqual([`${SCOPE_A}/e2`, `${SCOPE_B}/e1`].sort());
+  await expect(store.deleteEntry(SCOPE_A, 'e1')).resolves.toBe(false);
+});
+
 test('deleteScopePrefix deletes the documents of every scope with the prefix (a prefix query), page by page', async () => {
   const now = Date.now();
   const user = `u${'1'.repeat(32)}`;

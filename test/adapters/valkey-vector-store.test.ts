@@ -391,6 +391,16 @@ describe('on a real Redis-protocol server', () => {
     expect(await client.exists(store.entryKey(SCOPE_B, 'y1'))).toBe(1);
   });
 
+  test('deleteEntry removes one entry\'s hash and its id in the scope set, nothing else', async () => {
+    for (const id of ['x1', 'x2']) await store.put(entry(id, SCOPE_A, 1), { ttlSeconds: 60, maxEntriesPerScope: 10 });
+    await store.put(entry('x1', SCOPE_B, 1), { ttlSeconds: 60, maxEntriesPerScope: 10 });
+    await expect(store.deleteEntry(SCOPE_A, 'x1')).resolves.toBe(true);
+    expect(await client.exists(store.entryKey(SCOPE_A, 'x1'))).toBe(0);
+    expect(await client.zrange(store.scopeKey(SCOPE_A), 0, -1)).toEqual(['x2']);
+    expect(await client.exists(store.entryKey(SCOPE_B, 'x1'))).toBe(1);
+    await expect(store.deleteEntry(SCOPE_A, 'x1')).resolves.toBe(false);
+  });
+
   test('without the search module FT.CREATE fails, and ensureIndex does not hide it', async () => {
     await expect(store.ensureIndex(4)).rejects.toThrow(/unknown command/i);
   });
