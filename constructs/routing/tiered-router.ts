@@ -149,7 +149,7 @@ export interface TieredRouterOptions {
    */
   readonly personalCaching?: PersonalCaching;
   /**
-   * How long the router remembers how it served each answer (a serving record of about 300 bytes
+   * How long the router remembers how it served each answer (a serving record of about 600 bytes
    * in the response cache), so that its caller can judge it at `POST /v1/feedback`: a verdict
    * after that gets a 404. Between 5 minutes and 7 days; needs `cache` (the route exists only with one).
    * @default Duration.hours(24)

@@ -18,8 +18,8 @@ return {record, previous or ''}
 /**
  * Serving records on the response cache: one HASH per answer at the key `servingRecordKey` makes
  * (`<prefix>fb:<tenant hash>:<hash>`), field `r` the record (JSON) and `v` the verdict once given,
- * with the feedback window as its TTL. About 300 bytes per answer of an exact or semantic level;
- * static answers less.
+ * with the feedback window as its TTL. `MEMORY USAGE` on Redis 7: 560 bytes for a model answer or
+ * an exact hit, 688 for a semantic hit; static answers less.
  */
 export class ValkeyServingRecords implements ServingRecordStore {
   constructor(
