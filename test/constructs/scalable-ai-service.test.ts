@@ -145,7 +145,7 @@ describe('ScalableAiService: defaults (its own VPC)', () => {
     template.resourceCountIs('AWS::DynamoDB::Table', 0);
     template.resourceCountIs('AWS::S3::Bucket', 0);
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey).sort();
-    expect(routes).toEqual(['DELETE /v1/context', 'POST /v1/chat', 'PUT /v1/context/preferences']);
+    expect(routes).toEqual(['DELETE /v1/context', 'POST /v1/chat', 'POST /v1/feedback', 'PUT /v1/context/preferences']);
   });
 
   test('no wildcard actions; Bedrock invocation only on model and profile ARNs', () => {
@@ -288,7 +288,7 @@ describe('ScalableAiService: static answers, semantic cache and user context opt
     expect(routerConfig(template)).not.toHaveProperty('userContext');
     // The caches still keep personal answers per user: DELETE /v1/context forgets them.
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties.RouteKey);
-    expect(routes.sort()).toEqual(['DELETE /v1/context', 'POST /v1/chat']);
+    expect(routes.sort()).toEqual(['DELETE /v1/context', 'POST /v1/chat', 'POST /v1/feedback']);
   });
 
   test.each<[string, Partial<ScalableAiServiceProps>, RegExp]>([
