@@ -83,7 +83,7 @@ export function scheduledMinCapacities(
   baseMinCapacity: number,
   maxCapacity: number,
 ): ScheduledMinCapacity[] {
-  const lead = profile.leadTime === undefined ? 15 : profile.leadTime.toMinutes();
+  const lead = profile.leadTime === undefined ? 15 : profile.leadTime.toSeconds() / 60;
   if (!Number.isInteger(lead) || lead < 0 || lead > 360) {
     throw new Error(`${where}.leadTime must be a whole number of minutes between 0 and 360; got ${profile.leadTime?.toHumanString()}`);
   }
