@@ -94,7 +94,12 @@ export class EcommerceAssistantOpenSearchStack extends Stack {
  */
 const SHOPPING_WEEK: WeeklyTrafficProfile = {
   peaks: [
-    { days: [DayOfWeek.MONDAY, DayOfWeek.TUESDAY, DayOfWeek.WEDNESDAY, DayOfWeek.THURSDAY, DayOfWeek.FRIDAY], startHour: 8, endHour: 20, minCapacity: 2 },
+    {
+      days: [DayOfWeek.MONDAY, DayOfWeek.TUESDAY, DayOfWeek.WEDNESDAY, DayOfWeek.THURSDAY, DayOfWeek.FRIDAY],
+      startHour: 8,
+      endHour: 20,
+      minCapacity: 2,
+    },
     { days: [DayOfWeek.SATURDAY, DayOfWeek.SUNDAY], startHour: 10, endHour: 23, minCapacity: 2 },
   ],
   timeZone: TimeZone.AMERICA_NEW_YORK,

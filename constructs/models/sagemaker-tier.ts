@@ -10,9 +10,9 @@ import { Construct } from 'constructs';
 import { ModelProvider, SageMakerApiFormat, type IModelTier, type ModelTierBaseProps } from './model-tier';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
 import { nagResourceId } from '../internal/nag';
+import { selectPrivateSubnets } from '../internal/subnets';
 import { scheduleTrafficProfile } from '../scaling/scheduled-scaling';
 import type { WeeklyTrafficProfile } from '../scaling/traffic-profile';
-import { selectPrivateSubnets } from '../internal/subnets';
 
 /**
  * Auto scaling of a SageMaker tier's endpoint variant: target tracking on invocations per instance
@@ -575,7 +575,9 @@ const GPU_INSTANCE = /^ml\.(g|p)\d/;
 const ACCELERATED_INSTANCE = /^ml\.(g|p|inf|trn)\d/;
 
 /** The cooldowns of a target-tracking policy, with a warning when scale-in is set slower than scale-out. */
-function scalingCooldowns(scope: Construct, prop: string, scaleIn: Duration | undefined, scaleOut: Duration | undefined): { scaleInCooldown: Duration; scaleOutCooldown: Duration } {
+function scalingCooldowns(
+  scope: Construct, prop: string, scaleIn: Duration | undefined, scaleOut: Duration | undefined,
+): { scaleInCooldown: Duration; scaleOutCooldown: Duration } {
   const scaleInCooldown = scaleIn ?? Duration.minutes(2);
   const scaleOutCooldown = scaleOut ?? Duration.minutes(5);
   if (scaleInCooldown.toSeconds() > scaleOutCooldown.toSeconds()) {

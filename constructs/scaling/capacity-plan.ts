@@ -50,11 +50,39 @@ export class CapacityPlan {
 
 const PLANS: Record<ScalingPhase, Omit<PhaseCapacity, 'phase'>> = {
   // Idle most hours: the database pauses and the SageMaker tier scales to zero; cold starts are cheaper than idle capacity.
-  [ScalingPhase.USERS_1K]: { auroraMinAcu: 0, auroraMaxAcu: 2, sageMakerMinInstances: 0, sageMakerMaxInstances: 1, routerProvisionedConcurrencyMin: 0, routerProvisionedConcurrencyMax: 0 },
+  [ScalingPhase.USERS_1K]: {
+    auroraMinAcu: 0,
+    auroraMaxAcu: 2,
+    sageMakerMinInstances: 0,
+    sageMakerMaxInstances: 1,
+    routerProvisionedConcurrencyMin: 0,
+    routerProvisionedConcurrencyMax: 0,
+  },
   // Some traffic most hours, with quiet nights: a small warm floor, no provisioned concurrency yet.
-  [ScalingPhase.USERS_10K]: { auroraMinAcu: 0.5, auroraMaxAcu: 4, sageMakerMinInstances: 0, sageMakerMaxInstances: 2, routerProvisionedConcurrencyMin: 0, routerProvisionedConcurrencyMax: 0 },
+  [ScalingPhase.USERS_10K]: {
+    auroraMinAcu: 0.5,
+    auroraMaxAcu: 4,
+    sageMakerMinInstances: 0,
+    sageMakerMaxInstances: 2,
+    routerProvisionedConcurrencyMin: 0,
+    routerProvisionedConcurrencyMax: 0,
+  },
   // Steady: ~12 requests/s average, ~90 at peak, ~50 concurrent router executions at peak.
-  [ScalingPhase.USERS_100K]: { auroraMinAcu: 1, auroraMaxAcu: 16, sageMakerMinInstances: 1, sageMakerMaxInstances: 4, routerProvisionedConcurrencyMin: 5, routerProvisionedConcurrencyMax: 50 },
+  [ScalingPhase.USERS_100K]: {
+    auroraMinAcu: 1,
+    auroraMaxAcu: 16,
+    sageMakerMinInstances: 1,
+    sageMakerMaxInstances: 4,
+    routerProvisionedConcurrencyMin: 5,
+    routerProvisionedConcurrencyMax: 50,
+  },
   // ~115 requests/s average, ~900 at peak: the router's own cold starts matter at this scale.
-  [ScalingPhase.USERS_1M]: { auroraMinAcu: 2, auroraMaxAcu: 64, sageMakerMinInstances: 2, sageMakerMaxInstances: 12, routerProvisionedConcurrencyMin: 50, routerProvisionedConcurrencyMax: 500 },
+  [ScalingPhase.USERS_1M]: {
+    auroraMinAcu: 2,
+    auroraMaxAcu: 64,
+    sageMakerMinInstances: 2,
+    sageMakerMaxInstances: 12,
+    routerProvisionedConcurrencyMin: 50,
+    routerProvisionedConcurrencyMax: 500,
+  },
 };

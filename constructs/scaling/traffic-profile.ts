@@ -125,7 +125,8 @@ export function scheduledMinCapacities(
     if (capacity[w] === previous) continue;
     const minuteOfDay = w % MINUTES_PER_DAY;
     const key = `${minuteOfDay}/${capacity[w]}`;
-    const action = byTime.get(key) ?? { minute: minuteOfDay % 60, hour: Math.floor(minuteOfDay / 60), minCapacity: capacity[w], days: new Set<number>() };
+    const action = byTime.get(key)
+      ?? { minute: minuteOfDay % 60, hour: Math.floor(minuteOfDay / 60), minCapacity: capacity[w], days: new Set<number>() };
     action.days.add(Math.floor(w / MINUTES_PER_DAY));
     byTime.set(key, action);
   }

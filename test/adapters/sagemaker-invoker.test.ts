@@ -12,8 +12,14 @@ import { Failures, LocalAwsServer } from '../support/aws-protocol-server';
 
 const ENDPOINT = 'chat-endpoint';
 const TIER: TierRuntimeConfig = {
-  id: 'sm', provider: 'sagemaker', endpointName: ENDPOINT, apiFormat: 'openai-chat',
-  inputPricePer1k: 0, outputPricePer1k: 0, maxTokens: 256, timeoutMs: 5_000,
+  id: 'sm',
+  provider: 'sagemaker',
+  endpointName: ENDPOINT,
+  apiFormat: 'openai-chat',
+  inputPricePer1k: 0,
+  outputPricePer1k: 0,
+  maxTokens: 256,
+  timeoutMs: 5_000,
 };
 const REQUEST = { messages: [{ role: 'user' as const, text: 'Where is my parcel?' }], maxTokens: 64, temperature: 0 };
 

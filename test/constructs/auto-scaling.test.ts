@@ -5,11 +5,11 @@
  */
 import { Duration, TimeZone } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { newStack, newGrantee, onlyResource, resourcesAllowing, routerConfig } from './helpers';
 import {
   CapacityPlan, DayOfWeek, ModelTier, ScalableAiService, ScalingPhase, TieredRouter,
   type IModelTier, type SageMakerTierProps, type WeeklyTrafficProfile,
 } from '../../constructs';
-import { newStack, newGrantee, onlyResource, resourcesAllowing, routerConfig } from './helpers';
 
 const IMAGE = '123456789012.dkr.ecr.us-west-2.amazonaws.com/my/tgi-repo:2.4.0';
 const WEEKDAYS = [DayOfWeek.MONDAY, DayOfWeek.TUESDAY, DayOfWeek.WEDNESDAY, DayOfWeek.THURSDAY, DayOfWeek.FRIDAY];
@@ -76,7 +76,8 @@ describe('SageMaker variant auto scaling', () => {
   });
 
   test('a scale-in cooldown longer than the scale-out one is a warning', () => {
-    const { stack } = sageMaker({ autoScaling: { minCapacity: 1, maxCapacity: 2, scaleInCooldown: Duration.minutes(10), scaleOutCooldown: Duration.minutes(5) } });
+    const slow = { minCapacity: 1, maxCapacity: 2, scaleInCooldown: Duration.minutes(10), scaleOutCooldown: Duration.minutes(5) };
+    const { stack } = sageMaker({ autoScaling: slow });
     Annotations.fromStack(stack).hasWarning('/TestStack/Tier', Match.stringLikeRegexp('autoScaling.scaleInCooldown \\(10 minutes\\) is longer than scaleOutCooldown'));
     const quiet = sageMaker({ autoScaling: { minCapacity: 1, maxCapacity: 2 } });
     expect(Annotations.fromStack(quiet.stack).findWarning('*', Match.stringLikeRegexp('scaleInCooldown'))).toHaveLength(0);
@@ -167,7 +168,8 @@ describe('SageMaker inference component (scale to zero)', () => {
   });
 
   test('a traffic profile schedules the minimum copy count', () => {
-    const { template } = sageMaker({ inferenceComponent: { maxCopies: 4, trafficProfile: { peaks: [{ startHour: 8, endHour: 20, minCapacity: 1 }] } } });
+    const trafficProfile = { peaks: [{ startHour: 8, endHour: 20, minCapacity: 1 }] };
+    const { template } = sageMaker({ inferenceComponent: { maxCopies: 4, trafficProfile } });
     expect(scheduledActions(template()).map((a) => [a.Schedule, a.ScalableTargetAction])).toEqual([
       ['cron(45 7 ? * * *)', { MinCapacity: 1 }],
       ['cron(0 20 ? * * *)', { MinCapacity: 0 }],
@@ -248,7 +250,12 @@ describe('router provisioned concurrency', () => {
     const stack = newStack();
     new TieredRouter(stack, 'Router', {
       tiers: [bedrock()],
-      provisionedConcurrency: { minCapacity: 2, maxCapacity: 20, targetUtilization: 0.5, trafficProfile: { peaks: [{ days: [DayOfWeek.SATURDAY], startHour: 10, endHour: 14, minCapacity: 10 }], leadTime: Duration.minutes(5) } },
+      provisionedConcurrency: {
+        minCapacity: 2,
+        maxCapacity: 20,
+        targetUtilization: 0.5,
+        trafficProfile: { peaks: [{ days: [DayOfWeek.SATURDAY], startHour: 10, endHour: 14, minCapacity: 10 }], leadTime: Duration.minutes(5) },
+      },
     });
     const template = Template.fromStack(stack);
     expect(scheduledActions(template).map((a) => [a.Schedule, a.ScalableTargetAction])).toEqual([
@@ -276,8 +283,11 @@ describe('router provisioned concurrency', () => {
 describe('CapacityPlan', () => {
   test('the small phase pauses Aurora and scales SageMaker to zero; bounds grow with the phase', () => {
     const small = CapacityPlan.forPhase(ScalingPhase.USERS_1K);
-    expect(small).toEqual(expect.objectContaining({ phase: ScalingPhase.USERS_1K, auroraMinAcu: 0, sageMakerMinInstances: 0, routerProvisionedConcurrencyMax: 0 }));
-    const phases = [ScalingPhase.USERS_1K, ScalingPhase.USERS_10K, ScalingPhase.USERS_100K, ScalingPhase.USERS_1M].map((p) => CapacityPlan.forPhase(p));
+    expect(small).toEqual(expect.objectContaining({
+      phase: ScalingPhase.USERS_1K, auroraMinAcu: 0, sageMakerMinInstances: 0, routerProvisionedConcurrencyMax: 0,
+    }));
+    const phases = [ScalingPhase.USERS_1K, ScalingPhase.USERS_10K, ScalingPhase.USERS_100K, ScalingPhase.USERS_1M]
+      .map((p) => CapacityPlan.forPhase(p));
     for (let i = 1; i < phases.length; i++) {
       expect(phases[i].auroraMaxAcu).toBeGreaterThan(phases[i - 1].auroraMaxAcu);
       expect(phases[i].sageMakerMaxInstances).toBeGreaterThanOrEqual(phases[i - 1].sageMakerMaxInstances);

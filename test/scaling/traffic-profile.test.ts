@@ -74,7 +74,8 @@ describe('scheduledMinCapacities', () => {
   });
 
   test('the error names the peak by its index', () => {
-    expect(() => scheduledMinCapacities(W, { peaks: [{ startHour: 8, endHour: 10, minCapacity: 2 }, { startHour: 30, endHour: 1, minCapacity: 2 }] }, 1, 10))
+    const peaks = [{ startHour: 8, endHour: 10, minCapacity: 2 }, { startHour: 30, endHour: 1, minCapacity: 2 }];
+    expect(() => scheduledMinCapacities(W, { peaks }, 1, 10))
       .toThrow(/^tier: autoScaling\.trafficProfile\.peaks\[1\]\.startHour/);
   });
 });
