@@ -1,6 +1,6 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, TimeZone, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ModelTier, ScalableAiService, VectorStore, type IModelTier } from '../constructs';
+import { CapacityPlan, DayOfWeek, ModelTier, ScalableAiService, ScalingPhase, VectorStore, type IModelTier, type WeeklyTrafficProfile } from '../constructs';
 
 /**
  * Bedrock tiers of the e-commerce assistant in SEED.md, through US cross-region inference
@@ -88,15 +88,36 @@ export class EcommerceAssistantOpenSearchStack extends Stack {
 }
 
 /**
+ * The shop's week (US Eastern time): weekday business hours and longer weekend evenings. Each peak
+ * raises the minimum capacity 15 minutes ahead, so a new GPU instance is serving when the load
+ * arrives, and restores it when the peak ends.
+ */
+const SHOPPING_WEEK: WeeklyTrafficProfile = {
+  peaks: [
+    {
+      days: [DayOfWeek.MONDAY, DayOfWeek.TUESDAY, DayOfWeek.WEDNESDAY, DayOfWeek.THURSDAY, DayOfWeek.FRIDAY],
+      startHour: 8,
+      endHour: 20,
+      minCapacity: 2,
+    },
+    { days: [DayOfWeek.SATURDAY, DayOfWeek.SUNDAY], startHour: 10, endHour: 23, minCapacity: 2 },
+  ],
+  timeZone: TimeZone.AMERICA_NEW_YORK,
+};
+
+/**
  * The same assistant with its small tier on a fine-tuned open model served by SageMaker (the
  * "fine-tuned small model" of SEED.md): a Hugging Face TGI container on one GPU instance,
- * scaling out to three under load.
+ * scaling out to three under load (on invocations per instance or GPU utilization, whichever
+ * asks for more), with two instances held through the shop's peak hours. At the 100K users/day
+ * phase the router also keeps provisioned concurrency, raised for the same peaks.
  */
 export class EcommerceAssistantSageMakerStack extends Stack {
   public readonly service: ScalableAiService;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
+    const plan = CapacityPlan.forPhase(ScalingPhase.USERS_100K);
     const small = ModelTier.sageMaker(this, 'SmallTier', {
       tierId: 'small',
       // Hugging Face TGI Deep Learning Container (speaks the OpenAI chat completions API).
@@ -109,7 +130,7 @@ export class EcommerceAssistantSageMakerStack extends Stack {
       },
       instanceType: 'ml.g5.2xlarge',
       instanceCount: 1,
-      autoScaling: { minCapacity: 1, maxCapacity: 3, targetInvocationsPerInstance: 120 },
+      autoScaling: { minCapacity: 1, maxCapacity: 3, targetInvocationsPerInstance: 120, targetGpuUtilization: 70, trafficProfile: SHOPPING_WEEK },
       maxTokens: 512,
       timeout: Duration.seconds(10),
       // ml.g5.2xlarge on demand is about $1.52/hour; amortized over ~150k requests/day.
@@ -118,7 +139,14 @@ export class EcommerceAssistantSageMakerStack extends Stack {
     });
     this.service = new ScalableAiService(this, 'Assistant', {
       tiers: [small, novaLiteTier(), claudeSonnetTier()],
-      routerOptions: { serviceName: 'ecommerce-assistant-sagemaker' },
+      routerOptions: {
+        serviceName: 'ecommerce-assistant-sagemaker',
+        provisionedConcurrency: {
+          minCapacity: plan.routerProvisionedConcurrencyMin,
+          maxCapacity: plan.routerProvisionedConcurrencyMax,
+          trafficProfile: { ...SHOPPING_WEEK, peaks: SHOPPING_WEEK.peaks.map((peak) => ({ ...peak, minCapacity: 20 })) },
+        },
+      },
     });
     new CfnOutput(this, 'ApiUrl', { value: this.service.router.url });
   }

@@ -32,6 +32,8 @@ export interface TierRuntimeConfig {
   readonly endpointName?: string;
   /** Container API format (provider `sagemaker`). */
   readonly apiFormat?: SageMakerApiFormat;
+  /** Inference component to invoke on the endpoint (provider `sagemaker`, endpoints of inference components). */
+  readonly inferenceComponentName?: string;
   /** USD per 1,000 input tokens. */
   readonly inputPricePer1k: number;
   /** USD per 1,000 output tokens. */

@@ -41,6 +41,8 @@ export interface IModelTier {
   readonly timeout: Duration;
   /** The container format, for SageMaker tiers. */
   readonly apiFormat?: SageMakerApiFormat;
+  /** The inference component to invoke on the endpoint, for SageMaker tiers served by one. */
+  readonly inferenceComponentName?: string;
 
   /** Grants `grantee` permission to invoke exactly this tier's model, profile or endpoint. */
   grantInvoke(grantee: iam.IGrantable): iam.Grant;

@@ -1,5 +1,7 @@
-import { ArnFormat, Aws, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -9,8 +11,19 @@ import { ModelProvider, SageMakerApiFormat, type IModelTier, type ModelTierBaseP
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
 import { nagResourceId } from '../internal/nag';
 import { selectPrivateSubnets } from '../internal/subnets';
+import { scheduleTrafficProfile } from '../scaling/scheduled-scaling';
+import type { WeeklyTrafficProfile } from '../scaling/traffic-profile';
 
-/** Target-tracking auto scaling of a SageMaker tier's endpoint variant. */
+/**
+ * Auto scaling of a SageMaker tier's endpoint variant: target tracking on invocations per instance
+ * (and on GPU utilization with `targetGpuUtilization`), and scheduled minimum capacity from a
+ * weekly traffic profile.
+ *
+ * Scale-in is quicker than scale-out by default: the scale-out cooldown covers the minutes a new
+ * instance takes to start (scaling out again before it serves would overshoot), while the
+ * scale-in cooldown is short, because an idle GPU instance is the largest avoidable cost of a
+ * SageMaker tier.
+ */
 export interface SageMakerAutoScalingOptions {
   /** Fewest instances. */
   readonly minCapacity: number;
@@ -23,16 +36,79 @@ export interface SageMakerAutoScalingOptions {
    */
   readonly targetInvocationsPerInstance?: number;
   /**
-   * Wait after a scale-in before the next one. Short by default: idle GPU instances are the
-   * largest avoidable cost of a SageMaker tier.
+   * Average GPU utilization of the variant's instances to hold (`GPUUtilization` of
+   * `/aws/sagemaker/Endpoints`), in percent of one GPU: an instance with 4 GPUs reports up to 400.
+   * A second target-tracking policy beside the invocations one: the variant scales out when either
+   * asks for it, and in only when both allow. Only for GPU instance types (`ml.g*`, `ml.p*`).
+   * @default - no GPU policy
+   */
+  readonly targetGpuUtilization?: number;
+  /**
+   * Wait after a scale-in before the next one. Short: idle GPU instances are the largest
+   * avoidable cost of a SageMaker tier. Longer than `scaleOutCooldown` is reported as a warning.
+   * @default Duration.minutes(2)
+   */
+  readonly scaleInCooldown?: Duration;
+  /**
+   * Wait after a scale-out before the next one: about the time a new instance takes to serve,
+   * so that the load still waiting for it does not add more.
    * @default Duration.minutes(5)
+   */
+  readonly scaleOutCooldown?: Duration;
+  /**
+   * Peak hours of the week: scheduled actions raise `minCapacity` ahead of each peak and restore
+   * it after.
+   * @default - no scheduled scaling
+   */
+  readonly trafficProfile?: WeeklyTrafficProfile;
+}
+
+/**
+ * Serve the model as a SageMaker inference component, whose copies scale with the load and, with
+ * `minCopies: 0`, down to zero copies and zero instances when idle. Scaling out from zero takes
+ * several minutes (an instance has to start and load the model); meanwhile invocations fail
+ * and the router answers from its fallback tiers. Scale to zero exists in some Regions only.
+ */
+export interface SageMakerInferenceComponentOptions {
+  /** Most copies of the model, and most instances of the endpoint (one copy per instance). */
+  readonly maxCopies: number;
+  /**
+   * Fewest copies. 0 scales the endpoint to zero instances when no request arrives: no instance
+   * cost while idle, a cold start of minutes for the first request after.
+   * @default 0
+   */
+  readonly minCopies?: number;
+  /**
+   * Memory each copy reserves on its instance, in MB.
+   * @default 4096
+   */
+  readonly memoryPerCopyMb?: number;
+  /**
+   * GPUs (or Inferentia/Trainium devices) each copy reserves.
+   * @default - 1 on GPU and accelerator instance types (ml.g*, ml.p*, ml.inf*, ml.trn*), none otherwise
+   */
+  readonly acceleratorsPerCopy?: number;
+  /**
+   * Invocations per copy per minute to hold (`SageMakerInferenceComponentInvocationsPerCopy`).
+   * @default 60
+   */
+  readonly targetInvocationsPerCopy?: number;
+  /**
+   * Wait after a scale-in before the next one (see `SageMakerAutoScalingOptions.scaleInCooldown`).
+   * @default Duration.minutes(2)
    */
   readonly scaleInCooldown?: Duration;
   /**
    * Wait after a scale-out before the next one.
-   * @default Duration.minutes(2)
+   * @default Duration.minutes(5)
    */
   readonly scaleOutCooldown?: Duration;
+  /**
+   * Peak hours of the week: scheduled actions raise `minCopies` ahead of each peak (so the first
+   * requests of the day meet a warm copy) and restore it after.
+   * @default - no scheduled scaling
+   */
+  readonly trafficProfile?: WeeklyTrafficProfile;
 }
 
 /** Properties of a SageMaker model tier. */
@@ -88,6 +164,12 @@ export interface SageMakerTierProps extends ModelTierBaseProps {
    * @default - a fixed `instanceCount`
    */
   readonly autoScaling?: SageMakerAutoScalingOptions;
+  /**
+   * Serve the model as an inference component that scales its copies, down to zero by default.
+   * Not with `autoScaling`, which scales the instances of a plain variant.
+   * @default - the model is the variant's own model
+   */
+  readonly inferenceComponent?: SageMakerInferenceComponentOptions;
   /**
    * How long the container may take to download the model and pass its health check.
    * @default Duration.minutes(15)
@@ -162,8 +244,14 @@ export class SageMakerModelTier extends Construct implements IModelTier {
   public readonly model?: sagemaker.CfnModel;
   /** The role SageMaker assumes to pull the image and the model data, when this construct created it. */
   public readonly executionRole?: iam.Role;
-  /** The auto scaling target of the endpoint variant, when `autoScaling` is set. */
+  /** The auto scaling target: of the endpoint variant with `autoScaling`, of the component's copies with `inferenceComponent`. */
   public readonly scalableTarget?: appscaling.ScalableTarget;
+  /** Name of the inference component the router invokes, with `inferenceComponent`. */
+  public readonly inferenceComponentName?: string;
+  /** ARN of the inference component, with `inferenceComponent`. */
+  public readonly inferenceComponentArn?: string;
+  /** The inference component, with `inferenceComponent`. */
+  public readonly inferenceComponent?: sagemaker.CfnInferenceComponent;
 
   constructor(scope: Construct, id: string, props: SageMakerTierProps) {
     super(scope, id);
@@ -178,7 +266,7 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     this.apiFormat = props.apiFormat ?? SageMakerApiFormat.OPENAI_CHAT;
 
     if (props.existingEndpointName !== undefined) {
-      const newEndpointProps = (['imageUri', 'modelDataUrl', 'environment', 'networkIsolation', 'instanceType', 'instanceCount', 'autoScaling', 'vpc', 'vpcSubnets', 'encryptionKey', 'endpointName', 'startupTimeout'] as const)
+      const newEndpointProps = (['imageUri', 'modelDataUrl', 'environment', 'networkIsolation', 'instanceType', 'instanceCount', 'autoScaling', 'inferenceComponent', 'vpc', 'vpcSubnets', 'encryptionKey', 'endpointName', 'startupTimeout'] as const)
         .filter((key) => props[key] !== undefined);
       if (newEndpointProps.length > 0) {
         throw new Error(`${where}: ${newEndpointProps.join(', ')} describe a new endpoint and cannot be combined with existingEndpointName`);
@@ -318,9 +406,22 @@ export class SageMakerModelTier extends Construct implements IModelTier {
       enableKeyRotation: true,
       description: `Encrypts the storage volume of SageMaker endpoint ${this.endpointName}`,
     });
+    if (props.autoScaling && props.inferenceComponent) {
+      throw new Error(`${where}: autoScaling scales the instances of a plain endpoint variant, inferenceComponent the copies of a component (and the instances with them); set one of them`);
+    }
+    const ic = props.inferenceComponent;
+    if (ic) validateInferenceComponent(where, ic);
     const config = new sagemaker.CfnEndpointConfig(this, 'EndpointConfig', {
       kmsKeyId: key.keyArn,
-      productionVariants: [{
+      // An endpoint of inference components names the role in its configuration; its variant has no model of its own.
+      executionRoleArn: ic ? role.roleArn : undefined,
+      productionVariants: [ic ? {
+        variantName: VARIANT_NAME,
+        instanceType,
+        initialInstanceCount: instanceCount,
+        managedInstanceScaling: { status: 'ENABLED', minInstanceCount: ic.minCopies ?? 0, maxInstanceCount: ic.maxCopies },
+        routingConfig: { routingStrategy: 'LEAST_OUTSTANDING_REQUESTS' },
+      } : {
         variantName: VARIANT_NAME,
         modelName: this.model.attrModelName,
         instanceType,
@@ -330,12 +431,38 @@ export class SageMakerModelTier extends Construct implements IModelTier {
         modelDataDownloadTimeoutInSeconds: startupSeconds,
       }],
     });
+    if (ic) config.node.addDependency(role);
     this.endpoint = new sagemaker.CfnEndpoint(this, 'Endpoint', {
       endpointName: this.endpointName,
       endpointConfigName: config.attrEndpointConfigName,
     });
     // Ref of AWS::SageMaker::Endpoint is its ARN.
     this.endpointArn = this.endpoint.ref;
+
+    if (ic) {
+      const accelerators = ic.acceleratorsPerCopy ?? (ACCELERATED_INSTANCE.test(instanceType) ? 1 : undefined);
+      this.inferenceComponentName = Token.isUnresolved(this.endpointName) ? `${this.endpointName}-ic` : `${this.endpointName.slice(0, 60)}-ic`;
+      this.inferenceComponent = new sagemaker.CfnInferenceComponent(this, 'InferenceComponent', {
+        inferenceComponentName: this.inferenceComponentName,
+        endpointName: this.endpoint.attrEndpointName,
+        variantName: VARIANT_NAME,
+        specification: {
+          modelName: this.model.attrModelName,
+          computeResourceRequirements: {
+            minMemoryRequiredInMb: ic.memoryPerCopyMb ?? 4096,
+            numberOfAcceleratorDevicesRequired: accelerators,
+          },
+          startupParameters: {
+            containerStartupHealthCheckTimeoutInSeconds: startupSeconds,
+            modelDataDownloadTimeoutInSeconds: startupSeconds,
+          },
+        },
+        // SageMaker refuses to create a component with 0 copies: it starts with one, and scaling takes it to minCopies.
+        runtimeConfig: { copyCount: Math.max(1, ic.minCopies ?? 0) },
+      });
+      this.inferenceComponentArn = this.inferenceComponent.attrInferenceComponentArn;
+      this.scalableTarget = this.scaleInferenceComponent(where, ic);
+    }
 
     if (props.autoScaling) {
       const a = props.autoScaling;
@@ -345,25 +472,135 @@ export class SageMakerModelTier extends Construct implements IModelTier {
       if (instanceCount < a.minCapacity || instanceCount > a.maxCapacity) {
         throw new Error(`${where}: instanceCount (${instanceCount}) must lie within autoScaling ${a.minCapacity}..${a.maxCapacity}`);
       }
-      this.scalableTarget = new appscaling.ScalableTarget(this, 'ScalableTarget', {
+      if (a.targetGpuUtilization !== undefined) {
+        if (!GPU_INSTANCE.test(instanceType)) {
+          throw new Error(`${where}: autoScaling.targetGpuUtilization needs a GPU instance type (ml.g*, ml.p*); ${instanceType} reports no GPUUtilization`);
+        }
+        if (!(a.targetGpuUtilization > 0 && a.targetGpuUtilization <= 800)) {
+          throw new Error(`${where}: autoScaling.targetGpuUtilization must be a percentage above 0 (up to 100 per GPU of the instance); got ${a.targetGpuUtilization}`);
+        }
+      }
+      const target = new appscaling.ScalableTarget(this, 'ScalableTarget', {
         serviceNamespace: appscaling.ServiceNamespace.SAGEMAKER,
         resourceId: `endpoint/${this.endpoint.attrEndpointName}/variant/${VARIANT_NAME}`,
         scalableDimension: 'sagemaker:variant:DesiredInstanceCount',
         minCapacity: a.minCapacity,
         maxCapacity: a.maxCapacity,
       });
-      this.scalableTarget.node.addDependency(this.endpoint);
-      this.scalableTarget.scaleToTrackMetric('InvocationsPerInstance', {
+      this.scalableTarget = target;
+      target.node.addDependency(this.endpoint);
+      const cooldowns = scalingCooldowns(this, 'autoScaling', a.scaleInCooldown, a.scaleOutCooldown);
+      target.scaleToTrackMetric('InvocationsPerInstance', {
         predefinedMetric: appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
         targetValue: a.targetInvocationsPerInstance ?? 60,
-        scaleInCooldown: a.scaleInCooldown ?? Duration.minutes(5),
-        scaleOutCooldown: a.scaleOutCooldown ?? Duration.minutes(2),
+        ...cooldowns,
       });
+      if (a.targetGpuUtilization !== undefined) {
+        target.scaleToTrackMetric('GpuUtilization', {
+          customMetric: new cloudwatch.Metric({
+            namespace: '/aws/sagemaker/Endpoints',
+            metricName: 'GPUUtilization',
+            dimensionsMap: { EndpointName: this.endpointName, VariantName: VARIANT_NAME },
+            statistic: 'Average',
+            period: Duration.minutes(1),
+          }),
+          targetValue: a.targetGpuUtilization,
+          ...cooldowns,
+        });
+      }
+      if (a.trafficProfile) scheduleTrafficProfile(target, `${where}: autoScaling.trafficProfile`, a.trafficProfile, a.minCapacity, a.maxCapacity);
     }
   }
 
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({ grantee, actions: ['sagemaker:InvokeEndpoint'], resourceArns: [this.endpointArn] });
+    // An invocation of an inference component is authorized on the endpoint and on the component.
+    const resourceArns = this.inferenceComponentArn ? [this.endpointArn, this.inferenceComponentArn] : [this.endpointArn];
+    return iam.Grant.addToPrincipal({ grantee, actions: ['sagemaker:InvokeEndpoint'], resourceArns });
+  }
+
+  /**
+   * The component's copy count as a scalable target: target tracking on invocations per copy,
+   * and, when it may reach zero, a step policy that adds a copy as soon as a request finds none
+   * (target tracking cannot scale out from zero: with no copy there is no per-copy metric).
+   */
+  private scaleInferenceComponent(where: string, ic: SageMakerInferenceComponentOptions): appscaling.ScalableTarget {
+    const minCopies = ic.minCopies ?? 0;
+    const target = new appscaling.ScalableTarget(this, 'ScalableTarget', {
+      serviceNamespace: appscaling.ServiceNamespace.SAGEMAKER,
+      resourceId: `inference-component/${this.inferenceComponentName}`,
+      scalableDimension: 'sagemaker:inference-component:DesiredCopyCount',
+      minCapacity: minCopies,
+      maxCapacity: ic.maxCopies,
+    });
+    target.node.addDependency(this.inferenceComponent!);
+    target.scaleToTrackMetric('InvocationsPerCopy', {
+      predefinedMetric: appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
+      targetValue: ic.targetInvocationsPerCopy ?? 60,
+      ...scalingCooldowns(this, 'inferenceComponent', ic.scaleInCooldown, ic.scaleOutCooldown),
+    });
+    if (minCopies === 0) {
+      // As the AWS guide to scaling an endpoint to zero sets it up: one alarm on requests that found
+      // no copy, and a step that adds one copy (which brings an instance with it).
+      const scaleOut = new appscaling.StepScalingAction(this, 'ScaleOutFromZero', {
+        scalingTarget: target,
+        adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+        metricAggregationType: appscaling.MetricAggregationType.MAXIMUM,
+        cooldown: Duration.minutes(1),
+      });
+      scaleOut.addAdjustment({ adjustment: 1, lowerBound: 0 });
+      const alarm = new cloudwatch.Alarm(this, 'NoCapacityAlarm', {
+        alarmDescription: `Requests to inference component ${this.inferenceComponentName} found no copy: adds one (scale out from zero)`,
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/SageMaker',
+          metricName: 'NoCapacityInvocationFailures',
+          dimensionsMap: { InferenceComponentName: this.inferenceComponentName! },
+          statistic: 'Sum',
+          period: Duration.minutes(1),
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new cwActions.ApplicationScalingAction(scaleOut));
+    }
+    if (ic.trafficProfile) scheduleTrafficProfile(target, `${where}: inferenceComponent.trafficProfile`, ic.trafficProfile, minCopies, ic.maxCopies);
+    return target;
+  }
+}
+
+/** Instance types with NVIDIA GPUs, which report `GPUUtilization`. */
+const GPU_INSTANCE = /^ml\.(g|p)\d/;
+/** Instance types whose copies reserve an accelerator device (GPU, Inferentia, Trainium). */
+const ACCELERATED_INSTANCE = /^ml\.(g|p|inf|trn)\d/;
+
+/** The cooldowns of a target-tracking policy, with a warning when scale-in is set slower than scale-out. */
+function scalingCooldowns(
+  scope: Construct, prop: string, scaleIn: Duration | undefined, scaleOut: Duration | undefined,
+): { scaleInCooldown: Duration; scaleOutCooldown: Duration } {
+  const scaleInCooldown = scaleIn ?? Duration.minutes(2);
+  const scaleOutCooldown = scaleOut ?? Duration.minutes(5);
+  if (scaleInCooldown.toSeconds() > scaleOutCooldown.toSeconds()) {
+    Annotations.of(scope).addWarningV2('cdk-scalable-ai:slowScaleIn',
+      `${prop}.scaleInCooldown (${scaleInCooldown.toHumanString()}) is longer than scaleOutCooldown (${scaleOutCooldown.toHumanString()}): `
+      + 'instances added for a burst are then paid for longer than needed; scale-in is meant to be the quicker one');
+  }
+  return { scaleInCooldown, scaleOutCooldown };
+}
+
+function validateInferenceComponent(where: string, ic: SageMakerInferenceComponentOptions): void {
+  const minCopies = ic.minCopies ?? 0;
+  if (!Number.isInteger(minCopies) || minCopies < 0 || !Number.isInteger(ic.maxCopies) || ic.maxCopies < Math.max(1, minCopies)) {
+    throw new Error(`${where}: inferenceComponent needs integers 0 <= minCopies <= maxCopies and maxCopies >= 1; got ${minCopies}..${ic.maxCopies}`);
+  }
+  if (ic.memoryPerCopyMb !== undefined && (!Number.isInteger(ic.memoryPerCopyMb) || ic.memoryPerCopyMb < 128)) {
+    throw new Error(`${where}: inferenceComponent.memoryPerCopyMb must be an integer of at least 128; got ${ic.memoryPerCopyMb}`);
+  }
+  if (ic.acceleratorsPerCopy !== undefined && (!Number.isInteger(ic.acceleratorsPerCopy) || ic.acceleratorsPerCopy < 1)) {
+    throw new Error(`${where}: inferenceComponent.acceleratorsPerCopy must be an integer of at least 1; got ${ic.acceleratorsPerCopy}`);
+  }
+  if (ic.targetInvocationsPerCopy !== undefined && !(ic.targetInvocationsPerCopy > 0)) {
+    throw new Error(`${where}: inferenceComponent.targetInvocationsPerCopy must be above 0; got ${ic.targetInvocationsPerCopy}`);
   }
 }
 

@@ -35,6 +35,7 @@ export function tierRuntimeConfig(tier: IModelTier): TierRuntimeConfig {
     modelId: tier.provider === ModelProvider.BEDROCK ? tier.modelIdentifier : undefined,
     endpointName: tier.provider === ModelProvider.SAGEMAKER ? tier.modelIdentifier : undefined,
     apiFormat: tier.apiFormat,
+    inferenceComponentName: tier.provider === ModelProvider.SAGEMAKER ? tier.inferenceComponentName : undefined,
     inputPricePer1k: tier.inputPricePer1kTokens,
     outputPricePer1k: tier.outputPricePer1kTokens,
     maxTokens: tier.maxTokens,

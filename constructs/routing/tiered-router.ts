@@ -12,6 +12,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { RouterAuthorization } from './router-authorization';
 import type { ITieredRouter } from './router-interface';
+import { provisionedRouterAlias, type RouterProvisionedConcurrency } from './router-scaling';
 import type { EmbeddingModel } from '../cache/embedding-model';
 import type { IResponseCache } from '../cache/response-cache';
 import type { SemanticCacheOptions } from '../cache/semantic-cache';
@@ -160,6 +161,12 @@ export interface TieredRouterOptions {
    * @default - generated from the stack name and the construct path, unique per stack and router
    */
   readonly apiName?: string;
+  /**
+   * Provisioned concurrency of the router function, on an alias `live` that the API then invokes,
+   * with target tracking on its utilization and scheduled actions from a weekly traffic profile.
+   * @default - none: every execution environment starts on demand
+   */
+  readonly provisionedConcurrency?: RouterProvisionedConcurrency;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -267,6 +274,8 @@ const FEEDBACK_WINDOW_MAX = Duration.days(7);
 export class TieredRouter extends Construct implements ITieredRouter {
   /** The router function. */
   public readonly function: lambda.IFunction;
+  /** The alias `live` the API invokes, with `provisionedConcurrency`. */
+  public readonly alias?: lambda.Alias;
   /** The HTTP API: the new one, or `httpApi`. */
   public readonly api: apigwv2.IHttpApi;
   /** The `$default` stage of the new API (none with `httpApi`). */
@@ -308,6 +317,8 @@ export class TieredRouter extends Construct implements ITieredRouter {
   private readonly runtimeConfigJson: string;
   private runtimeConfigParameter?: ssm.StringParameter;
   private readonly runtimeConfigReaders: lambda.Function[] = [];
+  /** What the API's integrations invoke: the alias with provisioned concurrency, else the function. */
+  private readonly integrationTarget: lambda.IFunction;
 
   constructor(scope: Construct, id: string, props: TieredRouterProps) {
     super(scope, id);
@@ -371,6 +382,8 @@ export class TieredRouter extends Construct implements ITieredRouter {
     };
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
     this.attachRoutingConfiguration(routerFunction);
+    if (props.provisionedConcurrency) this.alias = provisionedRouterAlias(this, routerFunction, props.provisionedConcurrency);
+    this.integrationTarget = this.alias ?? routerFunction;
 
     // One authorizer for every route, the batch pipeline's too: a JWT authorizer is one resource per API.
     this.authorizer = authorization.authorizer();
@@ -583,7 +596,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
   }
 
   private addRoute(id: string, method: apigwv2.HttpMethod, path: string): void {
-    const integration = new integrations.HttpLambdaIntegration(id, this.function);
+    const integration = new integrations.HttpLambdaIntegration(id, this.integrationTarget);
     if (this.createdApi) {
       this.createdApi.addRoutes({ path, methods: [method], integration });
     } else {

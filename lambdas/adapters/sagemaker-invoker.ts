@@ -33,6 +33,7 @@ export class SageMakerChatInvoker implements ModelInvoker {
     const out = await this.client.send(
       new InvokeEndpointCommand({
         EndpointName: tier.endpointName,
+        InferenceComponentName: tier.inferenceComponentName,
         ContentType: 'application/json',
         Accept: 'application/json',
         Body: new TextEncoder().encode(

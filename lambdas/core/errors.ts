@@ -43,6 +43,9 @@ export class ModelInvocationError extends Error {
 /** Validation messages that describe a limit or setup of the tier rather than a bad request. */
 const TIER_LIMIT = /too long|too many (input )?tokens|context (length|window)|maximum context|input length|exceeds? the max|token limit|on-demand throughput|(isn't|is not) supported|model identifier is invalid/i;
 
+/** SageMaker's answer when an inference component has no copy to serve the request. */
+const NO_CAPACITY = /no capacity to process/i;
+
 /**
  * Classifies an AWS SDK error (or an abort) into a {@link ModelErrorKind}.
  * Works for any SDK v3 client: it reads `name` and `$metadata.httpStatusCode`.
@@ -61,6 +64,11 @@ export function classifyAwsError(tierId: string, err: unknown, timedOut: boolean
   }
   if (/AccessDenied|ResourceNotFound|UnrecognizedClient|InvalidSignature|ExpiredToken/i.test(name) || status === 403 || status === 404) {
     return new ModelInvocationError('config', tierId, message, status);
+  }
+  if (NO_CAPACITY.test(message) && (/Validation/.test(name) || status === 400)) {
+    // An inference component scaled to zero (or still scaling out): capacity arrives in minutes,
+    // and meanwhile the request moves on to the next tier.
+    return new ModelInvocationError('throttled', tierId, message, status);
   }
   if ((name === 'ValidationException' || status === 400 || status === 413 || status === 422) && TIER_LIMIT.test(message)) {
     // The request exceeds this tier (its context window, or the tier is misconfigured): a more

@@ -205,6 +205,19 @@ describe('examples/ecommerce-assistant.ts under the recommended feature flags, c
     template.hasResourceProperties('AWS::SageMaker::EndpointConfig', { KmsKeyId: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } });
   });
 
+  test('the SageMaker example scales its variant on a schedule and by target tracking, and its router on provisioned concurrency', () => {
+    const template = templates.EcommerceAssistantSageMaker;
+    const targets = template.findResources('AWS::ApplicationAutoScaling::ScalableTarget', { Properties: { ServiceNamespace: 'sagemaker' } });
+    const [targetId, target] = Object.entries(targets)[0] as [string, any];
+    expect(target.Properties.ScheduledActions).toEqual(expect.arrayContaining([
+      expect.objectContaining({ Schedule: 'cron(45 7 ? * MON,TUE,WED,THU,FRI *)', ScalableTargetAction: { MinCapacity: 2 }, Timezone: 'America/New_York' }),
+      expect.objectContaining({ Schedule: 'cron(0 20 ? * MON,TUE,WED,THU,FRI *)', ScalableTargetAction: { MinCapacity: 1 } }),
+    ]));
+    const policies = Object.values(template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy', { Properties: { ScalingTargetId: { Ref: targetId } } })) as any[];
+    expect(policies.map((p) => p.Properties.PolicyType)).toEqual(['TargetTrackingScaling', 'TargetTrackingScaling']);
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { ServiceNamespace: 'lambda', ScalableDimension: 'lambda:function:ProvisionedConcurrency' });
+  });
+
   describe.each(['EcommerceAssistant', 'EcommerceAssistantOpenSearch'])('%s static answers', (stackName) => {
     const template = () => {
       const t = templates[stackName];

@@ -16,6 +16,11 @@ describe('classifyAwsError', () => {
     ['Bedrock ModelNotReadyException (429)', sdkError('ModelNotReadyException', 429), 'throttled'],
     ['TooManyRequestsException without metadata', sdkError('TooManyRequestsException'), 'throttled'],
     ['any error with status 429', sdkError('SomethingElse', 429), 'throttled'],
+    [
+      'SageMaker inference component without a copy (ValidationError 400): scaled to zero, capacity comes in minutes',
+      sdkError('ValidationError', 400, 'Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API.'),
+      'throttled',
+    ],
     // Configuration: this tier cannot work, another one might.
     ['AccessDeniedException (403)', sdkError('AccessDeniedException', 403), 'config'],
     ['ResourceNotFoundException (404)', sdkError('ResourceNotFoundException', 404), 'config'],

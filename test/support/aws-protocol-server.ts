@@ -88,6 +88,13 @@ export const Failures = {
   sageMakerModelError: (): InjectedFailure => ({ kind: 'error', status: 424, errorType: 'ModelError', message: 'Received server error (500) from primary with message "boom".' }),
   /** SageMaker: the endpoint is scaling or not ready (no modelled throttling error). */
   sageMakerNotReady: (): InjectedFailure => ({ kind: 'error', status: 429, errorType: 'ModelNotReadyException', message: 'Model is not ready.' }),
+  /** SageMaker: the inference component has no copy (scaled to zero, or still scaling out). */
+  sageMakerNoCapacity: (): InjectedFailure => ({
+    kind: 'error',
+    status: 400,
+    errorType: 'ValidationError',
+    message: 'Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API.',
+  }),
   hang: (ms: number): InjectedFailure => ({ kind: 'hang', ms }),
 };
 
