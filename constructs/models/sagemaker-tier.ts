@@ -1,11 +1,13 @@
 import { ArnFormat, Aws, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { ModelProvider, SageMakerApiFormat, type IModelTier, type ModelTierBaseProps } from './model-tier';
+import { sageMakerInstanceCount, sageMakerVariantMetric } from './tier-metrics';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
 import { nagResourceId } from '../internal/nag';
 import { selectPrivateSubnets } from '../internal/subnets';
@@ -364,6 +366,50 @@ export class SageMakerModelTier extends Construct implements IModelTier {
 
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['sagemaker:InvokeEndpoint'], resourceArns: [this.endpointArn] });
+  }
+
+  // Metrics of the endpoint variant (an existing endpoint is read under the variant name this
+  // construct gives its own, `AllTraffic`, SageMaker's usual single variant).
+
+  /** `AWS/SageMaker` `Invocations` of the endpoint variant. */
+  public metricProviderInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('AWS/SageMaker', this.endpointName, VARIANT_NAME, 'Invocations', 'Sum', props);
+  }
+
+  /** `AWS/SageMaker` `ModelLatency` of the endpoint variant, in microseconds; p99 by default. */
+  public metricProviderLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('AWS/SageMaker', this.endpointName, VARIANT_NAME, 'ModelLatency', 'p99', props);
+  }
+
+  /** Undefined: SageMaker publishes no throttle metric for an endpoint. */
+  public metricProviderThrottles(_props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined {
+    return undefined;
+  }
+
+  /** `AWS/SageMaker` `InvocationsPerInstance` of the endpoint variant (what target tracking tracks). */
+  public metricInvocationsPerInstance(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('AWS/SageMaker', this.endpointName, VARIANT_NAME, 'InvocationsPerInstance', 'Sum', props);
+  }
+
+  /** `/aws/sagemaker/Endpoints` `CPUUtilization` (percent, summed over the instance's cores); average by default. */
+  public metricCpuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('/aws/sagemaker/Endpoints', this.endpointName, VARIANT_NAME, 'CPUUtilization', 'Average', props);
+  }
+
+  /** `/aws/sagemaker/Endpoints` `GPUUtilization` (percent, summed over the instance's GPUs); average by default. */
+  public metricGpuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('/aws/sagemaker/Endpoints', this.endpointName, VARIANT_NAME, 'GPUUtilization', 'Average', props);
+  }
+
+  /** Instances in service: `Invocations` ÷ `InvocationsPerInstance` (no value in a minute without invocations). */
+  public metricInstanceCount(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    return sageMakerInstanceCount(this.endpointName, VARIANT_NAME, props);
+  }
+
+  /** `maxCapacity` of the auto scaling target, when the tier scales. */
+  public get maxInstanceCount(): number | undefined {
+    const target = this.scalableTarget?.node.defaultChild as appscaling.CfnScalableTarget | undefined;
+    return target?.maxCapacity;
   }
 }
 
