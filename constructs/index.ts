@@ -15,3 +15,5 @@ export * from './routing/tiered-router';
 export * from './batching/pipeline-interface';
 export * from './batching/batch-pipeline';
 export * from './service/scalable-ai-service';
+export * from './monitoring/budget';
+export * from './monitoring/ai-monitoring';

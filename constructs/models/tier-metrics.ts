@@ -47,14 +47,15 @@ export function sageMakerVariantMetric(
  * (undefined in a minute without invocations).
  */
 export function sageMakerInstanceCount(endpointName: string, variantName: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.MathExpression {
+  const period = props?.period ?? Duration.minutes(1);
   return new cloudwatch.MathExpression({
     expression: 'invocations / perInstance',
-    usingMetrics: {
-      invocations: sageMakerVariantMetric('AWS/SageMaker', endpointName, variantName, 'Invocations', 'Sum'),
-      perInstance: sageMakerVariantMetric('AWS/SageMaker', endpointName, variantName, 'InvocationsPerInstance', 'Sum'),
-    },
     label: `${endpointName} instances`,
-    period: Duration.minutes(1),
     ...props,
+    usingMetrics: {
+      invocations: sageMakerVariantMetric('AWS/SageMaker', endpointName, variantName, 'Invocations', 'Sum', { period }),
+      perInstance: sageMakerVariantMetric('AWS/SageMaker', endpointName, variantName, 'InvocationsPerInstance', 'Sum', { period }),
+    },
+    period,
   });
 }

@@ -557,17 +557,19 @@ export class TieredRouter extends Construct implements ITieredRouter {
   /** Hit rate in percent of a cache level (`static`, `exact`, `semantic`): hits ÷ (hits + misses); 5 minutes by default. */
   public metricCacheHitRate(cacheLevel: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
     // A period with lookups but no hit (or no miss) lacks that datapoint: FILL keeps the rate defined.
-    return ratio('100 * FILL(hits, 0) / (FILL(hits, 0) + FILL(misses, 0))', {
-      hits: this.metricCacheHits(cacheLevel),
-      misses: this.metricCacheMisses(cacheLevel),
+    const k = mathId(cacheLevel);
+    return ratio(`100 * FILL(hits_${k}, 0) / (FILL(hits_${k}, 0) + FILL(misses_${k}, 0))`, {
+      [`hits_${k}`]: this.metricCacheHits(cacheLevel),
+      [`misses_${k}`]: this.metricCacheMisses(cacheLevel),
     }, { label: `${cacheLevel} hit rate (%)`, ...props });
   }
 
   /** Failed invocations of one tier in percent of its invocations (all error kinds); 5 minutes by default. */
   public metricTierErrorRate(tierId: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return ratio('100 * FILL(errors, 0) / invocations', {
-      errors: this.metric(AiMetricNames.MODEL_ERRORS, { [AiMetricNames.DIMENSION_TIER]: tierId }),
-      invocations: this.metricModelInvocations(tierId),
+    const k = mathId(tierId);
+    return ratio(`100 * FILL(errors_${k}, 0) / invocations_${k}`, {
+      [`errors_${k}`]: this.metric(AiMetricNames.MODEL_ERRORS, { [AiMetricNames.DIMENSION_TIER]: tierId }),
+      [`invocations_${k}`]: this.metricModelInvocations(tierId),
     }, { label: `${tierId} error rate (%)`, ...props });
   }
 
@@ -577,10 +579,11 @@ export class TieredRouter extends Construct implements ITieredRouter {
    */
   public metricWrongAnswerRate(servedBy: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
     const served = { [AiMetricNames.DIMENSION_SERVED_BY]: servedBy };
-    return ratio('100 * FILL(wrong, 0) / answers', {
-      wrong: this.metric(AiMetricNames.FEEDBACK, { ...served, [AiMetricNames.DIMENSION_VERDICT]: 'wrong' }),
+    const k = mathId(servedBy);
+    return ratio(`100 * FILL(wrong_${k}, 0) / answers_${k}`, {
+      [`wrong_${k}`]: this.metric(AiMetricNames.FEEDBACK, { ...served, [AiMetricNames.DIMENSION_VERDICT]: 'wrong' }),
       // Every answer records one Latency sample per ServedBy: its sample count is the answers served that way.
-      answers: this.metric(AiMetricNames.LATENCY, served, { statistic: 'SampleCount' }),
+      [`answers_${k}`]: this.metric(AiMetricNames.LATENCY, served, { statistic: 'SampleCount' }),
     }, { label: `${servedBy} wrong-answer rate (%)`, period: Duration.hours(1), ...props });
   }
 
@@ -727,6 +730,14 @@ function validateRouterProps(props: TieredRouterProps): void {
 }
 
 /** A metric-math ratio of the router's metrics, 5 minutes by default (a rate over 1 minute is noisy). */
-function ratio(expression: string, usingMetrics: { [id: string]: cloudwatch.IMetric }, props: cloudwatch.MathExpressionOptions): cloudwatch.MathExpression {
-  return new cloudwatch.MathExpression({ expression, usingMetrics, period: Duration.minutes(5), ...props });
+function ratio(expression: string, usingMetrics: { [id: string]: cloudwatch.Metric }, props: cloudwatch.MathExpressionOptions): cloudwatch.MathExpression {
+  // The metrics get the expression's period (CloudWatch would override theirs anyway, with a synth warning).
+  const period = props.period ?? Duration.minutes(5);
+  const metrics = Object.fromEntries(Object.entries(usingMetrics).map(([id, m]) => [id, m.with({ period })]));
+  return new cloudwatch.MathExpression({ expression, ...props, usingMetrics: metrics, period });
+}
+
+/** A metric-math id part from a dimension value: ids of one graph or alarm must differ per value. */
+function mathId(value: string): string {
+  return value.replace(/[^A-Za-z0-9]/g, '_');
 }

@@ -354,17 +354,17 @@ describe('TieredRouter: metrics', () => {
       cost: ['CostUsd', { service: 'shop-assistant' }, 'Sum'],
       requests: ['Requests', { service: 'shop-assistant' }, 'Sum'],
     }, 300],
-    ['metricCacheHitRate', (r) => r.metricCacheHitRate('semantic'), '100 * FILL(hits, 0) / (FILL(hits, 0) + FILL(misses, 0))', {
-      hits: ['CacheHits', { service: 'shop-assistant', CacheLevel: 'semantic' }, 'Sum'],
-      misses: ['CacheMisses', { service: 'shop-assistant', CacheLevel: 'semantic' }, 'Sum'],
+    ['metricCacheHitRate', (r) => r.metricCacheHitRate('semantic'), '100 * FILL(hits_semantic, 0) / (FILL(hits_semantic, 0) + FILL(misses_semantic, 0))', {
+      hits_semantic: ['CacheHits', { service: 'shop-assistant', CacheLevel: 'semantic' }, 'Sum'],
+      misses_semantic: ['CacheMisses', { service: 'shop-assistant', CacheLevel: 'semantic' }, 'Sum'],
     }, 300],
-    ['metricTierErrorRate', (r) => r.metricTierErrorRate('small'), '100 * FILL(errors, 0) / invocations', {
-      errors: ['ModelErrors', { service: 'shop-assistant', Tier: 'small' }, 'Sum'],
-      invocations: ['ModelInvocations', { service: 'shop-assistant', Tier: 'small' }, 'Sum'],
+    ['metricTierErrorRate', (r) => r.metricTierErrorRate('small'), '100 * FILL(errors_small, 0) / invocations_small', {
+      errors_small: ['ModelErrors', { service: 'shop-assistant', Tier: 'small' }, 'Sum'],
+      invocations_small: ['ModelInvocations', { service: 'shop-assistant', Tier: 'small' }, 'Sum'],
     }, 300],
-    ['metricWrongAnswerRate', (r) => r.metricWrongAnswerRate('semantic'), '100 * FILL(wrong, 0) / answers', {
-      wrong: ['Feedback', { service: 'shop-assistant', ServedBy: 'semantic', Verdict: 'wrong' }, 'Sum'],
-      answers: ['Latency', { service: 'shop-assistant', ServedBy: 'semantic' }, 'SampleCount'],
+    ['metricWrongAnswerRate', (r) => r.metricWrongAnswerRate('semantic'), '100 * FILL(wrong_semantic, 0) / answers_semantic', {
+      wrong_semantic: ['Feedback', { service: 'shop-assistant', ServedBy: 'semantic', Verdict: 'wrong' }, 'Sum'],
+      answers_semantic: ['Latency', { service: 'shop-assistant', ServedBy: 'semantic' }, 'SampleCount'],
     }, 3600],
   ])('%s is metric math over the contract\'s metrics', (_name, make, expression, expected, periodSeconds) => {
     const math = make(router) as cloudwatch.MathExpression;
