@@ -42,6 +42,8 @@ export interface IModelTier {
   readonly timeout: Duration;
   /** The container format, for SageMaker tiers. */
   readonly apiFormat?: SageMakerApiFormat;
+  /** Most instances auto scaling may run (SageMaker tiers with auto scaling); undefined otherwise. */
+  readonly maxInstanceCount?: number;
 
   /** Grants `grantee` permission to invoke exactly this tier's model, profile or endpoint. */
   grantInvoke(grantee: iam.IGrantable): iam.Grant;
@@ -65,8 +67,6 @@ export interface IModelTier {
    * Instances serving the tier (SageMaker); undefined for Bedrock, which is serverless.
    */
   metricInstanceCount(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric | undefined;
-  /** Most instances auto scaling may run (SageMaker tiers with auto scaling); undefined otherwise. */
-  readonly maxInstanceCount?: number;
 }
 
 /** Properties every tier shares. */

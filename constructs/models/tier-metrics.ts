@@ -46,7 +46,9 @@ export function sageMakerVariantMetric(
  * variant, but `InvocationsPerInstance` is `Invocations` divided by it, so their ratio is the count
  * (undefined in a minute without invocations).
  */
-export function sageMakerInstanceCount(endpointName: string, variantName: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.MathExpression {
+export function sageMakerInstanceCount(
+  endpointName: string, variantName: string, props?: cloudwatch.MathExpressionOptions,
+): cloudwatch.MathExpression {
   const period = props?.period ?? Duration.minutes(1);
   return new cloudwatch.MathExpression({
     expression: 'invocations / perInstance',

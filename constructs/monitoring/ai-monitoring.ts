@@ -302,7 +302,8 @@ export class AiMonitoring extends Construct {
     if (props.enableBudget ?? true) this.budget = newDailyBudget(this, this.alarmTopic, props.budget ?? {});
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });
-    for (const row of dashboardRows({ router: r, batchPipeline: props.batchPipeline, cacheLevels: levels, alarms: [this.compositeAlarm, ...this.alarms] })) {
+    const alarms = [this.compositeAlarm, ...this.alarms];
+    for (const row of dashboardRows({ router: r, batchPipeline: props.batchPipeline, cacheLevels: levels, alarms })) {
       this.dashboard.addWidgets(...row);
     }
   }

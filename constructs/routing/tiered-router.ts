@@ -730,7 +730,9 @@ function validateRouterProps(props: TieredRouterProps): void {
 }
 
 /** A metric-math ratio of the router's metrics, 5 minutes by default (a rate over 1 minute is noisy). */
-function ratio(expression: string, usingMetrics: { [id: string]: cloudwatch.Metric }, props: cloudwatch.MathExpressionOptions): cloudwatch.MathExpression {
+function ratio(
+  expression: string, usingMetrics: { [id: string]: cloudwatch.Metric }, props: cloudwatch.MathExpressionOptions,
+): cloudwatch.MathExpression {
   // The metrics get the expression's period (CloudWatch would override theirs anyway, with a synth warning).
   const period = props.period ?? Duration.minutes(5);
   const metrics = Object.fromEntries(Object.entries(usingMetrics).map(([id, m]) => [id, m.with({ period })]));

@@ -11,8 +11,8 @@ import { StaticAnswers, type IStaticAnswers, type StaticAnswersOptions } from '.
 import { UserContextBackend, UserContextStore, type IUserContextStore, type UserContextStoreOptions } from '../cache/user-context-store';
 import { VectorStoreKind } from '../cache/vector-store';
 import { newLogGroup } from '../internal/encryption';
-import { AiMonitoring, type AiMonitoringOptions } from '../monitoring/ai-monitoring';
 import type { IModelTier } from '../models/model-tier';
+import { AiMonitoring, type AiMonitoringOptions } from '../monitoring/ai-monitoring';
 import type { ITieredRouter } from '../routing/router-interface';
 import { TieredRouter, type TieredRouterOptions } from '../routing/tiered-router';
 

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import { AiMetricNames } from '../../constructs';
-import { fullService } from './monitoring-fixture';
 import { newStack } from './helpers';
+import { fullService } from './monitoring-fixture';
+import { AiMetricNames } from '../../constructs';
 
 const ROOT = path.join(__dirname, '..', '..');
 const NAMES = AiMetricNames as unknown as Record<string, string>;
@@ -51,7 +51,8 @@ export function emittedMetrics(): Set<string> {
 export function watchedMetrics(template: Template): Usage[] {
   const used: Usage[] = [];
   const fromStat = (metric: any) => {
-    if (metric?.Namespace === AiMetricNames.NAMESPACE) used.push({ name: metric.MetricName, dimensions: (metric.Dimensions ?? []).map((d: any) => d.Name) });
+    if (metric?.Namespace !== AiMetricNames.NAMESPACE) return;
+    used.push({ name: metric.MetricName, dimensions: (metric.Dimensions ?? []).map((d: any) => d.Name) });
   };
   for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm')) as any[]) {
     const p = alarm.Properties;

@@ -1,7 +1,7 @@
 /** The full facade the monitoring tests read: batch pipeline, static answers, a scaling SageMaker tier, Bedrock tiers. */
 import { Template } from 'aws-cdk-lib/assertions';
-import { ModelTier, ScalableAiService } from '../../constructs';
 import { newStack } from './helpers';
+import { ModelTier, ScalableAiService } from '../../constructs';
 
 export function fullService(): { service: ScalableAiService; template: Template } {
   const stack = newStack();
