@@ -144,7 +144,7 @@ export class BedrockModelTier implements IModelTier {
   }
 
   /** `AWS/Bedrock` `InvocationThrottles` of this tier's model. */
-  public metricProviderThrottles(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  public metricProviderThrottles(props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined {
     return bedrockMetric(this.modelIdentifier, 'InvocationThrottles', props);
   }
 

@@ -402,7 +402,7 @@ export class SageMakerModelTier extends Construct implements IModelTier {
   }
 
   /** Instances in service: `Invocations` ÷ `InvocationsPerInstance` (no value in a minute without invocations). */
-  public metricInstanceCount(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+  public metricInstanceCount(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric | undefined {
     return sageMakerInstanceCount(this.endpointName, VARIANT_NAME, props);
   }
 

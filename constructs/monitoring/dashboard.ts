@@ -81,7 +81,7 @@ export function dashboardRows(s: DashboardSources): cloudwatch.IWidget[][] {
     rows.push([
       graph('SageMaker invocations per instance and instances', sageMaker.flatMap((t) => [
         t.metricInvocationsPerInstance({ label: `${t.tierId} per instance` }),
-        t.metricInstanceCount({ label: `${t.tierId} instances` }),
+        ...optional(t.metricInstanceCount({ label: `${t.tierId} instances` })),
       ])),
       graph('SageMaker CPU and GPU utilization (%)', sageMaker.flatMap((t) => [
         t.metricCpuUtilization({ label: `${t.tierId} CPU` }),
