@@ -18,3 +18,5 @@ export * from './scaling/capacity-plan';
 export * from './batching/pipeline-interface';
 export * from './batching/batch-pipeline';
 export * from './service/scalable-ai-service';
+export * from './monitoring/budget';
+export * from './monitoring/ai-monitoring';

@@ -1,6 +1,8 @@
 import { Arn, ArnFormat, Aws, Duration, Token } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
+import { bedrockMetric } from './tier-metrics';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
 import { acknowledgeOnOwnedGrantee } from '../internal/nag';
 
@@ -129,6 +131,26 @@ export class BedrockModelTier implements IModelTier {
    */
   public _modelArns(): string[] {
     return this.profileArn ? [this.profileArn, ...this.foundationModelArns()] : this.foundationModelArns();
+  }
+
+  /** `AWS/Bedrock` `Invocations` of this tier's model (under the id the router invokes it by). */
+  public metricProviderInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return bedrockMetric(this.modelIdentifier, 'Invocations', props);
+  }
+
+  /** `AWS/Bedrock` `InvocationLatency` of this tier's model in milliseconds; p99 by default. */
+  public metricProviderLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return bedrockMetric(this.modelIdentifier, 'InvocationLatency', { statistic: 'p99', ...props });
+  }
+
+  /** `AWS/Bedrock` `InvocationThrottles` of this tier's model. */
+  public metricProviderThrottles(props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined {
+    return bedrockMetric(this.modelIdentifier, 'InvocationThrottles', props);
+  }
+
+  /** Undefined: Bedrock is serverless. */
+  public metricInstanceCount(_props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric | undefined {
+    return undefined;
   }
 
   /** The foundation model ARNs: in this Region, or in each destination Region of the profile. */

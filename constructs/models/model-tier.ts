@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 
 /** Who serves a model tier. */
@@ -43,9 +44,31 @@ export interface IModelTier {
   readonly apiFormat?: SageMakerApiFormat;
   /** The inference component to invoke on the endpoint, for SageMaker tiers served by one. */
   readonly inferenceComponentName?: string;
+  /** Most instances auto scaling may run (SageMaker tiers with auto scaling); undefined otherwise. */
+  readonly maxInstanceCount?: number;
 
   /** Grants `grantee` permission to invoke exactly this tier's model, profile or endpoint. */
   grantInvoke(grantee: iam.IGrantable): iam.Grant;
+
+  /**
+   * Invocations as the provider counts them: `AWS/Bedrock` `Invocations` of the model, or
+   * `AWS/SageMaker` `Invocations` of the endpoint variant.
+   */
+  metricProviderInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * Latency as the provider measures it: Bedrock `InvocationLatency` (milliseconds), SageMaker
+   * `ModelLatency` (microseconds); p99 by default.
+   */
+  metricProviderLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * Invocations the provider throttled: Bedrock `InvocationThrottles`; undefined for SageMaker,
+   * which publishes no throttle metric (a saturated endpoint shows in its latency and instance count).
+   */
+  metricProviderThrottles(props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined;
+  /**
+   * Instances serving the tier (SageMaker); undefined for Bedrock, which is serverless.
+   */
+  metricInstanceCount(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric | undefined;
 }
 
 /** Properties every tier shares. */

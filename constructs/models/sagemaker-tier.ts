@@ -8,6 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { ModelProvider, SageMakerApiFormat, type IModelTier, type ModelTierBaseProps } from './model-tier';
+import { sageMakerInstanceCount, sageMakerVariantMetric } from './tier-metrics';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
 import { nagResourceId } from '../internal/nag';
 import { selectPrivateSubnets } from '../internal/subnets';
@@ -566,6 +567,54 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     }
     if (ic.trafficProfile) scheduleTrafficProfile(target, `${where}: inferenceComponent.trafficProfile`, ic.trafficProfile, minCopies, ic.maxCopies);
     return target;
+  }
+
+  // Metrics of the endpoint variant (an existing endpoint is read under the variant name this
+  // construct gives its own, `AllTraffic`, SageMaker's usual single variant).
+
+  /** `AWS/SageMaker` `Invocations` of the endpoint variant. */
+  public metricProviderInvocations(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('AWS/SageMaker', this.endpointName, VARIANT_NAME, 'Invocations', 'Sum', props);
+  }
+
+  /** `AWS/SageMaker` `ModelLatency` of the endpoint variant, in microseconds; p99 by default. */
+  public metricProviderLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('AWS/SageMaker', this.endpointName, VARIANT_NAME, 'ModelLatency', 'p99', props);
+  }
+
+  /** Undefined: SageMaker publishes no throttle metric for an endpoint. */
+  public metricProviderThrottles(_props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined {
+    return undefined;
+  }
+
+  /** `AWS/SageMaker` `InvocationsPerInstance` of the endpoint variant (what target tracking tracks). */
+  public metricInvocationsPerInstance(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('AWS/SageMaker', this.endpointName, VARIANT_NAME, 'InvocationsPerInstance', 'Sum', props);
+  }
+
+  /** `/aws/sagemaker/Endpoints` `CPUUtilization` (percent, summed over the instance's cores); average by default. */
+  public metricCpuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('/aws/sagemaker/Endpoints', this.endpointName, VARIANT_NAME, 'CPUUtilization', 'Average', props);
+  }
+
+  /** `/aws/sagemaker/Endpoints` `GPUUtilization` (percent, summed over the instance's GPUs); average by default. */
+  public metricGpuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return sageMakerVariantMetric('/aws/sagemaker/Endpoints', this.endpointName, VARIANT_NAME, 'GPUUtilization', 'Average', props);
+  }
+
+  /** Instances in service: `Invocations` ÷ `InvocationsPerInstance` (no value in a minute without invocations). */
+  public metricInstanceCount(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric | undefined {
+    return sageMakerInstanceCount(this.endpointName, VARIANT_NAME, props);
+  }
+
+  /**
+   * `maxCapacity` of the variant's auto scaling target, when the variant scales; undefined with an
+   * inference component, whose target counts copies and whose instances SageMaker manages.
+   */
+  public get maxInstanceCount(): number | undefined {
+    if (this.inferenceComponent) return undefined;
+    const target = this.scalableTarget?.node.defaultChild as appscaling.CfnScalableTarget | undefined;
+    return target?.maxCapacity;
   }
 }
 

@@ -66,8 +66,12 @@ export interface ITieredRouter extends IConstruct {
   metric(metricName: string, dimensions?: { [name: string]: string }, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
   /** Chat requests received. */
   metricRequests(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
-  /** End-to-end latency of requests served one way (`exact` cache or `model`); p99 by default. */
-  metricLatency(servedBy: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** End-to-end latency of every request (`Latency{service}`); p99 by default. */
+  metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** End-to-end latency of requests served one way (`static`, `exact`, `semantic`, `model`); p99 by default. */
+  metricServedLatency(servedBy: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** End-to-end latency of requests one tier answered; p99 by default. */
+  metricTierLatency(tierId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
   /** Answers served from a cache level (`static`, `exact`, `semantic`). */
   metricCacheHits(cacheLevel: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
   /** Lookups of a cache level (`static`, `exact`, `semantic`) that found nothing. */
@@ -86,4 +90,19 @@ export interface ITieredRouter extends IConstruct {
   metricFallbacks(tierId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
   /** Requests answered 503 because every tier failed. */
   metricUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Model cost in USD per request (metric math: `CostUsd` sum ÷ `Requests` sum); 5 minutes by default. */
+  metricCostPerRequest(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  /** Hit rate in percent of a cache level (`static`, `exact`, `semantic`): hits ÷ (hits + misses); 5 minutes by default. */
+  metricCacheHitRate(cacheLevel: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  /** Failed invocations of one tier in percent of its invocations (all error kinds); 5 minutes by default. */
+  metricTierErrorRate(tierId: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  /**
+   * Answers reported wrong through `POST /v1/feedback`, in percent of the answers served one way
+   * (`static`, `exact`, `semantic`, `model`); 1 hour by default (feedback is sparse).
+   */
+  metricWrongAnswerRate(servedBy: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  /** Calls skipped because a dependency's circuit breaker was open (see `AiMetricNames.DIMENSION_DEPENDENCY`). */
+  metricBreakerSkips(dependency: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /** Concurrent executions of the router function (`AWS/Lambda`); maximum per minute by default. */
+  metricConcurrentExecutions(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
 }

@@ -513,11 +513,19 @@ export class TieredRouter extends Construct implements ITieredRouter {
     return this.metric(AiMetricNames.REQUESTS, undefined, props);
   }
 
-  /**
-   * End-to-end latency of requests served one way (`exact` cache or `model`); p99 by default.
-   */
-  public metricLatency(servedBy: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  /** End-to-end latency of every request (`Latency{service}`); p99 by default. */
+  public metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.LATENCY, undefined, { statistic: 'p99', ...props });
+  }
+
+  /** End-to-end latency of requests served one way (`static`, `exact`, `semantic`, `model`); p99 by default. */
+  public metricServedLatency(servedBy: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_SERVED_BY]: servedBy }, { statistic: 'p99', ...props });
+  }
+
+  /** End-to-end latency of requests one tier answered; p99 by default. */
+  public metricTierLatency(tierId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_TIER]: tierId }, { statistic: 'p99', ...props });
   }
 
   /** Answers served from a cache level (`static`, `exact`, `semantic`). */
@@ -564,6 +572,57 @@ export class TieredRouter extends Construct implements ITieredRouter {
   /** Requests answered 503 because every tier failed. */
   public metricUnavailable(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(AiMetricNames.UNAVAILABLE, undefined, props);
+  }
+
+  /** Model cost in USD per request (metric math: `CostUsd` sum ÷ `Requests` sum); 5 minutes by default. */
+  public metricCostPerRequest(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    return ratio('cost / requests', {
+      cost: this.metricCostUsd(),
+      requests: this.metricRequests(),
+    }, { label: 'Cost per request (USD)', ...props });
+  }
+
+  /** Hit rate in percent of a cache level (`static`, `exact`, `semantic`): hits ÷ (hits + misses); 5 minutes by default. */
+  public metricCacheHitRate(cacheLevel: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    // A period with lookups but no hit (or no miss) lacks that datapoint: FILL keeps the rate defined.
+    const k = mathId(cacheLevel);
+    return ratio(`100 * FILL(hits_${k}, 0) / (FILL(hits_${k}, 0) + FILL(misses_${k}, 0))`, {
+      [`hits_${k}`]: this.metricCacheHits(cacheLevel),
+      [`misses_${k}`]: this.metricCacheMisses(cacheLevel),
+    }, { label: `${cacheLevel} hit rate (%)`, ...props });
+  }
+
+  /** Failed invocations of one tier in percent of its invocations (all error kinds); 5 minutes by default. */
+  public metricTierErrorRate(tierId: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    const k = mathId(tierId);
+    return ratio(`100 * FILL(errors_${k}, 0) / invocations_${k}`, {
+      [`errors_${k}`]: this.metric(AiMetricNames.MODEL_ERRORS, { [AiMetricNames.DIMENSION_TIER]: tierId }),
+      [`invocations_${k}`]: this.metricModelInvocations(tierId),
+    }, { label: `${tierId} error rate (%)`, ...props });
+  }
+
+  /**
+   * Answers reported wrong through `POST /v1/feedback`, in percent of the answers served one way
+   * (`static`, `exact`, `semantic`, `model`); 1 hour by default (feedback is sparse).
+   */
+  public metricWrongAnswerRate(servedBy: string, props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    const served = { [AiMetricNames.DIMENSION_SERVED_BY]: servedBy };
+    const k = mathId(servedBy);
+    return ratio(`100 * FILL(wrong_${k}, 0) / answers_${k}`, {
+      [`wrong_${k}`]: this.metric(AiMetricNames.FEEDBACK, { ...served, [AiMetricNames.DIMENSION_VERDICT]: 'wrong' }),
+      // Every answer records one Latency sample per ServedBy: its sample count is the answers served that way.
+      [`answers_${k}`]: this.metric(AiMetricNames.LATENCY, served, { statistic: 'SampleCount' }),
+    }, { label: `${servedBy} wrong-answer rate (%)`, period: Duration.hours(1), ...props });
+  }
+
+  /** Calls skipped because a dependency's circuit breaker was open (see `AiMetricNames.DIMENSION_DEPENDENCY`). */
+  public metricBreakerSkips(dependency: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(AiMetricNames.BREAKER_SKIPS, { [AiMetricNames.DIMENSION_DEPENDENCY]: dependency }, props);
+  }
+
+  /** Concurrent executions of the router function (`AWS/Lambda`); maximum per minute by default. */
+  public metricConcurrentExecutions(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.function.metric('ConcurrentExecutions', { statistic: 'Maximum', period: Duration.minutes(1), ...props });
   }
 
   /** The SSM parameter that holds the router's configuration, created on first need. */
@@ -703,4 +762,19 @@ function validateRouterProps(props: TieredRouterProps): void {
   if (props.maxRequestBytes !== undefined && props.maxRequestBytes > 6_000_000) {
     throw new Error(`TieredRouter: maxRequestBytes must be at most 6000000 (the Lambda payload limit); got ${props.maxRequestBytes}`);
   }
+}
+
+/** A metric-math ratio of the router's metrics, 5 minutes by default (a rate over 1 minute is noisy). */
+function ratio(
+  expression: string, usingMetrics: { [id: string]: cloudwatch.Metric }, props: cloudwatch.MathExpressionOptions,
+): cloudwatch.MathExpression {
+  // The metrics get the expression's period (CloudWatch would override theirs anyway, with a synth warning).
+  const period = props.period ?? Duration.minutes(5);
+  const metrics = Object.fromEntries(Object.entries(usingMetrics).map(([id, m]) => [id, m.with({ period })]));
+  return new cloudwatch.MathExpression({ expression, ...props, usingMetrics: metrics, period });
+}
+
+/** A metric-math id part from a dimension value: ids of one graph or alarm must differ per value. */
+function mathId(value: string): string {
+  return value.replace(/[^A-Za-z0-9]/g, '_');
 }

@@ -12,6 +12,7 @@ import { UserContextBackend, UserContextStore, type IUserContextStore, type User
 import { VectorStoreKind } from '../cache/vector-store';
 import { newLogGroup } from '../internal/encryption';
 import type { IModelTier } from '../models/model-tier';
+import { AiMonitoring, type AiMonitoringOptions } from '../monitoring/ai-monitoring';
 import type { ITieredRouter } from '../routing/router-interface';
 import { TieredRouter, type TieredRouterOptions } from '../routing/tiered-router';
 
@@ -100,6 +101,16 @@ export interface ScalableAiServiceProps {
    * @default - AWS managed keys (and CloudWatch Logs' own encryption)
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * Whether to create `AiMonitoring` (dashboard, alarms, alarm topic, daily budget).
+   * @default true
+   */
+  readonly enableMonitoring?: boolean;
+  /**
+   * Options of the monitoring. Its alarm topic is encrypted with `encryptionKey` unless these say otherwise.
+   * @default - see `AiMonitoringOptions`; the concurrency limit is `routerOptions.reservedConcurrentExecutions` when set
+   */
+  readonly monitoring?: AiMonitoringOptions;
 }
 
 /**
@@ -120,6 +131,8 @@ export class ScalableAiService extends Construct {
   public readonly router: ITieredRouter;
   /** The batch pipeline, when `batchPipeline` is given. */
   public readonly batchPipeline?: IBatchPipeline;
+  /** The dashboard, alarms and budget, unless `enableMonitoring` is false. */
+  public readonly monitoring?: AiMonitoring;
   /** Interface endpoints of the VPC this construct created (none with your own VPC). */
   public readonly vpcEndpoints: ec2.InterfaceVpcEndpoint[] = [];
   /** Gateway endpoints (S3, DynamoDB) of the VPC this construct created (none with your own VPC). */
@@ -181,6 +194,19 @@ export class ScalableAiService extends Construct {
       ? new BatchPipeline(this, 'BatchPipeline', { encryptionKey: key, ...props.batchPipeline, router })
       : undefined;
     this.batchPipeline = batchPipeline;
+    if (props.enableMonitoring ?? true) {
+      this.monitoring = new AiMonitoring(this, 'Monitoring', {
+        encryptionKey: key,
+        concurrencyLimit: props.routerOptions?.reservedConcurrentExecutions,
+        ...props.monitoring,
+        router,
+        batchPipeline,
+        cache: this.cache,
+        staticAnswers: this.staticAnswers,
+      });
+    } else if (props.monitoring) {
+      throw new Error('ScalableAiService: monitoring options are given but enableMonitoring is false');
+    }
     // The endpoints admit only the functions that use them.
     const routingEndpoints = [this.bedrockEndpoint, this.sageMakerEndpoint, this.secretsManagerEndpoint];
     const allow = (endpoints: Array<ec2.InterfaceVpcEndpoint | undefined>, fn: ec2.IConnectable) => {

@@ -1,5 +1,6 @@
 import { Duration, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -309,7 +310,10 @@ describe('TieredRouter: metrics', () => {
 
   test.each<[string, (r: TieredRouter) => any, string, Record<string, string>, string]>([
     ['metricRequests', (r) => r.metricRequests(), AiMetricNames.REQUESTS, {}, 'Sum'],
-    ['metricLatency', (r) => r.metricLatency('model'), AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_SERVED_BY]: 'model' }, 'p99'],
+    ['metricLatency', (r) => r.metricLatency(), AiMetricNames.LATENCY, {}, 'p99'],
+    ['metricServedLatency', (r) => r.metricServedLatency('model'), AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_SERVED_BY]: 'model' }, 'p99'],
+    ['metricTierLatency', (r) => r.metricTierLatency('small'), AiMetricNames.LATENCY, { [AiMetricNames.DIMENSION_TIER]: 'small' }, 'p99'],
+    ['metricBreakerSkips', (r) => r.metricBreakerSkips('semantic'), AiMetricNames.BREAKER_SKIPS, { [AiMetricNames.DIMENSION_DEPENDENCY]: 'semantic' }, 'Sum'],
     ['metricCacheHits', (r) => r.metricCacheHits('exact'), AiMetricNames.CACHE_HITS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: 'exact' }, 'Sum'],
     ['metricCacheMisses', (r) => r.metricCacheMisses('static'), AiMetricNames.CACHE_MISSES, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: 'static' }, 'Sum'],
     ['metricCacheErrors', (r) => r.metricCacheErrors('exact'), AiMetricNames.CACHE_ERRORS, { [AiMetricNames.DIMENSION_CACHE_LEVEL]: 'exact' }, 'Sum'],
@@ -330,10 +334,51 @@ describe('TieredRouter: metrics', () => {
   });
 
   test('options override the statistic and period but keep the service dimension', () => {
-    const metric = router.metricLatency('exact', { statistic: 'p50', period: Duration.minutes(5) });
+    const metric = router.metricServedLatency('exact', { statistic: 'p50', period: Duration.minutes(5) });
     expect(metric.statistic).toBe('p50');
     expect(metric.period.toSeconds()).toBe(300);
     expect(metric.dimensions).toEqual({ service: 'shop-assistant', ServedBy: 'exact' });
+  });
+
+  /** The metrics of a math expression, by id: name, dimensions and statistic. */
+  function parts(expression: cloudwatch.IMetric): Record<string, [string, Record<string, string> | undefined, string]> {
+    const math = expression as cloudwatch.MathExpression;
+    return Object.fromEntries(Object.entries(math.usingMetrics).map(([id, m]) => {
+      const metric = m as cloudwatch.Metric;
+      return [id, [metric.metricName, metric.dimensions, metric.statistic]];
+    }));
+  }
+
+  test.each<[string, (r: TieredRouter) => cloudwatch.IMetric, string, ReturnType<typeof parts>, number]>([
+    ['metricCostPerRequest', (r) => r.metricCostPerRequest(), 'cost / requests', {
+      cost: ['CostUsd', { service: 'shop-assistant' }, 'Sum'],
+      requests: ['Requests', { service: 'shop-assistant' }, 'Sum'],
+    }, 300],
+    ['metricCacheHitRate', (r) => r.metricCacheHitRate('semantic'), '100 * FILL(hits_semantic, 0) / (FILL(hits_semantic, 0) + FILL(misses_semantic, 0))', {
+      hits_semantic: ['CacheHits', { service: 'shop-assistant', CacheLevel: 'semantic' }, 'Sum'],
+      misses_semantic: ['CacheMisses', { service: 'shop-assistant', CacheLevel: 'semantic' }, 'Sum'],
+    }, 300],
+    ['metricTierErrorRate', (r) => r.metricTierErrorRate('small'), '100 * FILL(errors_small, 0) / invocations_small', {
+      errors_small: ['ModelErrors', { service: 'shop-assistant', Tier: 'small' }, 'Sum'],
+      invocations_small: ['ModelInvocations', { service: 'shop-assistant', Tier: 'small' }, 'Sum'],
+    }, 300],
+    ['metricWrongAnswerRate', (r) => r.metricWrongAnswerRate('semantic'), '100 * FILL(wrong_semantic, 0) / answers_semantic', {
+      wrong_semantic: ['Feedback', { service: 'shop-assistant', ServedBy: 'semantic', Verdict: 'wrong' }, 'Sum'],
+      answers_semantic: ['Latency', { service: 'shop-assistant', ServedBy: 'semantic' }, 'SampleCount'],
+    }, 3600],
+  ])('%s is metric math over the contract\'s metrics', (_name, make, expression, expected, periodSeconds) => {
+    const math = make(router) as cloudwatch.MathExpression;
+    expect(math.expression).toBe(expression);
+    expect(parts(math)).toEqual(expected);
+    expect(math.period.toSeconds()).toBe(periodSeconds);
+  });
+
+  test('metricConcurrentExecutions reads AWS/Lambda for the router function', () => {
+    const metric = router.metricConcurrentExecutions();
+    expect(metric.namespace).toBe('AWS/Lambda');
+    expect(metric.metricName).toBe('ConcurrentExecutions');
+    expect(metric.statistic).toBe('Maximum');
+    expect(Object.keys(metric.dimensions ?? {})).toEqual(['FunctionName']);
   });
 });
 
