@@ -15,3 +15,4 @@ export * from './routing/tiered-router';
 export * from './batching/pipeline-interface';
 export * from './batching/batch-pipeline';
 export * from './service/scalable-ai-service';
+export * from './tracing/handler-tracing';
