@@ -82,6 +82,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@smithy/node-http-handler@^4.0.0',
     `@aws-lambda-powertools/logger@${POWERTOOLS_VERSION}`,
     `@aws-lambda-powertools/parameters@${POWERTOOLS_VERSION}`,
+    // Tracing (off by default): X-Ray subsegments per cache level and tier attempt.
+    `@aws-lambda-powertools/tracer@${POWERTOOLS_VERSION}`,
     'iovalkey@^0.4.0',
     'zod@^4.1.0',
     '@types/aws-lambda@^8.10.150',

@@ -20,3 +20,4 @@ export * from './batching/batch-pipeline';
 export * from './service/scalable-ai-service';
 export * from './monitoring/budget';
 export * from './monitoring/ai-monitoring';
+export * from './tracing/handler-tracing';

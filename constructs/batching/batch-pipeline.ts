@@ -24,6 +24,7 @@ import { AwsServiceEndpoint, requireAwsServices } from '../internal/service-endp
 import { BedrockModelTier } from '../models/bedrock-tier';
 import type { IModelTier } from '../models/model-tier';
 import type { ITieredRouter } from '../routing/router-interface';
+import type { HandlerTracing } from '../tracing/handler-tracing';
 
 /**
  * Bulk mode: large jobs run as Amazon Bedrock batch inference jobs (JSONL in S3, about half the
@@ -202,6 +203,11 @@ export interface BatchPipelineProps extends BatchPipelineOptions {
    * authorization), and its worker answers with the router's tiers, caches and configuration.
    */
   readonly router: ITieredRouter;
+  /**
+   * Tracing of the construct's Lambda functions (X-Ray with Powertools Tracer, or the ADOT layer).
+   * @default HandlerTracing.disabled()
+   */
+  readonly tracing?: HandlerTracing;
 }
 
 const JOBS_PATH = '/v1/jobs';
@@ -419,7 +425,14 @@ export class BatchPipeline extends Construct implements IBatchPipeline {
     // validates requests and derives tenants exactly as the router does.
     const environment = { [JOBS_CONFIG_ENV]: Stack.of(this).toJsonString(config) };
     const functionDefaults: FunctionDefaults = {
-      serviceName: router.serviceName, logRetention, vpc, vpcSubnets, environment, logEncryptionKey: props.encryptionKey, keyProp: 'BatchPipeline encryptionKey',
+      serviceName: router.serviceName,
+      logRetention,
+      vpc,
+      vpcSubnets,
+      environment,
+      logEncryptionKey: props.encryptionKey,
+      keyProp: 'BatchPipeline encryptionKey',
+      tracing: props.tracing,
     };
 
     // The jobs API.
@@ -662,7 +675,7 @@ export class BatchPipeline extends Construct implements IBatchPipeline {
 }
 
 /** What every pipeline function shares. */
-type FunctionDefaults = Pick<HandlerFunctionProps, 'serviceName' | 'logRetention' | 'vpc' | 'vpcSubnets' | 'environment' | 'logEncryptionKey' | 'keyProp'>;
+type FunctionDefaults = Pick<HandlerFunctionProps, 'serviceName' | 'logRetention' | 'vpc' | 'vpcSubnets' | 'environment' | 'logEncryptionKey' | 'keyProp' | 'tracing'>;
 
 /** What bulk mode made before the functions exist. */
 interface BulkResources {

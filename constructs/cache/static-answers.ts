@@ -23,6 +23,7 @@ import { nagResourceId } from '../internal/nag';
 import { AwsServiceEndpoint, modelServices, requireAwsServices } from '../internal/service-endpoints';
 import { staticAnswersIndex } from '../internal/store-runtime-config';
 import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets';
+import type { HandlerTracing } from '../tracing/handler-tracing';
 
 /**
  * Static answers a router serves. Implemented by {@link StaticAnswers}. An implementation
@@ -137,6 +138,11 @@ export interface StaticAnswersProps extends StaticAnswersOptions {
   readonly cache: IResponseCache;
   /** The cache's VPC: the loader runs in it. */
   readonly vpc: ec2.IVpc;
+  /**
+   * Tracing of the construct's Lambda functions (X-Ray with Powertools Tracer, or the ADOT layer).
+   * @default HandlerTracing.disabled()
+   */
+  readonly tracing?: HandlerTracing;
 }
 
 const LOADER_TIMEOUT = Duration.minutes(5);
@@ -267,6 +273,7 @@ export class StaticAnswers extends Construct implements IStaticAnswers {
       keyProp: 'StaticAnswers logEncryptionKey',
       noDeadLetterQueueReason: 'The loader is invoked asynchronously by its schedule; a failed run goes to the on-failure destination (the DeadLetterQueue of this construct, configureAsyncInvoke), which replaces a function dead-letter queue.',
       unreservedConcurrencyReason: 'One schedule invokes the loader once per refreshInterval; nothing else can invoke it, so its concurrency stays at one run at a time.',
+      tracing: props.tracing,
     });
     this.loaderFunction = loader.function;
 

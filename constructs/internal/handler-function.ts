@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { newLogGroup } from './encryption';
 import { markOwned } from './nag';
 import { checkServiceEndpoints } from './service-endpoints';
+import { HandlerTracingMode, type HandlerTracing } from '../tracing/handler-tracing';
 
 /** Directory of a handler bundled by `projen bundle` (esbuild) from `lambdas/<name>/handler.ts`. */
 export function handlerAssetPath(name: string): string {
@@ -42,6 +43,11 @@ export interface HandlerFunctionProps {
   readonly noDeadLetterQueueReason: string;
   /** Why it may run without reserved concurrency when `reservedConcurrentExecutions` is not set (acknowledges NIST.800.53.R5-LambdaConcurrency). */
   readonly unreservedConcurrencyReason: string;
+  /**
+   * Tracing of the function.
+   * @default HandlerTracing.disabled()
+   */
+  readonly tracing?: HandlerTracing;
 }
 
 /**
@@ -112,9 +118,22 @@ export class HandlerFunction extends Construct {
       environment: {
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...tracingEnvironment(props.tracing),
         ...props.environment,
       },
+      // Both ways export to X-Ray through Lambda's active tracing (ADOT's collector too).
+      tracing: traces(props.tracing) ? lambda.Tracing.ACTIVE : undefined,
+      layers: props.tracing?.mode === HandlerTracingMode.OPEN_TELEMETRY
+        ? [lambda.LayerVersion.fromLayerVersionArn(this, 'AdotLayer', props.tracing.layerArn!)]
+        : undefined,
     });
+    if (traces(props.tracing)) {
+      // Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords on `*` to the role.
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray active tracing (the tracing prop): xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions, so X-Ray requires Resource * for them (the statement Lambda adds for Tracing.ACTIVE).',
+      });
+    }
     // The function must not run before its role can write logs and manage ENIs.
     this.function.node.addDependency(this.role);
 
@@ -135,4 +154,18 @@ export class HandlerFunction extends Construct {
     // In isolated subnets, the AWS APIs it declares (requireAwsServices) need VPC endpoints.
     if (props.vpc) checkServiceEndpoints(this.function, props.vpc, props.vpc.selectSubnets(props.vpcSubnets));
   }
+}
+
+function traces(tracing: HandlerTracing | undefined): boolean {
+  return tracing !== undefined && tracing.mode !== HandlerTracingMode.DISABLED;
+}
+
+/**
+ * The handlers' Powertools Tracer is on only with `POWERTOOLS_TRACE_ENABLED=true`; with ADOT it
+ * stays off (one tracer per function) and the layer's wrapper starts the OpenTelemetry SDK.
+ */
+function tracingEnvironment(tracing: HandlerTracing | undefined): Record<string, string> {
+  if (tracing?.mode === HandlerTracingMode.X_RAY) return { POWERTOOLS_TRACE_ENABLED: 'true' };
+  if (tracing?.mode === HandlerTracingMode.OPEN_TELEMETRY) return { AWS_LAMBDA_EXEC_WRAPPER: '/opt/otel-handler' };
+  return {};
 }

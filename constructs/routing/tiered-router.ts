@@ -31,6 +31,7 @@ import { staticAnswersRuntimeConfig, userContextRuntimeConfig } from '../interna
 import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets';
 import type { IModelTier } from '../models/model-tier';
 import { tierRuntimeConfig, tierWarnings } from '../models/tier-support';
+import type { HandlerTracing } from '../tracing/handler-tracing';
 
 /** Whether the router honours the `tier` a request asks for. */
 export enum TierHintPolicy {
@@ -227,6 +228,11 @@ export interface TieredRouterProps extends TieredRouterOptions {
    * @default '$default'
    */
   readonly httpApiStageName?: string;
+  /**
+   * Tracing of the construct's Lambda functions (X-Ray with Powertools Tracer, or the ADOT layer).
+   * @default HandlerTracing.disabled()
+   */
+  readonly tracing?: HandlerTracing;
 }
 
 /** Access log fields of an HTTP API (its own `$context` variables, not a REST API's). */
@@ -352,6 +358,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
       keyProp: 'TieredRouter encryptionKey',
       noDeadLetterQueueReason: 'API Gateway invokes the router synchronously and receives its errors; a dead-letter queue applies to asynchronous invocations only.',
       unreservedConcurrencyReason: 'The API\'s throttling (throttlingRateLimit, throttlingBurstLimit) caps the router\'s load; set reservedConcurrentExecutions to also reserve and cap its concurrency.',
+      tracing: props.tracing,
     });
     this.function = handler.function;
     const routerFunction = handler.function;

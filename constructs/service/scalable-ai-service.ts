@@ -15,6 +15,7 @@ import type { IModelTier } from '../models/model-tier';
 import { AiMonitoring, type AiMonitoringOptions } from '../monitoring/ai-monitoring';
 import type { ITieredRouter } from '../routing/router-interface';
 import { TieredRouter, type TieredRouterOptions } from '../routing/tiered-router';
+import type { HandlerTracing } from '../tracing/handler-tracing';
 
 /** Properties of a {@link ScalableAiService}. */
 export interface ScalableAiServiceProps {
@@ -90,6 +91,11 @@ export interface ScalableAiServiceProps {
    * @default - no batch pipeline
    */
   readonly batchPipeline?: BatchPipelineOptions;
+  /**
+   * Tracing of every Lambda function of the service (router, static answers loader, batch pipeline).
+   * @default HandlerTracing.disabled()
+   */
+  readonly tracing?: HandlerTracing;
   /**
    * Customer-managed KMS key of every store and log group the service creates: the cache (at
    * rest) and its AUTH token secret, the static answers bucket (when it creates it), the DynamoDB
@@ -170,6 +176,7 @@ export class ScalableAiService extends Construct {
         ...props.staticAnswers,
         cache: this.cache!,
         vpc: this.vpc,
+        tracing: props.tracing,
       });
     }
     if (userContextOptions) {
@@ -188,10 +195,11 @@ export class ScalableAiService extends Construct {
       vpcSubnets: props.vpcSubnets,
       staticAnswers: this.staticAnswers,
       userContext: this.userContext,
+      tracing: props.tracing,
     });
     this.router = router;
     const batchPipeline = props.batchPipeline
-      ? new BatchPipeline(this, 'BatchPipeline', { encryptionKey: key, ...props.batchPipeline, router })
+      ? new BatchPipeline(this, 'BatchPipeline', { encryptionKey: key, ...props.batchPipeline, router, tracing: props.tracing })
       : undefined;
     this.batchPipeline = batchPipeline;
     if (props.enableMonitoring ?? true) {

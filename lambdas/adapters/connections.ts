@@ -7,6 +7,7 @@ import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttp2Handler, NodeHttpHandler } from '@smithy/node-http-handler';
 import type Valkey from 'iovalkey';
+import { traced } from './powertools-tracing';
 import { BedrockEmbedder } from './titan-embedder';
 import { connectValkey } from './valkey-answer-cache';
 import type { CacheConnectionRuntimeConfig, EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -39,7 +40,7 @@ const sageMakerClients = new Map<number, SageMakerRuntimeClient>();
 export function bedrockRuntimeClient(maxAttempts = 1): BedrockRuntimeClient {
   let client = bedrockClients.get(maxAttempts);
   if (!client) {
-    client = new BedrockRuntimeClient({ maxAttempts, requestHandler: new NodeHttp2Handler({ disableConcurrentStreams: false }) });
+    client = traced(new BedrockRuntimeClient({ maxAttempts, requestHandler: new NodeHttp2Handler({ disableConcurrentStreams: false }) }));
     bedrockClients.set(maxAttempts, client);
   }
   return client;
@@ -52,7 +53,7 @@ export function sageMakerRuntimeClient(maxAttempts = 1): SageMakerRuntimeClient 
     // Loaded on first use: a router without SageMaker tiers or embedders never loads this client.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const sdk = require('@aws-sdk/client-sagemaker-runtime') as typeof import('@aws-sdk/client-sagemaker-runtime');
-    client = new sdk.SageMakerRuntimeClient({ maxAttempts, requestHandler: keepAliveHandler() });
+    client = traced(new sdk.SageMakerRuntimeClient({ maxAttempts, requestHandler: keepAliveHandler() }));
     sageMakerClients.set(maxAttempts, client);
   }
   return client;
@@ -68,10 +69,10 @@ let secrets: SecretsProvider | undefined;
 export function readSecret(secretArn: string, options: { transform?: 'json'; timeoutMs?: number } = {}): Promise<unknown> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_SECRET_TIMEOUT_MS;
   secrets ??= new SecretsProvider({
-    awsSdkV3Client: new SecretsManagerClient({
+    awsSdkV3Client: traced(new SecretsManagerClient({
       maxAttempts: 1,
       requestHandler: keepAliveHandler({ connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true }),
-    }),
+    })),
   });
   const provider = secrets;
   return withDeadline<unknown>(timeoutMs, `reading the secret ${secretArn}`, () =>

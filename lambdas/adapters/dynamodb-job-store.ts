@@ -9,6 +9,7 @@ import {
   type QueryCommandOutput,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { traced } from './powertools-tracing';
 import { HttpError } from '../core/errors';
 import { idHash, sha256Hex } from '../core/hashing';
 import { type ItemResult, type JobHeader, type JobMode, type JobStore } from '../core/jobs/job-model';
@@ -89,7 +90,7 @@ export class DynamoDbJobStore implements JobStore {
 
   constructor(
     private readonly tableName: string,
-    client: DynamoDBClient = new DynamoDBClient({}),
+    client: DynamoDBClient = traced(new DynamoDBClient({})),
     options: DynamoDbJobStoreOptions = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });

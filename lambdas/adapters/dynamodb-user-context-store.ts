@@ -8,6 +8,7 @@ import {
   type BatchWriteCommandInput,
   type BatchWriteCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
+import { traced } from './powertools-tracing';
 import type { ChatMessage } from '../core/chat-request';
 import type { UserContext, UserContextLimits, UserContextStore } from '../core/user-context';
 
@@ -70,7 +71,7 @@ export class DynamoDbUserContextStore implements UserContextStore {
 
   constructor(
     private readonly tableName: string,
-    client: DynamoDBClient = new DynamoDBClient({}),
+    client: DynamoDBClient = traced(new DynamoDBClient({})),
     options: DynamoDbUserContextStoreOptions = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });

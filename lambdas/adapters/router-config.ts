@@ -6,6 +6,7 @@
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { readJsonEnv } from './environment';
+import { traced } from './powertools-tracing';
 import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { withDeadline } from '../core/abortable';
 
@@ -24,14 +25,14 @@ export async function readRouterConfig(client?: SSMClient): Promise<RouterRuntim
   if (process.env[ROUTER_CONFIG_ENV]) return readJsonEnv<RouterRuntimeConfig>(ROUTER_CONFIG_ENV);
   const name = process.env[ROUTER_CONFIG_PARAMETER_ENV];
   if (!name) throw new Error(`Neither ${ROUTER_CONFIG_ENV} nor ${ROUTER_CONFIG_PARAMETER_ENV} is set`);
-  const ssm = client ?? new SSMClient({
+  const ssm = client ?? traced(new SSMClient({
     maxAttempts: PARAMETER_ATTEMPTS,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: PARAMETER_ATTEMPT_TIMEOUT_MS,
       requestTimeout: PARAMETER_ATTEMPT_TIMEOUT_MS,
       throwOnRequestTimeout: true,
     }),
-  });
+  }));
   const deadlineMs = PARAMETER_ATTEMPTS * PARAMETER_ATTEMPT_TIMEOUT_MS + 500;
   const output = await withDeadline(deadlineMs, `reading the router configuration from the SSM parameter ${name}`, (signal) =>
     ssm.send(new GetParameterCommand({ Name: name }), { abortSignal: signal }));

@@ -1,4 +1,5 @@
 import { SendMessageBatchCommand, SQSClient, type BatchResultErrorEntry, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { traced } from './powertools-tracing';
 import type { JobMessage, JobQueue } from '../core/jobs/job-model';
 import { mapLimit } from '../core/map-limit';
 
@@ -44,7 +45,7 @@ export class SqsJobQueue implements JobQueue {
 
   constructor(
     private readonly queueUrl: string,
-    private readonly client: SQSClient = new SQSClient({}),
+    private readonly client: SQSClient = traced(new SQSClient({})),
     options: SqsJobQueueOptions = {},
   ) {
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 4);

@@ -8,6 +8,7 @@ import type { Embedder, VectorStore } from './semantic/ports';
 import type { PairGuard } from './semantic/question-guard';
 import { decide, semanticScope, type SemanticCache, type SemanticLookup } from './semantic/semantic-cache';
 import { normalizeQuestion, type StaticAnswerStore } from './static-answers';
+import { NO_SPANS, type Spans } from './tracing';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DEFAULT_SEMANTIC_TIMEOUT_MS, SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
@@ -67,6 +68,8 @@ export interface AnswerCachesDeps {
   readonly exact?: AnswerCache;
   readonly semantic?: SemanticCache;
   readonly staticAnswers?: StaticAnswersDeps;
+  /** Trace spans of each level's lookup and store (and embeddings). @default NO_SPANS */
+  readonly spans?: Spans;
 }
 
 /** What a miss leaves behind for writing the model's answer into the caches. */
@@ -88,7 +91,11 @@ type Embeddings = Map<string, { readonly vector: Promise<Float32Array>; readonly
  * level or to a model.
  */
 export class AnswerCaches {
-  constructor(private readonly deps: AnswerCachesDeps) {}
+  private readonly spans: Spans;
+
+  constructor(private readonly deps: AnswerCachesDeps) {
+    this.spans = deps.spans ?? NO_SPANS;
+  }
 
   async lookup(query: CacheQuery): Promise<{ hit?: CacheHit; pending: PendingWrites }> {
     const { config } = this.deps;
@@ -104,7 +111,7 @@ export class AnswerCaches {
     let exactKey: string | undefined;
     if (this.deps.exact && config.exactCache && config.cache) {
       exactKey = exactCacheKey(config.cache.keyPrefix, query.caller, query.request, query.hintedTier, query.personal);
-      const answer = await this.guarded('exact', () => this.deps.exact!.get(exactKey!));
+      const answer = await this.guarded('exact', () => this.deps.exact!.get(exactKey!), 'lookup');
       if (answer) {
         return this.hitOf({
           level: 'exact',
@@ -132,7 +139,7 @@ export class AnswerCaches {
         embedderId: cache.embedderId,
       });
       const lookup = await this.guarded('semantic', async (signal) =>
-        cache.lookup(scope, question, await this.embed(embeddings, cache.embedder, question, signal), signal));
+        cache.lookup(scope, question, await this.embed(embeddings, cache.embedder, question, signal), signal), 'lookup');
       if (lookup?.hit) {
         const entry = lookup.hit.entry;
         const answer = entry.answer;
@@ -145,7 +152,7 @@ export class AnswerCaches {
         const ttlSeconds = Math.min(config.exactCache?.ttlSeconds ?? 0,
           Math.floor((lookup.hit.entry.createdAt + cache.options.ttlSeconds * 1000 - Date.now()) / 1000));
         const copied = exactKey !== undefined && ttlSeconds >= 1;
-        if (copied) await this.guarded('exact', () => this.deps.exact!.set(exactKey!, copy, ttlSeconds));
+        if (copied) await this.guarded('exact', () => this.deps.exact!.set(exactKey!, copy, ttlSeconds), 'store');
         const exactKeys = unique([...(copied ? [exactKey!] : []), ...(answer.copies?.exactKeys ?? [])]);
         return this.hitOf({ level: 'semantic', answer, similarity: lookup.hit.similarity, locations: { answerId: copy.id, exactKeys, semantic: ref } });
       }
@@ -179,7 +186,7 @@ export class AnswerCaches {
       const decision = decide(question, neighbours, this.deps.guard, { threshold, margin, rivalSupport: 1 });
       const hit = decision.hit;
       return hit ? { id: hit.entry.answerKey, text: hit.entry.answer.text, similarity: hit.similarity } : undefined;
-    });
+    }, 'lookup');
     if (!found) {
       if (found === undefined) this.miss('static');
       return found === null ? null : undefined;
@@ -206,12 +213,12 @@ export class AnswerCaches {
     const writes: Array<Promise<unknown>> = [];
     if (exactKey) {
       const copy: CachedAnswer = { ...answer, id, ...(semantic ? { copies: { semantic: { scope: semantic.scope, id } } } : {}) };
-      writes.push(this.guarded('exact', () => this.deps.exact!.set(exactKey, copy, config.exactCache!.ttlSeconds)));
+      writes.push(this.guarded('exact', () => this.deps.exact!.set(exactKey, copy, config.exactCache!.ttlSeconds), 'store'));
     }
     if (semantic) {
       const { scope, question, lookup } = semantic;
       const copy: CachedAnswer = { ...answer, id, ...(exactKey ? { copies: { exactKeys: [exactKey] } } : {}) };
-      writes.push(this.guarded('semantic', (signal) => this.deps.semantic!.put(scope, question, lookup, copy, undefined, signal)));
+      writes.push(this.guarded('semantic', (signal) => this.deps.semantic!.put(scope, question, lookup, copy, undefined, signal), 'store'));
     }
     await Promise.all(writes);
     return { answerId: id, exactKeys: exactKey ? [exactKey] : [], semantic: semantic ? { scope: semantic.scope, id } : undefined };
@@ -231,7 +238,8 @@ export class AnswerCaches {
     const key = `${embedder.modelId}/${embedder.dimensions}`;
     let embedding = embeddings.get(key);
     if (!embedding || embedding.signal?.aborted) {
-      embedding = { vector: embedder.embed([text], signal).then(([v]) => v), signal };
+      const vector = this.spans.span('embed', () => embedder.embed([text], signal), { model: embedder.modelId }).then(([v]) => v);
+      embedding = { vector, signal };
       embeddings.set(key, embedding);
     }
     return embedding.vector;
@@ -249,8 +257,10 @@ export class AnswerCaches {
    * is not made, `BreakerSkips` is counted instead, and the request goes on at no cost in time.
    * Failures and timeouts are reported to the breaker, successes close it. An operation that
    * finds a dependency's own breaker open (a store build) counts as a skip of that dependency.
+   *
+   * The operation runs in the trace span `<level>.<action>` (`exact.lookup`, `semantic.store`...).
    */
-  private async guarded<T>(level: CacheLevel, op: (signal: AbortSignal) => Promise<T>): Promise<T | null> {
+  private async guarded<T>(level: CacheLevel, op: (signal: AbortSignal) => Promise<T>, action = 'lookup'): Promise<T | null> {
     const { metrics } = this.deps;
     const breaker = this.breakerOf(level);
     if (breaker && !breaker.tryAcquire()) {
@@ -260,9 +270,10 @@ export class AnswerCaches {
     const limitMs = level === 'exact' ? undefined : (this.deps.config.semanticCache?.timeoutMs ?? DEFAULT_SEMANTIC_TIMEOUT_MS);
     try {
       // At its limit an operation is aborted (its signal) and abandoned; its late failure is expected.
+      const traced = (signal: AbortSignal): Promise<T> => this.spans.span(`${level}.${action}`, () => op(signal), { cacheLevel: level });
       const result = limitMs === undefined
-        ? await op(new AbortController().signal)
-        : await withDeadline(limitMs, `the ${level} cache`, op);
+        ? await traced(new AbortController().signal)
+        : await withDeadline(limitMs, `the ${level} cache`, traced);
       breaker?.success();
       return result;
     } catch (err) {

@@ -10,6 +10,7 @@ import type { AnswerCache, CachedAnswer, MetricsRecorder, ModelInvoker, ModelReq
 import { QuestionGuard, type PairGuard } from './semantic/question-guard';
 import type { SemanticCache } from './semantic/semantic-cache';
 import { planTiers } from './tier-plan';
+import { NO_SPANS, type Spans } from './tracing';
 import type { UserContext, UserContextStore } from './user-context';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -65,6 +66,11 @@ export interface ChatServiceDeps {
   readonly staticAnswers?: StaticAnswersDeps;
   /** User context; absent when disabled. */
   readonly userContext?: UserContextStore;
+  /**
+   * Trace spans: one per cache level lookup and store, per tier attempt, per context read and write.
+   * @default NO_SPANS
+   */
+  readonly spans?: Spans;
   readonly now?: () => number;
 }
 
@@ -81,12 +87,14 @@ const DEADLINE_MARGIN_MS = 250;
 export class ChatService {
   private readonly now: () => number;
   private readonly thresholds: number[];
+  private readonly spans: Spans;
 
   readonly caches: AnswerCaches;
 
   constructor(private readonly deps: ChatServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.thresholds = deps.config.classifierThresholds ?? defaultThresholds(deps.config.tiers.length);
+    this.spans = deps.spans ?? NO_SPANS;
     this.caches = new AnswerCaches({
       config: deps.config,
       metrics: deps.metrics,
@@ -94,6 +102,7 @@ export class ChatService {
       exact: deps.exactCache,
       semantic: deps.semanticCache,
       staticAnswers: deps.staticAnswers,
+      spans: this.spans,
     });
   }
 
@@ -142,7 +151,8 @@ export class ChatService {
       const started = this.now();
       try {
         const request = modelRequest(tier, effective);
-        const response = checkedResponse(tier, request, await this.invoke(tier, request, Math.min(tier.timeoutMs, budget)));
+        const response = await this.attempt(tier, attempts.length + 1, () =>
+          this.invoke(tier, request, Math.min(tier.timeoutMs, budget)).then((r) => checkedResponse(tier, request, r)));
         const latencyMs = this.now() - started;
         attempts.push({ tierId: tier.id, outcome: 'ok', latencyMs });
         const costUsd = invocationCostUsd(tier, response.usage);
@@ -228,6 +238,21 @@ export class ChatService {
     }
   }
 
+  /** One tier attempt in its trace span `tier.<id>`, annotated with its outcome (and error kind). */
+  private attempt(tier: TierRuntimeConfig, attempt: number, run: () => Promise<ModelResponse>): Promise<ModelResponse> {
+    return this.spans.span(`tier.${tier.id}`, async (span) => {
+      try {
+        const response = await run();
+        span.annotate('outcome', 'ok');
+        return response;
+      } catch (err) {
+        span.annotate('outcome', 'failed');
+        if (err instanceof ModelInvocationError) span.annotate('errorKind', err.kind);
+        throw err;
+      }
+    }, { tier: tier.id, attempt });
+  }
+
   /**
    * Invokes a tier with a deadline. The abort signal lets the SDK cancel the request; the race
    * makes the deadline hold even for an invoker that ignores the signal.
@@ -287,7 +312,7 @@ export class ChatService {
     const limits = this.deps.config.userContext;
     if (!store || !limits || !req.session || !caller.userId) return undefined;
     try {
-      return await store.load(caller.tenantId, caller.userId, req.session, limits.maxTurns);
+      return await this.spans.span('context.load', () => store.load(caller.tenantId, caller.userId!, req.session!, limits.maxTurns), { cacheLevel: 'context' });
     } catch {
       this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'context' });
       return undefined;
@@ -301,7 +326,7 @@ export class ChatService {
     if (!store || !limits || !req.session || !caller.userId) return;
     try {
       const turns = [{ role: 'user' as const, text: lastUserText(req) }, { role: 'assistant' as const, text: answer }];
-      await store.appendTurns(caller.tenantId, caller.userId, req.session, turns, limits);
+      await this.spans.span('context.save', () => store.appendTurns(caller.tenantId, caller.userId!, req.session!, turns, limits), { cacheLevel: 'context' });
     } catch {
       this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'context' });
     }

@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { DependencyBuilder } from './dependencies';
 import { EmfWriter } from '../adapters/emf-metrics';
+import { traceInvocation, xRaySpans } from '../adapters/powertools-tracing';
 import { ProviderInvoker } from '../adapters/provider-invoker';
 import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
@@ -26,20 +27,33 @@ const runtime = onFirstUse(async () => {
 const errorLogger = { error: (message: string, attributes: Record<string, unknown>): void => logger.error(message, attributes) };
 /** Built once per container; each invocation gets a recorder and writes one line (metrics and log fields). */
 const emf = EmfWriter.fromEnvironment(serviceName);
+/** Subsegments per cache level and tier attempt when tracing is on (HandlerTracing); no-ops otherwise. */
+const spans = xRaySpans();
 
 /**
  * The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`,
  * `DELETE /v1/context`, `POST /v1/feedback`. Every answer carries the request id (the Lambda's,
  * unique per invocation) in `x-request-id`.
  */
-export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
+export function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
+  return traceInvocation('router', async (span) => {
+    const response = await handle(event, context);
+    span.annotate('route', event.routeKey);
+    span.annotate('status', response.statusCode ?? 0);
+    if (response.headers?.['x-cache']) span.annotate('servedBy', String(response.headers['x-cache']));
+    if (response.headers?.['x-tier']) span.annotate('tier', String(response.headers['x-tier']));
+    return response;
+  });
+}
+
+async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
   const metrics = emf.recorder();
   const requestId = context.awsRequestId;
   let log: Record<string, unknown> | undefined;
   try {
     const { config, dependencies } = await runtime();
     const deps = await dependencies.get(metrics);
-    const service = new ChatService({ config, invoker, classifier, guard, metrics, ...deps });
+    const service = new ChatService({ config, invoker, classifier, guard, metrics, spans, ...deps });
     const routes: RouteHandlers = {
       'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, {
         body, caller, deadline: Date.now() + context.getRemainingTimeInMillis(), requestId, servingRecords: deps.servingRecords,

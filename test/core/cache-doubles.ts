@@ -15,6 +15,7 @@ import type { Embedder, SemanticEntry, StoreOptions, VectorMatch, VectorStore } 
 import { QuestionGuard } from '../../lambdas/core/semantic/question-guard';
 import { SemanticCache, type SemanticCacheOptions } from '../../lambdas/core/semantic/semantic-cache';
 import type { StaticAnswer, StaticAnswerStore } from '../../lambdas/core/static-answers';
+import type { Spans } from '../../lambdas/core/tracing';
 import type { UserContext, UserContextLimits, UserContextStore } from '../../lambdas/core/user-context';
 
 // ---------------------------------------------------------------------------------------------
@@ -473,6 +474,8 @@ export interface HarnessOptions {
   readonly staticEmbedder?: TestEmbedder;
   readonly userContext?: boolean;
   readonly guard?: QuestionGuard;
+  /** Trace spans given to the service (default: none). */
+  readonly spans?: Spans;
 }
 
 export interface Harness {
@@ -513,6 +516,7 @@ export function harness(options: HarnessOptions = {}): Harness {
       vectors: staticMode === true ? { embedder: staticEmbedder, store: statics.vectors } : undefined,
     },
     userContext: options.userContext === false ? undefined : context,
+    spans: options.spans,
     now: () => NOW,
   });
   return { service, invoker, exact, embedder, staticEmbedder, vectors, statics, context, metrics, config };
