@@ -19,5 +19,6 @@ export * from './batching/pipeline-interface';
 export * from './batching/batch-pipeline';
 export * from './service/scalable-ai-service';
 export * from './monitoring/budget';
+export * from './monitoring/monitoring-interface';
 export * from './monitoring/ai-monitoring';
 export * from './tracing/handler-tracing';

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { newAlarmTopic } from './alarm-topic';
 import { newDailyBudget, type AiBudgetOptions } from './budget';
 import { BREAKER_DEPENDENCIES, dashboardRows } from './dashboard';
+import type { IAiMonitoring } from './monitoring-interface';
 import type { IBatchPipeline } from '../batching/pipeline-interface';
 import type { IResponseCache } from '../cache/response-cache';
 import type { IStaticAnswers } from '../cache/static-answers';
@@ -84,30 +85,46 @@ export interface AiMonitoringProps extends AiMonitoringOptions {
  * `compositeAlarm`, which notifies when one of them is in alarm while requests arrive (user-visible
  * health at risk). Every other alarm notifies the topic directly (alarm and OK).
  */
-export class AiMonitoring extends Construct {
+export class AiMonitoring extends Construct implements IAiMonitoring {
+  /** The dashboard (add your own widgets with `addWidgets()`). */
   public readonly dashboard: cloudwatch.Dashboard;
+  /** The topic the alarms notify (subscribe your pager to it). */
   public readonly alarmTopic: sns.ITopic;
   /** Every metric alarm created, in creation order. */
   public readonly alarms: cloudwatch.Alarm[] = [];
+  /** p99 latency over `latencyP99ThresholdMs` (a condition of `compositeAlarm`). */
   public readonly latencyAlarm: cloudwatch.Alarm;
+  /** p99 latency above its anomaly-detection band. */
   public readonly latencyAnomalyAlarm: cloudwatch.Alarm;
+  /** Model cost per hour above its anomaly-detection band. */
   public readonly costAnomalyAlarm: cloudwatch.Alarm;
+  /** Model cost per hour over `costPerHourCeilingUsd`. */
   public readonly costCeilingAlarm: cloudwatch.Alarm;
+  /** Router concurrency near its limit. */
   public readonly concurrencyAlarm: cloudwatch.Alarm;
+  /** Requests answered 503 because no tier could answer (a condition of `compositeAlarm`). */
   public readonly unavailableAlarm: cloudwatch.Alarm;
-  /** Requests arrive (no action: a condition of the composite alarm). */
+  /** Requests arrive (no action: a condition of `compositeAlarm`). */
   public readonly trafficAlarm: cloudwatch.Alarm;
+  /** Error rate of each tier (metric math; conditions of `compositeAlarm`). */
   public readonly tierErrorRateAlarms: cloudwatch.Alarm[] = [];
+  /** Bedrock throttles of each Bedrock tier. */
   public readonly bedrockThrottleAlarms: cloudwatch.Alarm[] = [];
+  /** SageMaker tiers running at their maximum instance count. */
   public readonly sageMakerMaxCapacityAlarms: cloudwatch.Alarm[] = [];
+  /** Hit rate of each cache level below its anomaly-detection band. */
   public readonly cacheHitRateAlarms: cloudwatch.Alarm[] = [];
+  /** A dependency's circuit breaker staying open, one per dependency. */
   public readonly breakerOpenAlarms: cloudwatch.Alarm[] = [];
+  /** Reported wrong answers of the semantic level above the threshold (with a semantic cache). */
   public readonly semanticWrongAnswerAlarm?: cloudwatch.Alarm;
+  /** Age of the oldest queued job (with a batch pipeline). */
   public readonly oldestMessageAlarm?: cloudwatch.Alarm;
+  /** Jobs in the dead-letter queue (with a batch pipeline). */
   public readonly deadLetterAlarm?: cloudwatch.Alarm;
   /** Pages when user-visible health is at risk: (latency OR any tier error rate OR unavailable) AND traffic. */
   public readonly compositeAlarm: cloudwatch.CompositeAlarm;
-  /** The daily cost budget, unless `enableBudget` is false. */
+  /** The daily AWS Budgets cost budget, unless `enableBudget` is false. */
   public readonly budget?: budgets.CfnBudget;
 
   constructor(scope: Construct, id: string, props: AiMonitoringProps) {

@@ -13,6 +13,7 @@ import { VectorStoreKind } from '../cache/vector-store';
 import { newLogGroup } from '../internal/encryption';
 import type { IModelTier } from '../models/model-tier';
 import { AiMonitoring, type AiMonitoringOptions } from '../monitoring/ai-monitoring';
+import type { IAiMonitoring } from '../monitoring/monitoring-interface';
 import type { ITieredRouter } from '../routing/router-interface';
 import { TieredRouter, type TieredRouterOptions } from '../routing/tiered-router';
 import type { HandlerTracing } from '../tracing/handler-tracing';
@@ -138,7 +139,7 @@ export class ScalableAiService extends Construct {
   /** The batch pipeline, when `batchPipeline` is given. */
   public readonly batchPipeline?: IBatchPipeline;
   /** The dashboard, alarms and budget, unless `enableMonitoring` is false. */
-  public readonly monitoring?: AiMonitoring;
+  public readonly monitoring?: IAiMonitoring;
   /** Interface endpoints of the VPC this construct created (none with your own VPC). */
   public readonly vpcEndpoints: ec2.InterfaceVpcEndpoint[] = [];
   /** Gateway endpoints (S3, DynamoDB) of the VPC this construct created (none with your own VPC). */

@@ -367,7 +367,7 @@ describe('BatchPipeline: bulk mode, JWT authorization, VPC, cache, semantic cach
   test('the job routes use the router\'s JWT authorizer', () => {
     const [authorizerId] = onlyResource(template, 'AWS::ApiGatewayV2::Authorizer');
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['DELETE /v1/context', 'GET /v1/jobs/{id}', 'POST /v1/chat', 'POST /v1/jobs']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['DELETE /v1/context', 'GET /v1/jobs/{id}', 'POST /v1/chat', 'POST /v1/feedback', 'POST /v1/jobs']);
     for (const route of routes) expect(route).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
   });
 
