@@ -6,6 +6,7 @@
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Valkey from 'iovalkey';
+import { cacheHierarchyConfig, KEY_PREFIX, MODEL, REDIS_PASSWORD } from './cache-hierarchy-config';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type * as RouterHandler from '../../lambdas/router/handler';
@@ -19,10 +20,6 @@ import { RedisServer } from '../support/redis-server';
 const TENANT_A_USER_1 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
 const TENANT_A_USER_2 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-2`;
 const TENANT_B_USER_1 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantB/user-1`;
-const REDIS_PASSWORD = 'local-cache-auth-token-0123456789';
-const KEY_PREFIX = 'sai:';
-const MODEL = 'us.amazon.nova-micro-v1:0';
-const EMBEDDING_MODEL = 'amazon.titan-embed-text-v2:0';
 const WINDOW_SECONDS = 3_600;
 const QUESTION = 'How do I reset my online banking password?';
 const PARAPHRASE = 'how can I reset my online banking password please';
@@ -80,30 +77,7 @@ beforeAll(async () => {
   db = pglite.pool({ max: 1 });
 
   const config: RouterRuntimeConfig = {
-    tiers: [{ id: 'small', provider: 'bedrock', modelId: MODEL, inputPricePer1k: 0.000035, outputPricePer1k: 0.00014, maxTokens: 512, timeoutMs: 5_000 }],
-    tierHintPolicy: 'cheaper-only',
-    maxRequestBytes: 8_192,
-    maxMessages: 20,
-    tenant: { source: 'iam' },
-    personalCaching: 'user',
-    cache: { host: redis.host, port: redis.port, tls: false, authSecretArn: cacheSecret, keyPrefix: KEY_PREFIX, timeoutMs: 1_000 },
-    exactCache: { ttlSeconds: 3_600 },
-    semanticCache: {
-      embedder: { provider: 'bedrock', modelId: EMBEDDING_MODEL, dimensions: 256 },
-      store: {
-        kind: 'pgvector',
-        hnsw: { m: 16, efConstruction: 64, efSearch: 40 },
-        pgvector: { host: pglite.host, port: pglite.port, database: 'postgres', secretArn: dbSecret, table: 'semantic_cache', ssl: false },
-      },
-      // The test embedding (character trigrams) is coarser than a sentence model: a lower threshold.
-      threshold: 0.75,
-      margin: 0.12,
-      rivalSupport: 2,
-      answerEquivalence: 0.9,
-      neighbours: 20,
-      ttlSeconds: 3_600,
-      maxEntriesPerScope: 1_000,
-    },
+    ...cacheHierarchyConfig(redis, pglite, cacheSecret, dbSecret),
     feedback: { windowSeconds: WINDOW_SECONDS },
   };
   Object.assign(process.env, aws.env(), { [ROUTER_CONFIG_ENV]: JSON.stringify(config), POWERTOOLS_SERVICE_NAME: 'router-feedback-test' });
