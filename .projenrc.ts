@@ -151,6 +151,12 @@ const docgenCheck = project.addTask('docgen:check', {
     + 'echo "API.md is stale: run npx projen compile && npx projen docgen, then commit API.md" >&2; exit 1))',
 });
 
+// The picture of the dashboard's layout in the README (test/repo/dashboard-layout.test.ts checks it is current).
+project.addTask('dashboard:layout', {
+  description: 'Render docs/dashboard-layout.svg from the synthesized AiMonitoring dashboard (needs the bundled handlers)',
+  exec: 'ts-node --transpile-only scripts/render-dashboard-layout.ts',
+});
+
 project.addTask('lint:fix', {
   description: 'Lint and fix what eslint can fix',
   env: { ESLINT_USE_FLAT_CONFIG: 'false', NODE_NO_WARNINGS: '1' },
