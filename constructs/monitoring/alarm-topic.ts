@@ -1,4 +1,4 @@
-import { Aws } from 'aws-cdk-lib';
+import { Annotations, Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -19,14 +19,19 @@ export function newAlarmTopic(scope: Construct, encryptionKey: kms.IKey | undefi
   });
   const topic = new sns.Topic(scope, 'AlarmTopic', { masterKey: key, enforceSSL: true });
   const sameAccount = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } };
-  // A key policy's resource `*` is the key itself. On an imported key this adds nothing: its
-  // policy must already allow both publishers (see the README).
-  key.addToResourcePolicy(new iam.PolicyStatement({
+  // A key policy's resource `*` is the key itself. No condition: the publishers reach the key
+  // through SNS, and a condition they do not carry would drop every notification silently. The
+  // key is the topic's own unless `encryptionKey` is given.
+  const { statementAdded } = key.addToResourcePolicy(new iam.PolicyStatement({
     principals: PUBLISHERS.map((service) => new iam.ServicePrincipal(service)),
     actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
     resources: ['*'],
-    conditions: sameAccount,
   }));
+  if (!statementAdded) {
+    Annotations.of(scope).addWarningV2('cdk-scalable-ai:alarmTopicKeyPolicy',
+      'encryptionKey is imported: its key policy must already let cloudwatch.amazonaws.com and budgets.amazonaws.com use it '
+      + '(kms:Decrypt, kms:GenerateDataKey*), or no alarm or budget notification reaches the topic');
+  }
   topic.addToResourcePolicy(new iam.PolicyStatement({
     principals: PUBLISHERS.map((service) => new iam.ServicePrincipal(service)),
     actions: ['sns:Publish'],

@@ -114,7 +114,8 @@ export interface ScalableAiServiceProps {
    */
   readonly enableMonitoring?: boolean;
   /**
-   * Options of the monitoring. Its alarm topic is encrypted with `encryptionKey` unless these say otherwise.
+   * Options of the monitoring. Its alarm topic is encrypted with a key of its own (the service's
+   * `encryptionKey` is not shared with CloudWatch and AWS Budgets) unless `encryptionKey` here names one.
    * @default - see `AiMonitoringOptions`; the concurrency limit is `routerOptions.reservedConcurrentExecutions` when set
    */
   readonly monitoring?: AiMonitoringOptions;
@@ -204,8 +205,9 @@ export class ScalableAiService extends Construct {
       : undefined;
     this.batchPipeline = batchPipeline;
     if (props.enableMonitoring ?? true) {
+      // The alarm topic gets a key of its own (unless `monitoring.encryptionKey`): its key policy
+      // admits CloudWatch and AWS Budgets, which have no business with the data key.
       this.monitoring = new AiMonitoring(this, 'Monitoring', {
-        encryptionKey: key,
         concurrencyLimit: props.routerOptions?.reservedConcurrentExecutions,
         ...props.monitoring,
         router,
