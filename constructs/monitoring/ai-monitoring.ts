@@ -12,6 +12,7 @@ import type { IAiMonitoring } from './monitoring-interface';
 import type { IBatchPipeline } from '../batching/pipeline-interface';
 import type { IResponseCache } from '../cache/response-cache';
 import type { IStaticAnswers } from '../cache/static-answers';
+import { AiMetricNames as M } from '../contract/metrics';
 import type { ITieredRouter } from '../routing/router-interface';
 
 /** Options of an {@link AiMonitoring} (also accepted by `ScalableAiService` as `monitoring`). */
@@ -52,12 +53,18 @@ export interface AiMonitoringOptions {
   readonly tierErrorRateThresholdPercent?: number;
   /** Requests answered 503 per minute at or above which the unavailable alarm fires. @default 1 */
   readonly unavailableThreshold?: number;
+  /** Failed or throttled router invocations per minute, in 3 of 5 minutes, that fire the router failure alarm. @default 1 */
+  readonly routerFailureThreshold?: number;
   /** Bedrock throttles of a tier per 5 minutes at or above which its alarm fires. @default 10 */
   readonly bedrockThrottleThreshold?: number;
   /** Consecutive minutes with breaker skips after which a dependency's breaker alarm fires. @default 5 */
   readonly breakerOpenMinutes?: number;
   /** Semantic-cache wrong-answer rate in percent (per hour) above which its alarm fires. @default 5 */
   readonly semanticWrongAnswerRateThresholdPercent?: number;
+  /** Semantic answers in the hour below which the wrong-answer alarm stays quiet. @default 100 */
+  readonly semanticWrongAnswerMinAnswers?: number;
+  /** Wrong verdicts on semantic answers in the hour below which the wrong-answer alarm stays quiet. @default 5 */
+  readonly semanticWrongAnswerMinVerdicts?: number;
   /** Whether to create the AWS Budgets daily cost budget. @default true */
   readonly enableBudget?: boolean;
   /** @default - see `AiBudgetOptions` */
@@ -106,6 +113,8 @@ export class AiMonitoring extends Construct implements IAiMonitoring {
   public readonly unavailableAlarm: cloudwatch.Alarm;
   /** Requests arrive (no action: a condition of `compositeAlarm`). */
   public readonly trafficAlarm: cloudwatch.Alarm;
+  /** Router invocations that crashed, timed out or were throttled (a condition of `compositeAlarm`). */
+  public readonly routerFailureAlarm: cloudwatch.Alarm;
   /** Error rate of each tier (metric math; conditions of `compositeAlarm`). */
   public readonly tierErrorRateAlarms: cloudwatch.Alarm[] = [];
   /** Bedrock throttles of each Bedrock tier. */
@@ -211,13 +220,37 @@ export class AiMonitoring extends Construct implements IAiMonitoring {
       treatMissingData: quiet,
       alarmDescription: 'Requests are answered 503 because every tier failed. Check tier errors, throttles and quotas.',
     });
+    // Any request in the last 5 minutes: one quiet minute among sparse traffic must not flap the
+    // composite alarm between ALARM and OK.
     this.trafficAlarm = alarm('Traffic', false, {
       metric: r.metricRequests(),
       threshold: 1,
       comparisonOperator: GTE,
-      evaluationPeriods: 1,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 1,
       treatMissingData: quiet,
       alarmDescription: 'Requests arrive (a condition of the composite alarm; never notifies by itself).',
+    });
+    // What the handler's own metrics cannot show: invocations that crashed, timed out or failed to
+    // start (the handler answers every error it catches itself), and invocations Lambda throttled.
+    // Both mean callers got a 5xx, so this pages through the composite without the traffic condition.
+    this.routerFailureAlarm = alarm('RouterFailures', false, {
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(errors, 0) + FILL(throttles, 0)',
+        usingMetrics: {
+          errors: r.function.metricErrors({ period: Duration.minutes(1) }),
+          throttles: r.function.metricThrottles({ period: Duration.minutes(1) }),
+        },
+        period: Duration.minutes(1),
+        label: 'Router invocations failed or throttled',
+      }),
+      threshold: positive('routerFailureThreshold', props.routerFailureThreshold ?? 1),
+      comparisonOperator: GTE,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: quiet,
+      alarmDescription: 'Router invocations crash, time out or are throttled: callers get 5xx without the handler seeing them. '
+        + 'Read the router log group (Init errors, Task timed out) and the function\'s concurrency.',
     });
     for (const tier of r.tiers) {
       this.tierErrorRateAlarms.push(alarm(`ErrorRate-${tier.tierId}`, false, {
@@ -246,7 +279,8 @@ export class AiMonitoring extends Construct implements IAiMonitoring {
       if (max !== undefined && instances) {
         this.sageMakerMaxCapacityAlarms.push(alarm(`SageMakerAtMax-${tier.tierId}`, true, {
           metric: instances,
-          threshold: max,
+          // The count is a ratio of two metrics: 2.9999 at 3 instances must still fire.
+          threshold: max - 0.5,
           comparisonOperator: GTE,
           evaluationPeriods: 3,
           treatMissingData: quiet,
@@ -277,8 +311,21 @@ export class AiMonitoring extends Construct implements IAiMonitoring {
       }));
     }
     if (props.cache) {
+      // Gated on volume: a handful of verdicts (one caller's, say) in a quiet hour must not page.
+      const minAnswers = positive('semanticWrongAnswerMinAnswers', props.semanticWrongAnswerMinAnswers ?? 100);
+      const minWrong = positive('semanticWrongAnswerMinVerdicts', props.semanticWrongAnswerMinVerdicts ?? 5);
+      const rate = r.metricWrongAnswerRate('semantic');
       this.semanticWrongAnswerAlarm = alarm('SemanticWrongAnswers', true, {
-        metric: r.metricWrongAnswerRate('semantic'),
+        metric: new cloudwatch.MathExpression({
+          expression: `IF(FILL(answers, 0) >= ${minAnswers} AND FILL(wrong, 0) >= ${minWrong}, rate, 0)`,
+          usingMetrics: {
+            rate,
+            answers: r.metricServedLatency('semantic', { statistic: 'SampleCount', period: Duration.hours(1) }),
+            wrong: r.metric(M.FEEDBACK, { [M.DIMENSION_SERVED_BY]: 'semantic', [M.DIMENSION_VERDICT]: 'wrong' }, { statistic: 'Sum', period: Duration.hours(1) }),
+          },
+          period: Duration.hours(1),
+          label: 'semantic wrong-answer rate (%), with enough answers and verdicts',
+        }),
         threshold: positive('semanticWrongAnswerRateThresholdPercent', props.semanticWrongAnswerRateThresholdPercent ?? 5),
         comparisonOperator: GT,
         evaluationPeriods: 1,
@@ -307,11 +354,14 @@ export class AiMonitoring extends Construct implements IAiMonitoring {
     }
 
     this.compositeAlarm = new cloudwatch.CompositeAlarm(this, 'UserVisibleHealth', {
-      alarmRule: cloudwatch.AlarmRule.allOf(
-        cloudwatch.AlarmRule.anyOf(this.latencyAlarm, this.unavailableAlarm, ...this.tierErrorRateAlarms),
-        this.trafficAlarm,
+      alarmRule: cloudwatch.AlarmRule.anyOf(
+        cloudwatch.AlarmRule.allOf(
+          cloudwatch.AlarmRule.anyOf(this.latencyAlarm, this.unavailableAlarm, ...this.tierErrorRateAlarms),
+          this.trafficAlarm,
+        ),
+        this.routerFailureAlarm,
       ),
-      alarmDescription: 'Users are affected: p99 latency above its threshold, a tier failing, or requests answered 503, while requests arrive. Open the dashboard; see the README "what gets paged and why".',
+      alarmDescription: 'Users are affected: p99 latency above its threshold, a tier failing, or requests answered 503, while requests arrive; or router invocations failing or throttled. Open the dashboard; see the README "what gets paged and why".',
     });
     this.compositeAlarm.addAlarmAction(notify);
     this.compositeAlarm.addOkAction(notify);

@@ -118,4 +118,4 @@ function optional<T>(value: T | undefined): T[] {
  * The values of the `Dependency` dimension (`AiMetricNames.DIMENSION_DEPENDENCY`): the cache levels
  * and the builds of the router's connections and stores.
  */
-export const BREAKER_DEPENDENCIES = ['static', 'exact', 'semantic', 'context', 'cache-connection', 'semantic-store', 'static-index'];
+export const BREAKER_DEPENDENCIES = ['static', 'exact', 'semantic', 'context', 'cache-connection', 'semantic-store', 'static-index', 'feedback'];

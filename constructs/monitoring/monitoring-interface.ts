@@ -28,6 +28,8 @@ export interface IAiMonitoring extends IConstruct {
   readonly unavailableAlarm: cloudwatch.Alarm;
   /** Requests arrive (no action: a condition of `compositeAlarm`). */
   readonly trafficAlarm: cloudwatch.Alarm;
+  /** Router invocations that crashed, timed out or were throttled (a condition of `compositeAlarm`). */
+  readonly routerFailureAlarm: cloudwatch.Alarm;
   /** Error rate of each tier (metric math; conditions of `compositeAlarm`). */
   readonly tierErrorRateAlarms: cloudwatch.Alarm[];
   /** Bedrock throttles of each Bedrock tier. */

@@ -1,7 +1,8 @@
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { newStack } from './helpers';
 import { fullService } from './monitoring-fixture';
-import { AiMetricNames as M, AiMonitoring, TieredRouter, ModelTier } from '../../constructs';
+import { AiMetricNames as M, AiMonitoring, ScalableAiService, TieredRouter, ModelTier } from '../../constructs';
 
 const { service, template } = fullService();
 const monitoring = service.monitoring!;
@@ -74,7 +75,7 @@ describe('AiMonitoring alarms', () => {
     expect(alarmOf(monitoring.concurrencyAlarm)).toMatchObject({ MetricName: 'ConcurrentExecutions', Namespace: 'AWS/Lambda', Threshold: 160, AlarmActions: [topicRef()] });
     expect(monitoring.sageMakerMaxCapacityAlarms).toHaveLength(1);
     const atMax = alarmOf(monitoring.sageMakerMaxCapacityAlarms[0]);
-    expect(atMax).toMatchObject({ Threshold: 4, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(atMax).toMatchObject({ Threshold: 3.5, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     expect(JSON.stringify(atMax.Metrics)).toContain('InvocationsPerInstance');
     expect(monitoring.bedrockThrottleAlarms).toHaveLength(1);
     expect(alarmOf(monitoring.bedrockThrottleAlarms[0])).toMatchObject({ MetricName: 'InvocationThrottles', Namespace: 'AWS/Bedrock' });
@@ -84,10 +85,13 @@ describe('AiMonitoring alarms', () => {
 
   test('breakers, hit rates and semantic wrong answers are watched', () => {
     expect(monitoring.breakerOpenAlarms.map((a) => alarmOf(a).Dimensions.find((d: any) => d.Name === 'Dependency').Value).sort())
-      .toEqual(['cache-connection', 'context', 'exact', 'semantic', 'semantic-store', 'static', 'static-index']);
+      .toEqual(['cache-connection', 'context', 'exact', 'feedback', 'semantic', 'semantic-store', 'static', 'static-index']);
     expect(alarmOf(monitoring.breakerOpenAlarms[0])).toMatchObject({ MetricName: 'BreakerSkips', Threshold: 0, EvaluationPeriods: 5 });
     expect(monitoring.cacheHitRateAlarms.map((a) => alarmOf(a).ComparisonOperator)).toEqual(Array(3).fill('LessThanLowerThreshold'));
-    expect(JSON.stringify(alarmOf(monitoring.semanticWrongAnswerAlarm!).Metrics)).toContain('"MetricName":"Feedback"');
+    const wrong = JSON.stringify(alarmOf(monitoring.semanticWrongAnswerAlarm!).Metrics);
+    expect(wrong).toContain('"MetricName":"Feedback"');
+    // A few verdicts (one caller's) in a quiet hour do not page: the rate counts only with volume.
+    expect(wrong).toContain('IF(FILL(answers, 0) >= 100 AND FILL(wrong, 0) >= 5, rate, 0)');
   });
 
   test('composite alarm: (latency OR unavailable OR error rates) AND traffic, notifying the topic', () => {
@@ -96,11 +100,19 @@ describe('AiMonitoring alarms', () => {
     expect(rule).toMatch(/^"?\{?.*\(\(ALARM/);
     expect(rule).toContain('LatencyP99');
     expect(rule).toContain('Traffic');
+    // Failed or throttled invocations page without the traffic condition: they emit no Requests.
+    expect(rule).toMatch(/\) OR ALARM\(.*RouterFailures/);
+    const failures = alarmOf(monitoring.routerFailureAlarm);
+    expect(JSON.stringify(failures.Metrics)).toContain('"MetricName":"Errors"');
+    expect(JSON.stringify(failures.Metrics)).toContain('"MetricName":"Throttles"');
+    expect(failures).toMatchObject({ Threshold: 1, EvaluationPeriods: 5, DatapointsToAlarm: 3 });
     expect(composite.AlarmActions).toEqual([topicRef()]);
   });
 
   test('every paging alarm notifies the topic on alarm and OK', () => {
-    const members = [monitoring.latencyAlarm, monitoring.unavailableAlarm, monitoring.trafficAlarm, ...monitoring.tierErrorRateAlarms];
+    const members = [
+      monitoring.latencyAlarm, monitoring.unavailableAlarm, monitoring.trafficAlarm, monitoring.routerFailureAlarm, ...monitoring.tierErrorRateAlarms,
+    ];
     const paging = monitoring.alarms.filter((a) => !members.includes(a));
     expect(paging.length).toBeGreaterThan(10);
     for (const alarm of paging) {
@@ -138,5 +150,24 @@ describe('AiMonitoring topic and budget', () => {
     new AiMonitoring(stack, 'Monitoring', { router, enableBudget: false });
     Template.fromStack(stack).resourceCountIs('AWS::Budgets::Budget', 0);
     expect(() => new AiMonitoring(stack, 'Bad', { router, latencyP99ThresholdMs: 0 })).toThrow(/latencyP99ThresholdMs must be above 0/);
+  });
+
+  test('the facade gives the alarm topic a key of its own; an imported key gets a warning', () => {
+    const own = newStack();
+    const dataKey = new kms.Key(own, 'DataKey', { enableKeyRotation: true });
+    new ScalableAiService(own, 'Service', { tiers: [ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.00004, outputPricePer1kTokens: 0.00014 })], encryptionKey: dataKey });
+    const t = Template.fromStack(own);
+    const dataKeyId = own.getLogicalId(dataKey.node.defaultChild as kms.CfnKey);
+    // The data key never admits CloudWatch or AWS Budgets; the topic's own key does.
+    expect(JSON.stringify(t.toJSON().Resources[dataKeyId])).not.toContain('budgets.amazonaws.com');
+    const topicKey = JSON.stringify(Object.values(t.findResources('AWS::SNS::Topic'))[0].Properties.KmsMasterKeyId);
+    expect(topicKey).not.toContain(dataKeyId);
+    expect(topicKey).toMatch(/AlarmTopicKey/);
+
+    const stack = newStack();
+    const router = new TieredRouter(stack, 'Router', { tiers: [ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.00004, outputPricePer1kTokens: 0.00014 })] });
+    const imported = kms.Key.fromKeyArn(stack, 'Imported', 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    new AiMonitoring(stack, 'Monitoring', { router, enableBudget: false, encryptionKey: imported });
+    Annotations.fromStack(stack).hasWarning('/TestStack/Monitoring', Match.stringLikeRegexp('encryptionKey is imported'));
   });
 });
