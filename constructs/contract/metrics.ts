@@ -77,7 +77,10 @@ export class AiMetricNames {
   public static readonly OUTPUT_TOKENS = 'OutputTokens';
   /** Model cost in USD of answered requests (0 for cache hits). Dimensions: service, and service + Tier. */
   public static readonly COST_USD = 'CostUsd';
-  /** Count of failed model invocations. Dimensions: service + Tier + ErrorKind, and service + Tier (all kinds). */
+  /**
+   * Count of failed model invocations. Dimensions: service + Tier + ErrorKind; and service + Tier,
+   * the failures that are the tier's (every kind but `invalid`, a request the model rejected).
+   */
   public static readonly MODEL_ERRORS = 'ModelErrors';
   /** Count of times a request moved on to another tier after a failure. Dimensions: service + Tier (the tier that failed). */
   public static readonly FALLBACKS = 'Fallbacks';

@@ -187,8 +187,9 @@ export class ChatService {
         attempts.push({ tierId: tier.id, outcome: 'failed', errorKind: error.kind, latencyMs });
         metrics.add(M.MODEL_INVOCATIONS, 'Count', 1, { [M.DIMENSION_TIER]: tier.id });
         metrics.add(M.MODEL_ERRORS, 'Count', 1, { [M.DIMENSION_TIER]: tier.id, [M.DIMENSION_ERROR_KIND]: error.kind });
-        // Also per tier across kinds: the error-rate alarms divide it by the tier's invocations.
-        metrics.add(M.MODEL_ERRORS, 'Count', 1, { [M.DIMENSION_TIER]: tier.id });
+        // Also per tier across the kinds that are the tier's fault: the error-rate alarms divide it by
+        // the tier's invocations, and a caller's invalid request must not page anyone.
+        if (error.retryable) metrics.add(M.MODEL_ERRORS, 'Count', 1, { [M.DIMENSION_TIER]: tier.id });
         if (!error.retryable) {
           throw new HttpError(400, `The model rejected the request: ${error.message}`, 'model-rejected');
         }

@@ -517,6 +517,8 @@ describe('ChatService: routing and fallback', () => {
     expect(invoker.tiersCalled).toEqual(['small']);
     expect(metrics.named(M.FALLBACKS)).toHaveLength(0);
     expect(metrics.sum(M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: 'invalid' })).toBe(1);
+    // Not the tier's fault: left out of the per-tier count that the error-rate alarms divide.
+    expect(metrics.named(M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small' })).toHaveLength(0);
     expect(metrics.named(M.UNAVAILABLE)).toHaveLength(0);
   });
 
@@ -800,6 +802,7 @@ describe('ChatService: answers that are not answers', () => {
     expect(result).toMatchObject({ tierId: 'medium', text: 'A real answer.', costUsd: 0.00009, usage: { inputTokens: 10, outputTokens: 20 } });
     expect(result.attempts[0]).toMatchObject({ tierId: 'small', outcome: 'failed', errorKind: 'invalid-usage' });
     expect(metrics.sum(M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small', [M.DIMENSION_ERROR_KIND]: 'invalid-usage' })).toBe(1);
+    expect(metrics.sum(M.MODEL_ERRORS, { [M.DIMENSION_TIER]: 'small' })).toBe(1);
     expect(metrics.named(M.COST_USD).map((r) => r.value)).toEqual([0.00009, 0.00009]);
     expect(metrics.named(M.INPUT_TOKENS, { [M.DIMENSION_TIER]: 'small' })).toHaveLength(0);
     expect(cache.sets.map((s) => s.answer.text)).toEqual(['A real answer.']);
