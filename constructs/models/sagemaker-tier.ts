@@ -403,7 +403,13 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     });
     this.model.node.addDependency(role);
 
-    const key = props.encryptionKey ?? new kms.Key(this, 'VolumeKey', {
+    // Instances with local NVMe storage encrypt it in hardware, and SageMaker refuses a volume key
+    // for them: CreateEndpointConfig fails when KmsKeyId is set (SageMaker API reference).
+    const localStorage = LOCAL_STORAGE_INSTANCE.test(instanceType);
+    if (localStorage && props.encryptionKey) {
+      throw new Error(`${where}: encryptionKey cannot be used with ${instanceType}: its local NVMe storage is encrypted by the instance, and SageMaker refuses a KMS key for it`);
+    }
+    const key = localStorage ? undefined : props.encryptionKey ?? new kms.Key(this, 'VolumeKey', {
       enableKeyRotation: true,
       description: `Encrypts the storage volume of SageMaker endpoint ${this.endpointName}`,
     });
@@ -413,9 +419,12 @@ export class SageMakerModelTier extends Construct implements IModelTier {
     const ic = props.inferenceComponent;
     if (ic) validateInferenceComponent(where, ic);
     const config = new sagemaker.CfnEndpointConfig(this, 'EndpointConfig', {
-      kmsKeyId: key.keyArn,
+      kmsKeyId: key?.keyArn,
       // An endpoint of inference components names the role in its configuration; its variant has no model of its own.
       executionRoleArn: ic ? role.roleArn : undefined,
+      // Its instances are placed by the configuration too, not by the component's model.
+      vpcConfig: ic ? vpcConfig : undefined,
+      enableNetworkIsolation: ic ? this.model.enableNetworkIsolation : undefined,
       productionVariants: [ic ? {
         variantName: VARIANT_NAME,
         instanceType,
@@ -433,6 +442,13 @@ export class SageMakerModelTier extends Construct implements IModelTier {
       }],
     });
     if (ic) config.node.addDependency(role);
+    if (localStorage) {
+      const reason = `${instanceType} has local NVMe storage, encrypted by the instance's hardware module; SageMaker refuses a KMS key for it (CreateEndpointConfig fails with KmsKeyId)`;
+      Validations.of(config).acknowledge(
+        { id: 'AwsSolutions-SM2', reason },
+        { id: 'NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured', reason },
+      );
+    }
     this.endpoint = new sagemaker.CfnEndpoint(this, 'Endpoint', {
       endpointName: this.endpointName,
       endpointConfigName: config.attrEndpointConfigName,
@@ -618,6 +634,11 @@ export class SageMakerModelTier extends Construct implements IModelTier {
   }
 }
 
+/**
+ * Instance types with local NVMe instance storage (encrypted by the instance; no KMS volume key):
+ * the GPU families g4dn, g5, g6, g6e, p3dn, p4d(e), p5(e/en), Trainium, and every `d` family (m5d, c5d, ...).
+ */
+const LOCAL_STORAGE_INSTANCE = /^ml\.(g4dn|g5|g6|g6e|p3dn|p4d|p4de|p5|p5e|p5en|trn1|trn1n|trn2|[a-z]\d+[a-z]*d)\./;
 /** Instance types with NVIDIA GPUs, which report `GPUUtilization`. */
 const GPU_INSTANCE = /^ml\.(g|p)\d/;
 /** Instance types whose copies reserve an accelerator device (GPU, Inferentia, Trainium). */

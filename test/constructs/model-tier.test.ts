@@ -291,12 +291,10 @@ describe('ModelTier.sageMaker: a new endpoint', () => {
     expect(onlyResource(Template.fromStack(own), 'AWS::SageMaker::Model')[1].Properties.EnableNetworkIsolation).toBe(expected);
   });
 
-  test('an endpoint configuration with a KMS-encrypted volume (rotating key), the instances and the startup timeouts', () => {
-    const [keyId] = onlyResource(template, 'AWS::KMS::Key');
-    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  test('an endpoint configuration with the instances and the startup timeouts; no volume key on a g5 (local NVMe storage)', () => {
     const [modelId] = onlyResource(template, 'AWS::SageMaker::Model');
     template.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
-      KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+      KmsKeyId: Match.absent(),
       ProductionVariants: [{
         VariantName: 'AllTraffic',
         ModelName: { 'Fn::GetAtt': [modelId, 'ModelName'] },
@@ -307,6 +305,24 @@ describe('ModelTier.sageMaker: a new endpoint', () => {
         ModelDataDownloadTimeoutInSeconds: 1200,
       }],
     });
+    // The only key of the stack is not a volume key.
+    expect(JSON.stringify(template.findResources('AWS::KMS::Key'))).not.toContain('storage volume');
+  });
+
+  test('an instance type without local storage gets a KMS-encrypted volume (rotating key)', () => {
+    const own = newStack();
+    new SageMakerModelTier(own, 'Tier', sageMakerProps({ instanceType: 'ml.m5.xlarge' }));
+    const t = Template.fromStack(own);
+    const [keyId] = onlyResource(t, 'AWS::KMS::Key');
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    t.hasResourceProperties('AWS::SageMaker::EndpointConfig', { KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+  });
+
+  test.each(['ml.g5.xlarge', 'ml.g4dn.xlarge', 'ml.p4d.24xlarge', 'ml.m5d.large'])('encryptionKey with %s (local NVMe storage) fails at synth naming the prop', (instanceType) => {
+    const own = newStack();
+    const key = new kms.Key(own, 'MyKey', { enableKeyRotation: true });
+    expect(() => new SageMakerModelTier(own, 'Tier', sageMakerProps({ instanceType, encryptionKey: key })))
+      .toThrow(new RegExp(`encryptionKey cannot be used with ${instanceType.replace(/\./g, '\\.')}`));
   });
 
   test('an endpoint named after the construct, on that configuration', () => {
@@ -406,7 +422,7 @@ describe('ModelTier.sageMaker: options of a new endpoint', () => {
   test('a given KMS key encrypts the volume and no key is created', () => {
     const stack = newStack();
     const key = new kms.Key(stack, 'MyKey', { enableKeyRotation: true });
-    new SageMakerModelTier(stack, 'Tier', sageMakerProps({ encryptionKey: key, endpointName: 'my-endpoint' }));
+    new SageMakerModelTier(stack, 'Tier', sageMakerProps({ encryptionKey: key, endpointName: 'my-endpoint', instanceType: 'ml.m5.xlarge' }));
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::KMS::Key', 1);
     template.hasResourceProperties('AWS::SageMaker::EndpointConfig', { KmsKeyId: stack.resolve(key.keyArn) });
