@@ -256,9 +256,10 @@ export function exactKeyInScope(key: string, keyPrefix: string, caller: Caller):
 }
 
 /**
- * Whether a semantic scope may be the caller's: a shared scope (a hash, which names its tenant
- * inside it) or one of the caller's personal scopes (they start with the caller's prefix); never
- * another user's personal scope.
+ * Whether a semantic scope may be the caller's: a shared scope (a hash: its tenant cannot be read
+ * back from it, so any shared scope passes here) or one of the caller's personal scopes (they start
+ * with the caller's prefix); never another user's personal scope. Defence in depth only: the
+ * locations come from a serving record the router wrote for this caller's own request.
  */
 export function semanticScopeInScope(scope: string, caller: Caller): boolean {
   if (/^[0-9a-f]{32}$/.test(scope)) return true;
