@@ -106,7 +106,8 @@ export class OrgServiceStack extends Stack {
       environment: { HF_MODEL_ID: '/opt/ml/model', SM_NUM_GPUS: '1' },
       instanceType: 'ml.g5.2xlarge',
       autoScaling: { minCapacity: 1, maxCapacity: 3 },
-      encryptionKey: this.key,
+      // No encryptionKey: a g5's local NVMe storage is encrypted by the instance, and SageMaker
+      // refuses a volume key for it.
       inputPricePer1kTokens: 0.00003,
       outputPricePer1kTokens: 0.00003,
     });
