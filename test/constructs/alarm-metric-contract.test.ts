@@ -90,7 +90,6 @@ test('the handler scan finds the emissions (Latency three ways, CostUsd per tier
 test('every own-namespace metric the full facade\'s alarms and dashboard watch is emitted by handler code', () => {
   const used = watchedMetrics(fullService().template);
   expect(used.length).toBeGreaterThan(30);
-  // Feedback and FeedbackEvictions are emitted by the feedback route (H-feedback's branch).
   expect(unemitted(used, emitted)).toEqual([]);
 });
 
