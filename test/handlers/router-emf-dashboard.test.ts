@@ -12,6 +12,7 @@
  */
 import { Template } from 'aws-cdk-lib/assertions';
 import Valkey from 'iovalkey';
+import { cacheHierarchyConfig, MODEL, REDIS_PASSWORD } from './cache-hierarchy-config';
 import { ModelTier, ScalableAiService } from '../../constructs';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -26,8 +27,6 @@ import { RedisServer } from '../support/redis-server';
 const SERVICE = 'emf-dashboard-test';
 const USER_1 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
 const USER_2 = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-2`;
-const REDIS_PASSWORD = 'local-cache-auth-token-0123456789';
-const MODEL = 'us.amazon.nova-micro-v1:0';
 const QUESTION = 'How do I reset my online banking password?';
 const PARAPHRASE = 'how can I reset my online banking password please';
 
@@ -73,38 +72,10 @@ const ask = (text: string) => ({ messages: [{ role: 'user', content: text }] });
 
 beforeAll(async () => {
   [redis, pglite, aws] = await Promise.all([RedisServer.start({ password: REDIS_PASSWORD }), PgliteServer.start(), LocalAwsServer.start()]);
+  const cacheSecret = aws.putSecret('scalable-ai/cache-auth', REDIS_PASSWORD);
+  const dbSecret = aws.putSecret('scalable-ai/pgvector', JSON.stringify({ username: 'postgres', password: 'postgres' }));
   const config: RouterRuntimeConfig = {
-    tiers: [{ id: 'small', provider: 'bedrock', modelId: MODEL, inputPricePer1k: 0.000035, outputPricePer1k: 0.00014, maxTokens: 512, timeoutMs: 5_000 }],
-    tierHintPolicy: 'cheaper-only',
-    maxRequestBytes: 8_192,
-    maxMessages: 20,
-    tenant: { source: 'iam' },
-    personalCaching: 'user',
-    cache: { host: redis.host, port: redis.port, tls: false, authSecretArn: aws.putSecret('scalable-ai/cache-auth', REDIS_PASSWORD), keyPrefix: 'sai:', timeoutMs: 1_000 },
-    exactCache: { ttlSeconds: 3_600 },
-    semanticCache: {
-      embedder: { provider: 'bedrock', modelId: 'amazon.titan-embed-text-v2:0', dimensions: 256 },
-      store: {
-        kind: 'pgvector',
-        hnsw: { m: 16, efConstruction: 64, efSearch: 40 },
-        pgvector: {
-          host: pglite.host,
-          port: pglite.port,
-          database: 'postgres',
-          table: 'semantic_cache',
-          ssl: false,
-          secretArn: aws.putSecret('scalable-ai/pgvector', JSON.stringify({ username: 'postgres', password: 'postgres' })),
-        },
-      },
-      // The test embedding (character trigrams) is coarser than a sentence model: a lower threshold.
-      threshold: 0.75,
-      margin: 0.12,
-      rivalSupport: 2,
-      answerEquivalence: 0.9,
-      neighbours: 20,
-      ttlSeconds: 3_600,
-      maxEntriesPerScope: 1_000,
-    },
+    ...cacheHierarchyConfig(redis, pglite, cacheSecret, dbSecret),
     feedback: { windowSeconds: 3_600 },
   };
   Object.assign(process.env, aws.env(), { [ROUTER_CONFIG_ENV]: JSON.stringify(config), POWERTOOLS_SERVICE_NAME: SERVICE });
