@@ -181,6 +181,47 @@ export interface RouterRuntimeConfig {
   readonly userContext?: UserContextRuntimeConfig;
   /** Serving records for `POST /v1/feedback` (in the response cache); absent without a cache. */
   readonly feedback?: FeedbackRuntimeConfig;
+  /** Requests must come through the edge (CloudFront) with the origin secret; absent: no check. */
+  readonly originVerification?: OriginVerificationRuntimeConfig;
+  /** User profiles in Aurora PostgreSQL: read through the reader endpoint, written through the writer. */
+  readonly userProfiles?: UserProfilesRuntimeConfig;
+}
+
+/** The origin secret a request through the edge carries (see constructs/contract/edge.ts). */
+export interface OriginVerificationRuntimeConfig {
+  /** Secrets Manager secret (plain SecretString) in the router's own Region (a replica is fine). */
+  readonly secretArn: string;
+  /** Seconds the router keeps the secret's versions before reading them again. */
+  readonly refreshSeconds: number;
+  /**
+   * `s-maxage` of static answers to a request whose tenant the edge verified (the tenant is in
+   * CloudFront's cache key); other requests keep `private`.
+   */
+  readonly edgeCacheSeconds: number;
+}
+
+/** One Postgres endpoint (an RDS Proxy endpoint or an Aurora cluster endpoint). */
+export interface PostgresEndpointRuntimeConfig {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where the router reads and writes user profiles. */
+export interface UserProfilesRuntimeConfig {
+  /** Writes go here only. */
+  readonly writer: PostgresEndpointRuntimeConfig;
+  /** Reads go here only. */
+  readonly reader: PostgresEndpointRuntimeConfig;
+  readonly database: string;
+  /** Database user; with IAM authentication the password is an RDS auth token for this user. */
+  readonly username: string;
+  /** `iam`: RDS IAM auth tokens (RDS Proxy); `secret`: the password from `secretArn`. */
+  readonly auth: 'iam' | 'secret';
+  /** Secrets Manager secret with `password` (auth `secret`). */
+  readonly secretArn?: string;
+  readonly table: string;
+  /** Milliseconds a profile read or write may take before the router gives up on it. */
+  readonly timeoutMs: number;
 }
 
 /** How long the router remembers how it served an answer, for a verdict on it. */

@@ -1,0 +1,35 @@
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { IConstruct } from 'constructs';
+
+/**
+ * An Aurora PostgreSQL database with a writer and readers, as the router and the semantic cache
+ * use it: writes through `writerEndpoint`, reads through `readerEndpoint`. Implemented by
+ * `ReadReplicaDatabase`. Its `connections` are those of what the handlers connect to (the RDS
+ * Proxy, or the cluster without one): `database.connections.allowDefaultPortFrom(fn)` admits a function.
+ */
+export interface IReadReplicaDatabase extends IConstruct, ec2.IConnectable {
+  /** The Aurora cluster. */
+  readonly cluster: rds.IDatabaseCluster;
+  /** The RDS Proxy in front of the cluster, if it has one. */
+  readonly proxy?: rds.IDatabaseProxy;
+  /** Where writes go: the proxy's default (read/write) endpoint, or the cluster endpoint. */
+  readonly writerEndpoint: rds.Endpoint;
+  /** Where reads go: the proxy's read-only endpoint, or the cluster's reader endpoint. */
+  readonly readerEndpoint: rds.Endpoint;
+  /** The database the handlers use. */
+  readonly databaseName: string;
+  /** The database user the handlers connect as. */
+  readonly username: string;
+  /** Whether handlers authenticate with IAM auth tokens (true behind the proxy) rather than the secret's password. */
+  readonly iamAuthentication: boolean;
+  /** The credentials of `username` (Secrets Manager, rotated). */
+  readonly secret: secretsmanager.ISecret;
+  /**
+   * Grants `grantee` permission to connect as `username`: `rds-db:connect` on the proxy with IAM
+   * authentication, otherwise read access to the secret.
+   */
+  grantConnect(grantee: iam.IGrantable): iam.Grant;
+}
