@@ -88,7 +88,11 @@ export type PasswordProvider = () => Promise<string>;
  * `password` is called per new connection (pg accepts an async password), so IAM tokens are
  * always fresh.
  */
-export function createUserProfilePools(config: UserProfilesRuntimeConfig, password: PasswordProvider, extra: PoolConfig = {}): { reader: Pool; writer: Pool } {
+export function createUserProfilePools(
+  config: UserProfilesRuntimeConfig,
+  password: PasswordProvider,
+  extra: PoolConfig = {},
+): { reader: Pool; writer: Pool } {
   const pool = (endpoint: { host: string; port: number }): Pool => createPgPool({
     host: endpoint.host,
     port: endpoint.port,
