@@ -174,6 +174,25 @@ export class EdgeDistribution extends Construct {
       timeout: Duration.seconds(5),
     });
     this.edgeAuthFunction = edgeAuth.currentVersion;
+    Validations.of(edgeAuth).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Lambda@Edge supports fewer Node.js runtimes than Lambda; nodejs22.x is the newest it runs.',
+    }, {
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: 'Lambda@Edge writes logs to /aws/lambda/us-east-1.<name> log groups in every Region it runs in, whose names are not known in advance; the managed policy grants only log writes.',
+    }, {
+      id: 'NIST.800.53.R5-LambdaConcurrency',
+      reason: 'Lambda@Edge functions cannot have reserved concurrency; the WAF rate rule bounds the callers.',
+    }, {
+      id: 'NIST.800.53.R5-LambdaDLQ',
+      reason: 'A viewer-request function is invoked synchronously by CloudFront; a failure is answered to the viewer, there is nothing to retry.',
+    }, {
+      id: 'NIST.800.53.R5-LambdaInsideVPC',
+      reason: 'Lambda@Edge functions cannot run in a VPC.',
+    }, {
+      id: 'NIST.800.53.R5-CloudWatchLogGroupEncrypted',
+      reason: 'Lambda@Edge creates its log groups itself in each Region it runs in; this us-east-1 group receives only test invocations.',
+    });
 
     const accessLogBucket = new s3.Bucket(this, 'AccessLogs', {
       // Standard (legacy) logging writes with the awslogsdelivery account's ACL: SSE-S3 and ACLs on.
@@ -239,6 +258,11 @@ export class EdgeDistribution extends Construct {
       ],
     });
 
+    Validations.of(this.webAcl).acknowledge({
+      id: 'NIST.800.53.R5-WAFv2LoggingEnabled',
+      reason: 'The web ACL publishes metrics and sampled requests for every rule; full WAF logs (CloudWatch Logs, S3 or Firehose, charged per GB) are an organization choice: add an AWS::WAFv2::LoggingConfiguration for webAcl.',
+    });
+
     const getBehavior = (cachePolicy: cloudfront.ICachePolicy): cloudfront.BehaviorOptions => ({
       origin: originGroup,
       // Origin groups accept only GET/HEAD/OPTIONS behaviours (CloudFront fails over only those).
@@ -291,7 +315,9 @@ export class EdgeDistribution extends Construct {
       handlerName: 'origin-secret-rotation',
       description: 'Rotates the origin secret of the edge distribution and updates its origin headers',
       environment: {
-        [ORIGIN_ROTATION_CONFIG_ENV]: JSON.stringify({ distributionId: this.distribution.distributionId } satisfies OriginSecretRotationRuntimeConfig),
+        [ORIGIN_ROTATION_CONFIG_ENV]: JSON.stringify({
+          distributionId: this.distribution.distributionId,
+        } satisfies OriginSecretRotationRuntimeConfig),
       },
       timeout: Duration.minutes(1),
       memorySize: 256,

@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { newStack } from './helpers';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
+import { newApp, newStack, readReport, trySynth } from './helpers';
 import { EdgeDistribution, type EdgeDistributionProps, type EdgeOrigins } from '../../constructs';
 import { EDGE_AUTH_CONFIG_FILE, EDGE_TENANT_HEADER, ORIGIN_SECRET_HEADER } from '../../constructs/contract/edge';
 
@@ -160,5 +161,25 @@ describe('EdgeDistribution', () => {
     expect(() => new EdgeDistribution(us, 'Edge', { origins: edgeOrigins(us), rateLimitPerFiveMinutes: 5 })).toThrow(/rateLimitPerFiveMinutes/);
     const us2 = newStack('Us2', { env: { region: 'us-east-1' } });
     expect(() => new EdgeDistribution(us2, 'Edge', { origins: edgeOrigins(us2), domainName: 'x.example.com' })).toThrow(/certificate/);
+  });
+
+  test('synthesizes with no unacknowledged AwsSolutions or NIST 800-53 R5 finding, the secret in another stack', () => {
+    const app = newApp();
+    const env = { account: '111122223333', region: 'us-east-1' };
+    const regional = new Stack(app, 'Regional', { env });
+    const edgeStack = new Stack(app, 'EdgeStack', { env, crossRegionReferences: true });
+    const origins = edgeOrigins(regional);
+    // The fixture's secret: the regional stack (RegionalDeployment) owns the real one and its key.
+    Validations.of(origins.originSecret).acknowledge(
+      { id: 'AwsSolutions-SMG4', reason: 'Test fixture: the rotation schedule is in the edge stack.' },
+      { id: 'NIST.800.53.R5-SecretsManagerRotationEnabled', reason: 'Test fixture: the rotation schedule is in the edge stack.' },
+      { id: 'NIST.800.53.R5-SecretsManagerUsingKMSKey', reason: 'Test fixture.' },
+    );
+    new EdgeDistribution(edgeStack, 'Edge', { origins });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new NIST80053R5Checks(app));
+    const result = trySynth(app);
+    expect({ error: result.error?.message, printed: result.error ? result.printed : '' }).toEqual({ error: undefined, printed: '' });
+    const report = readReport(path.join(result.assembly!.directory, 'validation-report.json'));
+    expect(report.pluginReports.flatMap((r) => r.violations)).toEqual([]);
   });
 });
