@@ -113,7 +113,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
 // Handlers live outside the jsii source root and are bundled at build time, so a user's
 // `cdk synth` needs neither esbuild nor Docker.
-const HANDLERS = ['router', 'static-answers-loader', 'jobs-api', 'batch-worker', 'bulk-completion'];
+const HANDLERS = ['router', 'static-answers-loader', 'jobs-api', 'batch-worker', 'bulk-completion', 'edge-auth', 'origin-secret-rotation'];
 for (const name of HANDLERS) {
   project.bundler.addBundle(`lambdas/${name}/handler.ts`, {
     platform: 'node',
