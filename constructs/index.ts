@@ -22,3 +22,5 @@ export * from './monitoring/budget';
 export * from './monitoring/monitoring-interface';
 export * from './monitoring/ai-monitoring';
 export * from './tracing/handler-tracing';
+export * from './regional/regional-deployment';
+export * from './regional/cross-region-inference';
