@@ -1,6 +1,6 @@
 import { Fn, Stack, Token } from 'aws-cdk-lib';
-import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as targets from 'aws-cdk-lib/aws-route53-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -23,10 +23,12 @@ export interface IRegionalServiceFactory {
 /** Custom domains of the regional APIs and the Route 53 failover name in front of them. */
 export interface RegionalDomainOptions {
   /**
-   * The public hosted zone of `apiDomainName` (import it with `HostedZone.fromHostedZoneAttributes`:
-   * no lookups, so synth stays offline).
+   * Id of the public hosted zone of `apiDomainName`. Each Region's stack imports the zone from its
+   * id and name (no lookups, so synth stays offline, and no reference to another stack).
    */
-  readonly hostedZone: route53.IHostedZone;
+  readonly hostedZoneId: string;
+  /** Name of the hosted zone, such as `example.com`. */
+  readonly zoneName: string;
   /** The name every Region answers to, resolved by Route 53 failover records, such as `api.example.com`. */
   readonly apiDomainName: string;
 }
@@ -165,7 +167,7 @@ function replicaArn(primaryArn: string, region: string): string {
 }
 
 function regionalDomain(stack: Stack, service: ScalableAiService, region: string, domain: RegionalDomainOptions, index: number) {
-  const zone = domain.hostedZone;
+  const zone = route53.HostedZone.fromHostedZoneAttributes(stack, 'HostedZone', { hostedZoneId: domain.hostedZoneId, zoneName: domain.zoneName });
   const regionalName = `${region}.${domain.apiDomainName}`;
   const certificate = new acm.Certificate(stack, 'ApiCertificate', {
     domainName: domain.apiDomainName,
@@ -204,7 +206,10 @@ function regionalDomain(stack: Stack, service: ScalableAiService, region: string
     new route53.ARecord(stack, 'FailoverRecord', {
       zone,
       recordName: domain.apiDomainName,
-      target: route53.RecordTarget.fromAlias(new targets.ApiGatewayv2DomainProperties(failoverDomain.regionalDomainName, failoverDomain.regionalHostedZoneId)),
+      // Route 53 requires a failover alias to evaluate its target's health (API Gateway's is always healthy).
+      target: route53.RecordTarget.fromAlias({
+        bind: () => ({ dnsName: failoverDomain.regionalDomainName, hostedZoneId: failoverDomain.regionalHostedZoneId, evaluateTargetHealth: true }),
+      }),
       failover: index === 0 ? route53.Failover.PRIMARY : route53.Failover.SECONDARY,
       setIdentifier: region,
       healthCheck: index === 0 ? healthCheck : undefined,
