@@ -191,7 +191,9 @@ function regionalDomain(stack: Stack, service: ScalableAiService, region: string
   new route53.ARecord(stack, 'RegionalRecord', {
     zone,
     recordName: regionalName,
-    target: route53.RecordTarget.fromAlias(new targets.ApiGatewayv2DomainProperties(regionalDomainName.regionalDomainName, regionalDomainName.regionalHostedZoneId)),
+    target: route53.RecordTarget.fromAlias(
+      new targets.ApiGatewayv2DomainProperties(regionalDomainName.regionalDomainName, regionalDomainName.regionalHostedZoneId),
+    ),
   });
   const healthCheck = new route53.HealthCheck(stack, 'HealthCheck', {
     type: route53.HealthCheckType.HTTPS,
@@ -208,7 +210,11 @@ function regionalDomain(stack: Stack, service: ScalableAiService, region: string
       recordName: domain.apiDomainName,
       // Route 53 requires a failover alias to evaluate its target's health (API Gateway's is always healthy).
       target: route53.RecordTarget.fromAlias({
-        bind: () => ({ dnsName: failoverDomain.regionalDomainName, hostedZoneId: failoverDomain.regionalHostedZoneId, evaluateTargetHealth: true }),
+        bind: () => ({
+          dnsName: failoverDomain.regionalDomainName,
+          hostedZoneId: failoverDomain.regionalHostedZoneId,
+          evaluateTargetHealth: true,
+        }),
       }),
       failover: index === 0 ? route53.Failover.PRIMARY : route53.Failover.SECONDARY,
       setIdentifier: region,
