@@ -24,3 +24,4 @@ export * from './monitoring/ai-monitoring';
 export * from './tracing/handler-tracing';
 export * from './regional/regional-deployment';
 export * from './regional/cross-region-inference';
+export * from './edge/edge-origins';
