@@ -24,3 +24,5 @@ export * from './monitoring/ai-monitoring';
 export * from './tracing/handler-tracing';
 export * from './edge/edge-origins';
 export * from './edge/edge-distribution';
+export * from './regional/regional-deployment';
+export * from './regional/cross-region-inference';
