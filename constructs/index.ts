@@ -22,3 +22,6 @@ export * from './monitoring/budget';
 export * from './monitoring/monitoring-interface';
 export * from './monitoring/ai-monitoring';
 export * from './tracing/handler-tracing';
+export * from './data/database-interface';
+export * from './data/read-replica-database';
+export * from './data/global-secondary-database';
