@@ -130,7 +130,7 @@ export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectab
     if (max < min) throw new Error(`${where}: maxCapacity (${max}) must be at least minCapacity (${min})`);
 
     if (primaryStack !== stack) {
-      stack.addDependency(primaryStack, 'the global database exists before its secondary cluster joins it');
+      stack.addStackDependency(primaryStack, 'the global database exists before its secondary cluster joins it');
     }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
     const selected = selectPrivateSubnets(vpc, props.vpcSubnets, 'GlobalSecondaryDatabase');
