@@ -149,8 +149,10 @@ export interface ReadReplicaDatabaseProps {
  * `VectorStore.auroraPgvector({ cluster: db.cluster, secret: db.secret, databaseName: db.databaseName })`.
  */
 export class ReadReplicaDatabase extends Construct implements IReadReplicaDatabase {
-  public readonly cluster: rds.DatabaseCluster;
-  public readonly proxy?: rds.DatabaseProxy;
+  public readonly cluster: rds.IDatabaseCluster;
+  public readonly proxy?: rds.IDatabaseProxy;
+  /** The cluster as created (for its Serverless v2 metrics). */
+  private readonly databaseCluster: rds.DatabaseCluster;
   public readonly writerEndpoint: rds.Endpoint;
   public readonly readerEndpoint: rds.Endpoint;
   public readonly databaseName: string;
@@ -257,7 +259,7 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
       ? rds.ClusterInstance.serverlessV2(`Reader${i + 1}`, { scaleWithWriter: true, ...instance })
       : rds.ClusterInstance.provisioned(`Reader${i + 1}`, { instanceType: props.instanceType, promotionTier: 1, ...instance }));
 
-    this.cluster = new rds.DatabaseCluster(this, 'Cluster', {
+    const cluster = new rds.DatabaseCluster(this, 'Cluster', {
       engine: rds.DatabaseClusterEngine.auroraPostgres({ version: this.engineVersion }),
       clusterIdentifier,
       writer,
@@ -284,10 +286,12 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
         serverlessV2AutoPauseDuration: capacity.autoPauseAfter,
       } : {}),
     });
-    this.cluster.node.addDependency(logGroup);
-    this.secret = this.cluster.secret!;
+    this.cluster = cluster;
+    this.databaseCluster = cluster;
+    cluster.node.addDependency(logGroup);
+    this.secret = cluster.secret!;
 
-    this.cluster.addRotationSingleUser({
+    cluster.addRotationSingleUser({
       automaticallyAfter: Duration.days(rotationDays),
       vpcSubnets: subnets,
       endpoint: props.secretsManagerEndpoint,
@@ -300,7 +304,7 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
         allowAllOutbound: false,
       });
       // DatabaseProxy admits its security group on the cluster's port (and opens its egress there).
-      this.proxy = new rds.DatabaseProxy(this, 'Proxy', {
+      const proxy = new rds.DatabaseProxy(this, 'Proxy', {
         proxyTarget: rds.ProxyTarget.fromCluster(this.cluster),
         secrets: [this.secret],
         vpc,
@@ -309,11 +313,12 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
         iamAuth: true,
         requireTLS: true,
       });
+      this.proxy = proxy;
       this.connections = new ec2.Connections({ securityGroups: [proxySecurityGroup], defaultPort: ec2.Port.tcp(POSTGRES_PORT) });
-      this.writerEndpoint = new rds.Endpoint(this.proxy.endpoint, POSTGRES_PORT);
+      this.writerEndpoint = new rds.Endpoint(proxy.endpoint, POSTGRES_PORT);
       if (readers > 0) {
         const readOnly = new rds.CfnDBProxyEndpoint(this, 'ProxyReaderEndpoint', {
-          dbProxyName: this.proxy.dbProxyName,
+          dbProxyName: proxy.dbProxyName,
           dbProxyEndpointName: generatedIdentifier(this, 'ro'),
           vpcSubnetIds: selected.subnetIds,
           vpcSecurityGroupIds: [proxySecurityGroup.securityGroupId],
@@ -325,16 +330,16 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
         this.readerEndpoint = this.writerEndpoint;
       }
     } else {
-      this.connections = this.cluster.connections;
-      this.writerEndpoint = this.cluster.clusterEndpoint;
-      this.readerEndpoint = readers > 0 ? this.cluster.clusterReadEndpoint : this.cluster.clusterEndpoint;
+      this.connections = cluster.connections;
+      this.writerEndpoint = cluster.clusterEndpoint;
+      this.readerEndpoint = readers > 0 ? cluster.clusterReadEndpoint : cluster.clusterEndpoint;
     }
 
     if (props.globalDatabase) {
       this.globalClusterIdentifier = generatedIdentifier(this, 'global');
       this.globalCluster = new rds.CfnGlobalCluster(this, 'GlobalCluster', {
         globalClusterIdentifier: this.globalClusterIdentifier,
-        sourceDbClusterIdentifier: this.cluster.clusterArn,
+        sourceDbClusterIdentifier: cluster.clusterArn,
         deletionProtection,
       });
       this.globalCluster.applyRemovalPolicy(removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.RETAIN : removalPolicy);
@@ -355,7 +360,7 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
 
   /** The capacity of the writer in ACUs (Serverless v2; 0 while paused). */
   public metricServerlessDatabaseCapacity(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.cluster.metricServerlessDatabaseCapacity(props);
+    return this.databaseCluster.metricServerlessDatabaseCapacity(props);
   }
 
   /** How far the readers lag behind the writer, in milliseconds (`AuroraReplicaLag`, maximum). */
@@ -365,7 +370,7 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
 
   /** Connections to the cluster's instances (`DatabaseConnections`). */
   public metricDatabaseConnections(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.cluster.metricDatabaseConnections(props);
+    return this.databaseCluster.metricDatabaseConnections(props);
   }
 }
 

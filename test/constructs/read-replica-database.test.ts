@@ -9,9 +9,9 @@ import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { isolatedVpc, newApp, newGrantee, newStack, onlyResource, orgVpc, readReport, resourcesAllowing, trySynth } from './helpers';
 import { GlobalSecondaryDatabase, ModelTier, ReadReplicaDatabase, TieredRouter, VectorStore, type ReadReplicaDatabaseProps } from '../../constructs';
 
-function database(props: Partial<ReadReplicaDatabaseProps> = {}, stack: Stack = newStack()): { stack: Stack; db: ReadReplicaDatabase } {
+function database(props: Partial<ReadReplicaDatabaseProps> = {}, stack: Stack = newStack()): { stack: Stack; db: ReadReplicaDatabase; vpc: ec2.Vpc } {
   const vpc = orgVpc(stack);
-  return { stack, db: new ReadReplicaDatabase(stack, 'Db', { vpc, ...props }) };
+  return { stack, vpc, db: new ReadReplicaDatabase(stack, 'Db', { vpc, ...props }) };
 }
 
 function fn(stack: Stack, vpc: ec2.IVpc): lambda.Function {
@@ -66,8 +66,8 @@ describe('defaults', () => {
 });
 
 test('grantConnect with the proxy: rds-db:connect on the proxy user; the proxy admits only the granted function', () => {
-  const { stack, db } = database();
-  const f = fn(stack, db.cluster.vpc);
+  const { stack, db, vpc } = database();
+  const f = fn(stack, vpc);
   db.grantConnect(f);
   db.connections.allowDefaultPortFrom(f);
   const template = Template.fromStack(stack);
@@ -182,11 +182,12 @@ describe('Aurora Global Database', () => {
     const app = newApp();
     const east = new Stack(app, 'East', { env: { region: 'us-east-1' } });
     const west = new Stack(app, 'West', { env: { region: 'us-west-2' } });
-    const plain = new ReadReplicaDatabase(east, 'Plain', { vpc: orgVpc(east) });
-    const global = new ReadReplicaDatabase(east, 'Global', { vpc: plain.cluster.vpc, globalDatabase: true, minCapacity: 0.5 });
+    const eastVpc = orgVpc(east);
+    const plain = new ReadReplicaDatabase(east, 'Plain', { vpc: eastVpc });
+    const global = new ReadReplicaDatabase(east, 'Global', { vpc: eastVpc, globalDatabase: true, minCapacity: 0.5 });
     const vpc = orgVpc(west);
     expect(() => new GlobalSecondaryDatabase(west, 'A', { primary: plain, vpc })).toThrow(/create it with globalDatabase: true/);
-    expect(() => new GlobalSecondaryDatabase(east, 'B', { primary: global, vpc: plain.cluster.vpc })).toThrow(/the Region of its primary/);
+    expect(() => new GlobalSecondaryDatabase(east, 'B', { primary: global, vpc: eastVpc })).toThrow(/the Region of its primary/);
     expect(() => new GlobalSecondaryDatabase(west, 'C', { primary: global, vpc, minCapacity: 0 })).toThrow(/minCapacity 0 \(auto-pause\) is refused/);
   });
 });
