@@ -26,3 +26,6 @@ export * from './edge/edge-origins';
 export * from './edge/edge-distribution';
 export * from './regional/regional-deployment';
 export * from './regional/cross-region-inference';
+export * from './data/database-interface';
+export * from './data/read-replica-database';
+export * from './data/global-secondary-database';

@@ -25,6 +25,11 @@ export interface IReadReplicaDatabase extends IConstruct, ec2.IConnectable {
   readonly username: string;
   /** Whether handlers authenticate with IAM auth tokens (true behind the proxy) rather than the secret's password. */
   readonly iamAuthentication: boolean;
+  /**
+   * The identifier of the Aurora Global Database whose primary this cluster is, if it is one
+   * (`ReadReplicaDatabase` with `globalDatabase`); a `GlobalSecondaryDatabase` joins it.
+   */
+  readonly globalClusterIdentifier?: string;
   /** The credentials of `username` (Secrets Manager, rotated). */
   readonly secret: secretsmanager.ISecret;
   /**
