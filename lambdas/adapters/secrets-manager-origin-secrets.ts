@@ -107,7 +107,8 @@ export class SecretsManagerOriginSecrets implements OriginSecretVerifier {
   private async readStages(signal: AbortSignal): Promise<string[]> {
     const values = await Promise.all(ACCEPTED_STAGES.map(async (stage) => {
       try {
-        const out = await this.client.send(new GetSecretValueCommand({ SecretId: this.config.secretArn, VersionStage: stage }), { abortSignal: signal });
+        const command = new GetSecretValueCommand({ SecretId: this.config.secretArn, VersionStage: stage });
+        const out = await this.client.send(command, { abortSignal: signal });
         return out.SecretString;
       } catch (err) {
         // A stage no version carries (no rotation in progress, none finished yet) is no error.

@@ -5,8 +5,8 @@
  */
 import { JwtRsaVerifier } from 'aws-jwt-verify';
 import { FetchError, JwksNotAvailableInCacheError } from 'aws-jwt-verify/error';
-import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import { fetch, SimpleFetcher } from 'aws-jwt-verify/https';
+import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import type { JwtPayload } from 'aws-jwt-verify/jwt-model';
 import { edgeTenantHeaderValue } from './edge-tenant';
 import { isWellFormedUnicode } from './hashing';

@@ -1,7 +1,7 @@
 import type { AnswerCaches } from './answer-caches';
 import type { Caller } from './cache-key';
-import { edgeTenantHeaderValue } from './edge-tenant';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint';
+import { edgeTenantHeaderValue } from './edge-tenant';
 import { HttpError } from './errors';
 import type { MetricsRecorder } from './ports';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';

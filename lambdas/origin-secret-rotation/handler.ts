@@ -19,7 +19,9 @@ export async function handler(event: RotationEvent): Promise<void> {
   const config = JSON.parse(raw) as OriginSecretRotationRuntimeConfig;
   logger.info('rotation step', { step: event.Step, secretId: event.SecretId, versionId: event.ClientRequestToken });
   await rotateOriginSecret(event, {
-    secrets, distribution, distributionId: config.distributionId,
+    secrets,
+    distribution,
+    distributionId: config.distributionId,
     logger: { info: (message, attributes) => logger.info(message, attributes ?? {}) },
   });
 }

@@ -69,7 +69,8 @@ async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<
         records: deps.servingRecords, exact: deps.exactCache, vectors: deps.semanticCache?.store,
       }, config, metrics, { body, caller }),
     };
-    const response = withRequestId(await dispatchRouterRequest(routes, event, { tenant: config.tenant, metrics, logger: errorLogger, origin }), requestId);
+    const dispatchDeps = { tenant: config.tenant, metrics, logger: errorLogger, origin };
+    const response = withRequestId(await dispatchRouterRequest(routes, event, dispatchDeps), requestId);
     log = requestLog(event, context, response);
     return response;
   } catch (err) {

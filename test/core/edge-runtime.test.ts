@@ -1,10 +1,10 @@
 /** The router's origin secret check, health route and edge-verified static answers; the rotation steps. */
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type { AnswerCaches } from '../../lambdas/core/answer-caches';
-import { matchesOriginSecret, type OriginSecretVerifier } from '../../lambdas/core/origin-verification';
 import { rotateOriginSecret, type OriginHeaders, type RotationDistribution, type RotationSecrets } from '../../lambdas/core/origin-secret-rotation';
+import { matchesOriginSecret, type OriginSecretVerifier } from '../../lambdas/core/origin-verification';
 import { dispatchRouterRequest, type RouteHandlers } from '../../lambdas/core/router-dispatch';
 import { handleStaticAnswer } from '../../lambdas/core/static-answers-endpoint';
-import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 
 const metrics = { add: () => undefined } as never;
 const logger = { error: () => undefined };
