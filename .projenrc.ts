@@ -77,6 +77,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-bedrock-runtime@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sagemaker-runtime@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
+    // The origin secret rotation: the distribution's origin headers (GetDistributionConfig, UpdateDistribution).
+    `@aws-sdk/client-cloudfront@${AWS_SDK_VERSION}`,
+    // The Lambda@Edge verifier: JWT signature and claims against the issuer's JWKS (AWS's library, no dependencies).
+    'aws-jwt-verify@^5.2.1',
     // The router's configuration, when too large for the functions' environment (SSM Parameter Store).
     `@aws-sdk/client-ssm@${AWS_SDK_VERSION}`,
     '@smithy/node-http-handler@^4.0.0',

@@ -9,6 +9,7 @@ export * from './cache/vector-store';
 export * from './cache/semantic-cache';
 export * from './cache/static-answers';
 export * from './cache/user-context-store';
+export * from './routing/origin-verification-options';
 export * from './routing/router-authorization';
 export * from './routing/router-interface';
 export * from './routing/tiered-router';

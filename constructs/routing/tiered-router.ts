@@ -1,4 +1,4 @@
-import { Annotations, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Arn, ArnFormat, Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -10,6 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import type { OriginVerificationOptions } from './origin-verification-options';
 import { RouterAuthorization } from './router-authorization';
 import type { ITieredRouter } from './router-interface';
 import { provisionedRouterAlias, type RouterProvisionedConcurrency } from './router-scaling';
@@ -19,6 +20,7 @@ import type { SemanticCacheOptions } from '../cache/semantic-cache';
 import type { IStaticAnswers } from '../cache/static-answers';
 import { UserContextBackend, type IUserContextStore } from '../cache/user-context-store';
 import type { VectorStore } from '../cache/vector-store';
+import { HEALTH_PATH } from '../contract/edge';
 import { AiMetricNames } from '../contract/metrics';
 import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV, type RouterRuntimeConfig } from '../contract/runtime-config';
 import { cacheConnectionConfig } from '../internal/cache-connection';
@@ -168,6 +170,15 @@ export interface TieredRouterOptions {
    * @default - none: every execution environment starts on demand
    */
   readonly provisionedConcurrency?: RouterProvisionedConcurrency;
+  /**
+   * The router is behind an `EdgeDistribution`: every route answers 403 to a request without the
+   * distribution's origin secret (so the API cannot be called around the distribution and its
+   * WAF), and `GET /v1/health` is served without authorization for Route 53 health checks
+   * (it answers 200 `{"status":"ok"}` and nothing else). Needs JWT `authorization`: a SigV4
+   * signature does not survive CloudFront's change of the Host header.
+   * @default - no origin verification and no health route: the API is called directly
+   */
+  readonly originVerification?: OriginVerificationOptions;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -329,6 +340,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
   constructor(scope: Construct, id: string, props: TieredRouterProps) {
     super(scope, id);
     validateRouterProps(props);
+    if (props.originVerification) validateOriginVerification(props.originVerification, props.authorization, Stack.of(this));
     for (const warning of tierWarnings('TieredRouter', props.tiers)) Annotations.of(this).addWarningV2(warning.id, warning.message);
     validateApiAttachment(props);
     this.tiers = props.tiers;
@@ -386,7 +398,17 @@ export class TieredRouter extends Construct implements ITieredRouter {
       staticAnswers: props.staticAnswers ? staticAnswersRuntimeConfig(props.staticAnswers) : undefined,
       userContext: props.userContext ? userContextRuntimeConfig(props.userContext) : undefined,
       feedback: props.cache ? { windowSeconds: (props.feedbackWindow ?? Duration.hours(24)).toSeconds() } : undefined,
+      originVerification: props.originVerification ? {
+        secretArn: props.originVerification.originSecret.secretArn,
+        refreshSeconds: (props.originVerification.refreshInterval ?? ORIGIN_REFRESH_DEFAULT).toSeconds(),
+        edgeCacheSeconds: (props.originVerification.edgeCacheTtl ?? EDGE_CACHE_TTL_DEFAULT).toSeconds(),
+      } : undefined,
     };
+    if (props.originVerification) {
+      // GetSecretValue of the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions (and kms:Decrypt with a key).
+      props.originVerification.originSecret.grantRead(routerFunction);
+      requireAwsServices(routerFunction, AwsServiceEndpoint.SECRETS_MANAGER);
+    }
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
     this.attachRoutingConfiguration(routerFunction);
     if (props.provisionedConcurrency) this.alias = provisionedRouterAlias(this, routerFunction, props.provisionedConcurrency);
@@ -436,6 +458,9 @@ export class TieredRouter extends Construct implements ITieredRouter {
     if (props.userContext || cachesPersonalAnswers) this.addRoute('Context', apigwv2.HttpMethod.DELETE, CONTEXT_PATH);
     // Serving records live in the response cache: without one there is nothing to judge by.
     if (props.cache) this.addRoute('Feedback', apigwv2.HttpMethod.POST, FEEDBACK_PATH);
+    // Behind the edge only: Route 53 health checks send no token and no origin secret. The
+    // route answers 200 and nothing else; it is not among the routes grantInvoke() names.
+    if (props.originVerification) this.addRoute('Health', apigwv2.HttpMethod.GET, HEALTH_PATH, new apigwv2.HttpNoneAuthorizer());
   }
 
   /**
@@ -661,22 +686,38 @@ export class TieredRouter extends Construct implements ITieredRouter {
     return services;
   }
 
-  private addRoute(id: string, method: apigwv2.HttpMethod, path: string): void {
+  private addRoute(id: string, method: apigwv2.HttpMethod, path: string, unauthenticated?: apigwv2.HttpNoneAuthorizer): void {
     const integration = new integrations.HttpLambdaIntegration(id, this.integrationTarget);
+    let route: apigwv2.HttpRoute;
     if (this.createdApi) {
-      this.createdApi.addRoutes({ path, methods: [method], integration });
+      [route] = this.createdApi.addRoutes({ path, methods: [method], integration, authorizer: unauthenticated });
     } else {
       // In this construct (and so this stack), not under an API that may live in another stack.
-      new apigwv2.HttpRoute(this, `${id}Route`, {
+      route = new apigwv2.HttpRoute(this, `${id}Route`, {
         httpApi: this.api,
         routeKey: apigwv2.HttpRouteKey.with(path, method),
         integration,
-        authorizer: this.authorizer,
+        authorizer: unauthenticated ?? this.authorizer,
       });
+    }
+    if (unauthenticated) {
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason: 'The health route of a router behind the edge: Route 53 health checks send no credentials; it answers 200 {"status":"ok"} and nothing else.',
+      });
+      return;
     }
     this.routes.push([method, path]);
   }
 }
+
+/** Defaults and bounds of `originVerification`. */
+const ORIGIN_REFRESH_DEFAULT = Duration.minutes(5);
+const ORIGIN_REFRESH_MIN = Duration.seconds(30);
+const ORIGIN_REFRESH_MAX = Duration.hours(1);
+const EDGE_CACHE_TTL_DEFAULT = Duration.hours(1);
+const EDGE_CACHE_TTL_MIN = Duration.seconds(1);
+const EDGE_CACHE_TTL_MAX = Duration.days(1);
 
 /** The largest value of an SSM parameter (advanced tier): 8 KB. */
 const SSM_PARAMETER_LIMIT_BYTES = 8192;
@@ -768,6 +809,33 @@ function validateRouterProps(props: TieredRouterProps): void {
   }
   if (props.maxRequestBytes !== undefined && props.maxRequestBytes > 6_000_000) {
     throw new Error(`TieredRouter: maxRequestBytes must be at most 6000000 (the Lambda payload limit); got ${props.maxRequestBytes}`);
+  }
+}
+
+function validateOriginVerification(o: OriginVerificationOptions, authorization: RouterAuthorization | undefined, stack: Stack): void {
+  if ((authorization ?? RouterAuthorization.iam()).tenantSource !== 'jwt') {
+    throw new Error('TieredRouter: originVerification needs authorization: RouterAuthorization.jwt(...). With IAM authorization (the default) '
+      + 'callers sign requests (SigV4) for the API\'s own host, and CloudFront forwards them with another Host header, so the signature '
+      + 'never verifies through the edge. Let IAM callers call a Region\'s API directly, through a router without originVerification');
+  }
+  const arn = o.originSecret.secretArn;
+  if (!Token.isUnresolved(arn) && !Token.isUnresolved(stack.region)) {
+    const region = Arn.split(arn, ArnFormat.COLON_RESOURCE_NAME).region;
+    if (region !== stack.region) {
+      throw new Error(`TieredRouter: originVerification.originSecret must be in the router's Region (${stack.region}): give the secret's replica `
+        + `in this Region (Secret.fromSecretCompleteArn with the replica's ARN); got a secret in ${region}`);
+    }
+  }
+  const bounded: Array<[string, Duration | undefined, Duration, Duration]> = [
+    ['refreshInterval', o.refreshInterval, ORIGIN_REFRESH_MIN, ORIGIN_REFRESH_MAX],
+    ['edgeCacheTtl', o.edgeCacheTtl, EDGE_CACHE_TTL_MIN, EDGE_CACHE_TTL_MAX],
+  ];
+  for (const [name, value, min, max] of bounded) {
+    if (value === undefined) continue;
+    const seconds = value.toSeconds({ integral: false });
+    if (!Number.isInteger(seconds) || seconds < min.toSeconds() || seconds > max.toSeconds()) {
+      throw new Error(`TieredRouter: originVerification.${name} must be whole seconds between ${min.toHumanString()} and ${max.toHumanString()}; got ${value.toHumanString()}`);
+    }
   }
 }
 

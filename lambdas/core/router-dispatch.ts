@@ -7,7 +7,9 @@ import type { Caller } from './cache-key';
 import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint';
 import { HttpError } from './errors';
+import type { OriginSecretVerifier } from './origin-verification';
 import type { MetricsRecorder } from './ports';
+import { EDGE_TENANT_HEADER, HEALTH_PATH, ORIGIN_SECRET_HEADER } from '../../constructs/contract/edge';
 import type { TenantSource } from '../../constructs/contract/runtime-config';
 
 /** The routes of the router, by HTTP API route key. */
@@ -21,6 +23,7 @@ export interface RouterEvent {
   readonly isBase64Encoded?: unknown;
   readonly queryStringParameters?: unknown;
   readonly requestContext?: unknown;
+  readonly headers?: unknown;
 }
 
 /** A request once dispatched: the route, its caller (undefined: unauthenticated) and its decoded body. */
@@ -28,6 +31,11 @@ export interface RoutedRequest {
   readonly caller: Caller | undefined;
   readonly body: string | undefined;
   readonly query: Readonly<Record<string, string | undefined>>;
+  /**
+   * The `x-edge-tenant` header of a request that passed origin verification (the edge verifier
+   * set it); undefined without origin verification, where anyone could have sent it.
+   */
+  readonly edgeTenant?: string;
 }
 
 /** One function per route; each answers a response (its own 4xx/5xx included). */
@@ -37,7 +45,12 @@ export interface DispatchDeps {
   readonly tenant: { readonly source: TenantSource; readonly claim?: string };
   readonly metrics: MetricsRecorder;
   readonly logger: { error(message: string, attributes: Record<string, unknown>): void };
+  /** With origin verification: every route but the health route needs a valid origin secret. */
+  readonly origin?: OriginSecretVerifier;
 }
+
+/** The route Route 53 health checks call: no authorizer, no origin secret (they send no headers). */
+export const HEALTH_ROUTE = `GET ${HEALTH_PATH}`;
 
 /**
  * Dispatches one request: 404 for a route the router does not serve, else the route's handler
@@ -46,12 +59,20 @@ export interface DispatchDeps {
  */
 export async function dispatchRouterRequest(handlers: RouteHandlers, event: RouterEvent, deps: DispatchDeps): Promise<HttpResponse> {
   try {
+    // Says the function runs and nothing else: no dependency's state to an unauthenticated caller.
+    if (event.routeKey === HEALTH_ROUTE) return { statusCode: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify({ status: 'ok' }) };
     const route = ROUTER_ROUTES.find((r) => r === event.routeKey);
     if (!route) {
       return errorResponse(new HttpError(404, `No route ${String(event.routeKey)}; this API serves ${ROUTER_ROUTES.join(', ')}`, 'not-found'), deps.metrics);
     }
+    let edgeTenant: string | undefined;
+    if (deps.origin) {
+      const rejected = await verifyOrigin(deps.origin, event.headers, deps);
+      if (rejected) return rejected;
+      edgeTenant = headerOf(event.headers, EDGE_TENANT_HEADER);
+    }
     const caller = callerOf(event.requestContext, deps.tenant);
-    return await handlers[route]({ caller, body: decodedBody(event), query: queryOf(event.queryStringParameters) });
+    return await handlers[route]({ caller, body: decodedBody(event), query: queryOf(event.queryStringParameters), edgeTenant });
   } catch (err) {
     return internalError(err, deps);
   }
@@ -85,6 +106,17 @@ export function callerOf(requestContext: unknown, tenant: { readonly source: Ten
   return caller && typeof caller.tenantId === 'string' && caller.tenantId.length > 0 ? caller : undefined;
 }
 
+/** The 403 (or, when the secret cannot be read, 503) of a request without a valid origin secret; undefined when it has one. */
+async function verifyOrigin(origin: OriginSecretVerifier, headers: unknown, deps: DispatchDeps): Promise<HttpResponse | undefined> {
+  const verdict = await origin.verify(headerOf(headers, ORIGIN_SECRET_HEADER));
+  if (verdict === 'valid') return undefined;
+  if (verdict === 'unavailable') {
+    // Fail closed: a request that cannot be checked never gets around the edge and its WAF.
+    return errorResponse(new HttpError(503, 'The service cannot verify requests right now. Retry after 5 seconds.', 'unavailable', { 'retry-after': '5' }), deps.metrics);
+  }
+  return errorResponse(new HttpError(403, 'This API is served through its CloudFront distribution; call the distribution\'s domain', 'forbidden-origin'), deps.metrics);
+}
+
 /** The 500 of an unexpected error: logged with its details, answered without them. */
 export function internalError(err: unknown, deps: Pick<DispatchDeps, 'logger'>): HttpResponse {
   const e = err instanceof Error ? err : new Error(String(err));
@@ -107,6 +139,12 @@ function queryOf(raw: unknown): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') out[k] = v;
   return out;
+}
+
+/** A request header (HTTP API lower-cases their names); undefined unless a string. */
+function headerOf(headers: unknown, name: string): string | undefined {
+  const value = field(headers, name);
+  return typeof value === 'string' ? value : undefined;
 }
 
 function field(value: unknown, name: string): unknown {

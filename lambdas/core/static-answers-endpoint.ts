@@ -1,6 +1,7 @@
 import type { AnswerCaches } from './answer-caches';
 import type { Caller } from './cache-key';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint';
+import { edgeTenantHeaderValue } from './edge-tenant';
 import { HttpError } from './errors';
 import type { MetricsRecorder } from './ports';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -13,15 +14,25 @@ const RETRY_AFTER_SECONDS = 2;
  * 200 with `Cache-Control: private, max-age=<maxAgeSeconds>`: the caller may keep it; a shared
  * cache (a CDN) may not, since the answer is the tenant's and the URL does not say which tenant;
  * 404 when no static answer matches; 503 with `retry-after` when the static answers cannot be read.
+ *
+ * Through the edge (origin verified, `edgeTenant` given): `edgeTenant` names the tenant the edge
+ * verified and put in its cache key. Equal to the caller's tenant, the answer is `public` with
+ * `s-maxage` (the edge may serve it to that tenant's callers); different, 403 (nothing served,
+ * nothing cacheable): the edge's cache key would file this tenant's answer under another one.
  */
 export async function handleStaticAnswer(
   caches: AnswerCaches,
   config: RouterRuntimeConfig,
   metrics: MetricsRecorder,
-  input: { question: string | undefined; caller: Caller | undefined },
+  input: { question: string | undefined; caller: Caller | undefined; edgeTenant?: string },
 ): Promise<HttpResponse> {
   try {
     if (!input.caller) throw new HttpError(401, 'No tenant in the authorizer context', 'unauthenticated');
+    const edgeCacheSeconds = config.originVerification?.edgeCacheSeconds;
+    const edgeVerified = input.edgeTenant !== undefined && edgeCacheSeconds !== undefined;
+    if (edgeVerified && input.edgeTenant !== edgeTenantHeaderValue(input.caller.tenantId)) {
+      throw new HttpError(403, 'The tenant the edge verified is not the tenant of the token', 'tenant-mismatch');
+    }
     if (!config.staticAnswers) throw new HttpError(404, 'This router has no static answers', 'not-found');
     const question = input.question?.trim();
     if (!question) throw new HttpError(400, 'Query parameter q (the question) is required', 'invalid');
@@ -40,7 +51,9 @@ export async function handleStaticAnswer(
       statusCode: 200,
       headers: {
         ...JSON_HEADERS,
-        'cache-control': `private, max-age=${config.staticAnswers.maxAgeSeconds}`,
+        'cache-control': edgeVerified
+          ? `public, max-age=0, s-maxage=${edgeCacheSeconds}`
+          : `private, max-age=${config.staticAnswers.maxAgeSeconds}`,
         'x-cache': 'static',
       },
       body: JSON.stringify({

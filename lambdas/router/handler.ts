@@ -5,6 +5,7 @@ import { EmfWriter } from '../adapters/emf-metrics';
 import { traceInvocation, xRaySpans } from '../adapters/powertools-tracing';
 import { ProviderInvoker } from '../adapters/provider-invoker';
 import { onFirstUse, readRouterConfig } from '../adapters/router-config';
+import { SecretsManagerOriginSecrets } from '../adapters/secrets-manager-origin-secrets';
 import { handleChat, type HttpResponse } from '../core/chat-endpoint';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
@@ -22,7 +23,8 @@ const guard = new QuestionGuard();
 /** The configuration (from the environment, or SSM at cold start) and what is built from it. */
 const runtime = onFirstUse(async () => {
   const config = await readRouterConfig();
-  return { config, dependencies: new DependencyBuilder(config, guard, logger) };
+  const origin = config.originVerification ? new SecretsManagerOriginSecrets(config.originVerification, { logger: errorLogger }) : undefined;
+  return { config, dependencies: new DependencyBuilder(config, guard, logger), origin };
 });
 const errorLogger = { error: (message: string, attributes: Record<string, unknown>): void => logger.error(message, attributes) };
 /** Built once per container; each invocation gets a recorder and writes one line (metrics and log fields). */
@@ -32,7 +34,7 @@ const spans = xRaySpans();
 
 /**
  * The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`,
- * `DELETE /v1/context`, `POST /v1/feedback`. Every answer carries the request id (the Lambda's,
+ * `DELETE /v1/context`, `POST /v1/feedback`, and `GET /v1/health` behind the edge. Every answer carries the request id (the Lambda's,
  * unique per invocation) in `x-request-id`.
  */
 export function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
@@ -51,14 +53,14 @@ async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<
   const requestId = context.awsRequestId;
   let log: Record<string, unknown> | undefined;
   try {
-    const { config, dependencies } = await runtime();
+    const { config, dependencies, origin } = await runtime();
     const deps = await dependencies.get(metrics);
     const service = new ChatService({ config, invoker, classifier, guard, metrics, spans, ...deps });
     const routes: RouteHandlers = {
       'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, {
         body, caller, deadline: Date.now() + context.getRemainingTimeInMillis(), requestId, servingRecords: deps.servingRecords,
       }),
-      'GET /v1/static-answers': ({ query, caller }) => handleStaticAnswer(service.caches, config, metrics, { question: query.q, caller }),
+      'GET /v1/static-answers': ({ query, caller, edgeTenant }) => handleStaticAnswer(service.caches, config, metrics, { question: query.q, caller, edgeTenant }),
       'PUT /v1/context/preferences': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, { method: 'PUT', body, caller }),
       'DELETE /v1/context': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, {
         method: 'DELETE', body, caller, answers: { exact: deps.exactCache, vectors: deps.semanticCache?.store },
@@ -67,7 +69,8 @@ async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<
         records: deps.servingRecords, exact: deps.exactCache, vectors: deps.semanticCache?.store,
       }, config, metrics, { body, caller }),
     };
-    const response = withRequestId(await dispatchRouterRequest(routes, event, { tenant: config.tenant, metrics, logger: errorLogger }), requestId);
+    const dispatchDeps = { tenant: config.tenant, metrics, logger: errorLogger, origin };
+    const response = withRequestId(await dispatchRouterRequest(routes, event, dispatchDeps), requestId);
     log = requestLog(event, context, response);
     return response;
   } catch (err) {
