@@ -263,13 +263,22 @@ export class EdgeDistribution extends Construct {
       reason: 'The web ACL publishes metrics and sampled requests for every rule; full WAF logs (CloudWatch Logs, S3 or Firehose, charged per GB) are an organization choice: add an AWS::WAFv2::LoggingConfiguration for webAcl.',
     });
 
+    // Every viewer header but Host (API Gateway routes by the origin's name) and the edge tenant
+    // header: only the edge verifier sets that one, on the static answers behaviour, whose cache
+    // key forwards it. A viewer's own value never reaches a router.
+    const originRequestPolicy = new cloudfront.OriginRequestPolicy(this, 'OriginRequestPolicy', {
+      comment: 'cdk-scalable-ai: viewer headers except Host and the edge tenant header',
+      headerBehavior: cloudfront.OriginRequestHeaderBehavior.denyList('host', EDGE_TENANT_HEADER),
+      queryStringBehavior: cloudfront.OriginRequestQueryStringBehavior.all(),
+      cookieBehavior: cloudfront.OriginRequestCookieBehavior.none(),
+    });
     const getBehavior = (cachePolicy: cloudfront.ICachePolicy): cloudfront.BehaviorOptions => ({
       origin: originGroup,
       // Origin groups accept only GET/HEAD/OPTIONS behaviours (CloudFront fails over only those).
       allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS,
       viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
       cachePolicy,
-      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+      originRequestPolicy,
     });
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: 'cdk-scalable-ai edge',
@@ -279,7 +288,7 @@ export class EdgeDistribution extends Construct {
         allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
         cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
-        originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        originRequestPolicy,
       },
       additionalBehaviors: {
         '/v1/jobs/*': getBehavior(jobsCachePolicy),

@@ -135,7 +135,7 @@ export class RegionalDeployment extends Construct {
         routerOptions = {
           ...routerOptions,
           authorization: RouterAuthorization.jwt(props.edge.jwt),
-          // TODO-for-merge (H-edgert): originVerification: { originSecret: regionalSecret },
+          originVerification: { ...routerOptions?.originVerification, originSecret: regionalSecret },
         };
         this.regionalSecrets.push(regionalSecret);
       }

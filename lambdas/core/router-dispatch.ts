@@ -6,6 +6,7 @@
 import type { Caller } from './cache-key';
 import { callerFromAuthorizer, type AuthorizerContext } from './caller';
 import { errorResponse, JSON_HEADERS, type HttpResponse } from './chat-endpoint';
+import { edgeTenantHeaderValue } from './edge-tenant';
 import { HttpError } from './errors';
 import type { OriginSecretVerifier } from './origin-verification';
 import type { MetricsRecorder } from './ports';
@@ -71,7 +72,7 @@ export async function dispatchRouterRequest(handlers: RouteHandlers, event: Rout
       if (rejected) return rejected;
       edgeTenant = headerOf(event.headers, EDGE_TENANT_HEADER);
     }
-    const caller = callerOf(event.requestContext, deps.tenant);
+    const caller = callerOf(event.requestContext, deps.tenant) ?? edgeCaller(route, edgeTenant);
     return await handlers[route]({ caller, body: decodedBody(event), query: queryOf(event.queryStringParameters), edgeTenant });
   } catch (err) {
     return internalError(err, deps);
@@ -104,6 +105,23 @@ export function callerOf(requestContext: unknown, tenant: { readonly source: Ten
   }
   const caller = callerFromAuthorizer(checked, tenant.source, tenant.claim);
   return caller && typeof caller.tenantId === 'string' && caller.tenantId.length > 0 ? caller : undefined;
+}
+
+/**
+ * Behind the edge, the static answers route has no API Gateway authorizer: CloudFront forwards a
+ * GET's Authorization header only when it is in the cache key, and the key holds the tenant
+ * instead. The tenant is then the one the edge verifier took from the verified JWT, and only on
+ * that route of a request that passed origin verification (`edgeTenant` is set only then).
+ */
+function edgeCaller(route: (typeof ROUTER_ROUTES)[number], edgeTenant: string | undefined): Caller | undefined {
+  if (route !== 'GET /v1/static-answers' || edgeTenant === undefined) return undefined;
+  let tenantId: string;
+  try {
+    tenantId = decodeURIComponent(edgeTenant);
+  } catch {
+    return undefined;
+  }
+  return tenantId.length > 0 && edgeTenantHeaderValue(tenantId) === edgeTenant ? { tenantId } : undefined;
 }
 
 /** The 403 (or, when the secret cannot be read, 503) of a request without a valid origin secret; undefined when it has one. */

@@ -54,13 +54,20 @@ describe('EdgeDistribution', () => {
     expect(behavior(config, '/v1/static-answers*').TargetOriginId).toBe(group.Id);
   });
 
-  test('POST routes (the default behaviour) go to the failover name, never cached, all viewer headers but Host', () => {
+  test('POST routes (the default behaviour) go to the failover name, never cached, all viewer headers but Host and the edge tenant', () => {
     const def = config.DefaultCacheBehavior;
     const byId = Object.fromEntries(config.Origins.map((o: any) => [o.Id, o.DomainName]));
     expect(byId[def.TargetOriginId]).toBe('api.example.com');
     expect(def.AllowedMethods).toEqual(expect.arrayContaining(['POST', 'PUT', 'DELETE']));
     expect(def.CachePolicyId).toBe(CACHING_DISABLED);
-    expect(def.OriginRequestPolicyId).toBe('b689b0a8-53d0-40ab-baf2-68738e2966ac');
+    // A viewer's own x-edge-tenant never reaches a router, on any behaviour.
+    for (const b of [def, ...config.CacheBehaviors]) {
+      const [, policy] = Object.entries(template.findResources('AWS::CloudFront::OriginRequestPolicy'))
+        .find(([id]) => JSON.stringify(b.OriginRequestPolicyId).includes(id))!;
+      const headers = (policy as any).Properties.OriginRequestPolicyConfig.HeadersConfig;
+      expect(headers.HeaderBehavior).toBe('allExcept');
+      expect(headers.Headers).toEqual(expect.arrayContaining(['host', EDGE_TENANT_HEADER]));
+    }
   });
 
   test('job status is keyed by Authorization with TTLs of 0 (never shared between callers)', () => {

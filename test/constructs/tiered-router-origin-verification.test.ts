@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { newStack, routerConfig } from './helpers';
-import { ModelTier, RouterAuthorization, TieredRouter } from '../../constructs';
+import { ModelTier, RouterAuthorization, ScalableAiService, TieredRouter } from '../../constructs';
 
 const tier = () => ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.000035, outputPricePer1kTokens: 0.00014, maxTokens: 512, timeout: Duration.seconds(8) });
 const jwt = RouterAuthorization.jwt({ issuer: 'https://issuer.example.com', audience: ['app'] });
@@ -20,6 +20,18 @@ describe('TieredRouter originVerification', () => {
     });
     const config = routerConfig(t) as { originVerification: { refreshSeconds: number; edgeCacheSeconds: number } };
     expect(config.originVerification).toMatchObject({ refreshSeconds: 300, edgeCacheSeconds: 600 });
+  });
+
+  test('behind the edge, static answers have no API Gateway authorizer (CloudFront forwards no Authorization on a cached GET)', () => {
+    const stack = newStack('Edge', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const originSecret = new secretsmanager.Secret(stack, 'Origin');
+    new ScalableAiService(stack, 'Service', { tiers: [tier()], staticAnswers: {}, enableMonitoring: false, routerOptions: { authorization: jwt, originVerification: { originSecret } } });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/static-answers', AuthorizationType: 'NONE' });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'PUT /v1/context/preferences', AuthorizationType: 'JWT' });
+    const plain = newStack();
+    new ScalableAiService(plain, 'Service', { tiers: [tier()], staticAnswers: {}, enableMonitoring: false, routerOptions: { authorization: jwt } });
+    Template.fromStack(plain).hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/static-answers', AuthorizationType: 'JWT' });
   });
 
   test('no health route without originVerification', () => {

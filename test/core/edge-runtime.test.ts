@@ -57,6 +57,17 @@ describe('dispatch with origin verification', () => {
     await dispatchRouterRequest(handlers, event('GET /v1/static-answers', headers), deps(undefined));
     expect(seen).toEqual(['acme', undefined]);
   });
+
+  test('without an authorizer, the verified edge tenant is the caller of static answers only', async () => {
+    const callers: unknown[] = [];
+    const record = new Proxy({}, { get: () => async (r: { caller?: unknown }) => (callers.push(r.caller), { statusCode: 200, headers: {}, body: '{}' }) }) as RouteHandlers;
+    const headers = { 'x-origin-verify': 's', 'x-edge-tenant': 'acme%20corp' };
+    await dispatchRouterRequest(record, event('GET /v1/static-answers', headers), deps(verifier('valid')));
+    await dispatchRouterRequest(record, event('POST /v1/chat', headers), deps(verifier('valid')));
+    await dispatchRouterRequest(record, event('GET /v1/static-answers', headers), deps(undefined));
+    await dispatchRouterRequest(record, event('GET /v1/static-answers', { ...headers, 'x-edge-tenant': '%E0%A4%A' }), deps(verifier('valid')));
+    expect(callers).toEqual([{ tenantId: 'acme corp' }, undefined, undefined, undefined]);
+  });
 });
 
 describe('static answers through the edge', () => {
