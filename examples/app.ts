@@ -1,5 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { addCompliancePacks } from './compliance';
+import { addGlobalAssistant } from './global-assistant';
 import { EcommerceAssistantOpenSearchStack, EcommerceAssistantSageMakerStack, EcommerceAssistantStack } from './ecommerce-assistant';
 
 // Every example is checked by cdk-nag's AWS Solutions pack, and with `-c nag=all` also by its
@@ -12,5 +13,7 @@ addCompliancePacks(app);
 new EcommerceAssistantStack(app, 'EcommerceAssistant');
 new EcommerceAssistantSageMakerStack(app, 'EcommerceAssistantSageMaker', { env: { region: 'us-east-1' } });
 new EcommerceAssistantOpenSearchStack(app, 'EcommerceAssistantOpenSearch');
+// The 1M users/day phase: two Regions behind one CloudFront distribution.
+addGlobalAssistant(app);
 
 app.synth();
