@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { addCompliancePacks } from './compliance';
-import { addGlobalAssistant } from './global-assistant';
 import { EcommerceAssistantOpenSearchStack, EcommerceAssistantSageMakerStack, EcommerceAssistantStack } from './ecommerce-assistant';
+import { addGlobalAssistant } from './global-assistant';
 
 // Every example is checked by cdk-nag's AWS Solutions pack, and with `-c nag=all` also by its
 // NIST 800-53 Rev 5 pack: an unacknowledged finding fails synth. The feature flags are cdk.json's.

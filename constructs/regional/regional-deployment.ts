@@ -121,9 +121,9 @@ export class RegionalDeployment extends Construct {
         replicaRegions: otherRegions.map((region) => ({ region })),
       });
       this.originSecret = originSecret;
-      for (const id of ['AwsSolutions-SMG4', 'NIST.800.53.R5-SecretsManagerRotationEnabled']) {
+      for (const nagId of ['AwsSolutions-SMG4', 'NIST.800.53.R5-SecretsManagerRotationEnabled']) {
         Validations.of(originSecret).acknowledge({
-          id,
+          id: nagId,
           reason: 'The origin secret is rotated by the EdgeDistribution put in front of these Regions (its rotation schedule and function live in the edge stack, which cdk-nag checks separately).',
         });
       }
@@ -245,5 +245,8 @@ function validate(props: RegionalDeploymentProps): void {
   if (props.edge) {
     if (!props.domain) throw new Error(`${where}: edge needs domain (the failover name and the regional names are the distribution's origins)`);
     if (props.regions.length < 2) throw new Error(`${where}: edge needs at least two regions (the primary and secondary origins)`);
+    if (props.regions[0] !== 'us-east-1') {
+      throw new Error(`${where}: with edge, regions must start with us-east-1: the origin secret is created in the first Region, and the EdgeDistribution (in us-east-1) reads it through a dynamic reference and rotates it, which both need it in its own Region; got ${props.regions[0]}`);
+    }
   }
 }

@@ -114,6 +114,7 @@ describe('RegionalDeployment', () => {
     expect(() => deploy({ regions: [Aws.REGION] })).toThrow(/resolved Region names/);
     expect(() => deploy({ regions: ['us-east-1', 'us-west-2'], edge: { jwt: JWT } })).toThrow(/edge needs domain/);
     expect(() => withDomain(['us-east-1'])).toThrow(/edge needs at least two regions/);
+    expect(() => withDomain(['us-west-2', 'us-east-1'])).toThrow(/regions must start with us-east-1.*got us-west-2/);
     expect(() => deploy({ regions: ['me-south-1'] })).toThrow(/Region me-south-1 has no geographic inference profile/);
     expect(CrossRegionInference.geographicProfileId('amazon.nova-micro-v1:0', 'ap-northeast-1')).toBe('apac.amazon.nova-micro-v1:0');
   });
