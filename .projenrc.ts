@@ -77,6 +77,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-bedrock-runtime@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sagemaker-runtime@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
+    // RDS IAM auth tokens of the user-profile connections through RDS Proxy.
+    `@aws-sdk/rds-signer@${AWS_SDK_VERSION}`,
     // The router's configuration, when too large for the functions' environment (SSM Parameter Store).
     `@aws-sdk/client-ssm@${AWS_SDK_VERSION}`,
     '@smithy/node-http-handler@^4.0.0',
