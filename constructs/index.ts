@@ -12,6 +12,7 @@ export * from './cache/user-context-store';
 export * from './routing/router-authorization';
 export * from './routing/router-interface';
 export * from './routing/tiered-router';
+export { type UserProfilesOptions } from './routing/user-profiles-options';
 export { type RouterProvisionedConcurrency } from './routing/router-scaling';
 export { DayOfWeek, type TrafficPeak, type WeeklyTrafficProfile } from './scaling/traffic-profile';
 export * from './scaling/capacity-plan';

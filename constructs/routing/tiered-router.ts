@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { RouterAuthorization } from './router-authorization';
 import type { ITieredRouter } from './router-interface';
 import { provisionedRouterAlias, type RouterProvisionedConcurrency } from './router-scaling';
+import { bindUserProfiles, type UserProfilesOptions } from './user-profiles-options';
 import type { EmbeddingModel } from '../cache/embedding-model';
 import type { IResponseCache } from '../cache/response-cache';
 import type { SemanticCacheOptions } from '../cache/semantic-cache';
@@ -213,6 +214,13 @@ export interface TieredRouterProps extends TieredRouterOptions {
    */
   readonly userContext?: IUserContextStore;
   /**
+   * User profiles in an Aurora database with read replicas, served at `GET /v1/profile` and
+   * `PUT /v1/profile` and added to each chat of their user (reads on the reader endpoint, writes
+   * on the writer). Needs `vpc`.
+   * @default - no user profiles
+   */
+  readonly userProfiles?: UserProfilesOptions;
+  /**
    * An existing HTTP API to serve the router's routes on, instead of a new one. The router adds
    * its routes (with its `authorization` on each) and their Lambda integrations to it, and
    * creates no stage, no access logs and no throttling settings: those stay the API's own. The
@@ -261,6 +269,8 @@ const CONTEXT_PREFERENCES_PATH = '/v1/context/preferences';
 const CONTEXT_PATH = '/v1/context';
 /** A verdict on an answer, by its request id. */
 const FEEDBACK_PATH = '/v1/feedback';
+/** The calling user's profile (with `userProfiles`). */
+const PROFILE_PATH = '/v1/profile';
 /** Bounds of `feedbackWindow`: long enough to judge an answer, short enough to bound the records kept. */
 const FEEDBACK_WINDOW_MIN = Duration.minutes(5);
 const FEEDBACK_WINDOW_MAX = Duration.days(7);
@@ -370,6 +380,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
     this.staticAnswers = props.staticAnswers;
     this.userContext = props.userContext;
     this.grantRouting(routerFunction);
+    const userProfiles = props.userProfiles ? bindUserProfiles(props.userProfiles, routerFunction) : undefined;
 
     const config: RouterRuntimeConfig = {
       tiers: props.tiers.map(tierRuntimeConfig),
@@ -386,6 +397,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
       staticAnswers: props.staticAnswers ? staticAnswersRuntimeConfig(props.staticAnswers) : undefined,
       userContext: props.userContext ? userContextRuntimeConfig(props.userContext) : undefined,
       feedback: props.cache ? { windowSeconds: (props.feedbackWindow ?? Duration.hours(24)).toSeconds() } : undefined,
+      userProfiles,
     };
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
     this.attachRoutingConfiguration(routerFunction);
@@ -436,6 +448,10 @@ export class TieredRouter extends Construct implements ITieredRouter {
     if (props.userContext || cachesPersonalAnswers) this.addRoute('Context', apigwv2.HttpMethod.DELETE, CONTEXT_PATH);
     // Serving records live in the response cache: without one there is nothing to judge by.
     if (props.cache) this.addRoute('Feedback', apigwv2.HttpMethod.POST, FEEDBACK_PATH);
+    if (props.userProfiles) {
+      this.addRoute('ProfileRead', apigwv2.HttpMethod.GET, PROFILE_PATH);
+      this.addRoute('ProfileWrite', apigwv2.HttpMethod.PUT, PROFILE_PATH);
+    }
   }
 
   /**
@@ -723,6 +739,9 @@ function validateRouterProps(props: TieredRouterProps): void {
     if (thresholds.some((t, i) => !(t >= 0 && t <= 1) || (i > 0 && t < thresholds[i - 1]))) {
       throw new Error(`TieredRouter: classifierThresholds must be ascending values within 0..1; got [${thresholds.join(', ')}]`);
     }
+  }
+  if (props.userProfiles && !props.vpc) {
+    throw new Error('TieredRouter: vpc is required with userProfiles (the function must reach the database inside its VPC)');
   }
   if (props.cache && !props.vpc) {
     throw new Error('TieredRouter: vpc is required with a cache (the function must reach the cache inside the VPC)');
