@@ -169,6 +169,13 @@ export interface TieredRouterOptions {
    * @default - none: every execution environment starts on demand
    */
   readonly provisionedConcurrency?: RouterProvisionedConcurrency;
+  /**
+   * User profiles in an Aurora database with read replicas, served at `GET /v1/profile` and
+   * `PUT /v1/profile` and added to each chat of their user (reads on the reader endpoint, writes
+   * on the writer). Needs `vpc` (a `ScalableAiService` gives its router its VPC).
+   * @default - no user profiles
+   */
+  readonly userProfiles?: UserProfilesOptions;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -213,13 +220,6 @@ export interface TieredRouterProps extends TieredRouterOptions {
    * @default - no user context
    */
   readonly userContext?: IUserContextStore;
-  /**
-   * User profiles in an Aurora database with read replicas, served at `GET /v1/profile` and
-   * `PUT /v1/profile` and added to each chat of their user (reads on the reader endpoint, writes
-   * on the writer). Needs `vpc`.
-   * @default - no user profiles
-   */
-  readonly userProfiles?: UserProfilesOptions;
   /**
    * An existing HTTP API to serve the router's routes on, instead of a new one. The router adds
    * its routes (with its `authorization` on each) and their Lambda integrations to it, and
