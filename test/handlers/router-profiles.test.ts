@@ -127,28 +127,37 @@ describe('GET and PUT /v1/profile', () => {
 
 describe('chat with a profile', () => {
   test('the profile is in the model\'s system prompt, and the answer is cached for its user only', async () => {
-    expect((await putProfile({ displayName: 'Ada', segment: 'premium', attributes: {} })).status).toBe(204);
+    // The same profile for two users of one tenant: the same prompt, which only the personal scope keeps apart.
+    const profile = { locale: 'en-GB', segment: 'premium-gold', attributes: {} };
+    expect((await putProfile(profile)).status).toBe(204);
+    expect((await putProfile(profile, TENANT_A_USER_2)).status).toBe(204);
     const question = 'Which delivery options do I have?';
     const first = await call(ask(question));
     expect(first.status).toBe(200);
     expect(profileReads(first, 'used')).toBe(1);
     const seen = modelCalls();
     expect(seen).toHaveLength(1);
-    expect(seen[0].request.system).toContain('"displayName":"Ada"');
-    expect(seen[0].request.system).toContain('"segment":"premium"');
+    expect(seen[0].request.system).toContain('"segment":"premium-gold"');
+    expect(seen[0].request.system).toContain('"locale":"en-GB"');
 
     // The same user again: the personal cache entry answers.
     const again = await call(ask(question));
     expect(again.headers['x-cache']).toBe('exact');
     expect(modelCalls()).toHaveLength(1);
 
-    // Another user of the same tenant, without a profile: never the first user's answer.
+    // Another user of the same tenant: never the first user's answer.
     const other = await call(ask(question), { userArn: TENANT_A_USER_2 });
     expect(other.status).toBe(200);
     expect(other.headers['x-cache']).not.toBe('exact');
-    expect(profileReads(other, 'none')).toBe(1);
-    const calls = modelCalls();
-    expect(calls).toHaveLength(2);
-    expect(calls[1].request.system ?? '').not.toContain('Ada');
+    expect(profileReads(other, 'used')).toBe(1);
+    expect(modelCalls()).toHaveLength(2);
+  });
+
+  test('a user without a profile: no profile in the prompt, counted as none', async () => {
+    const noProfile = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-3`;
+    const reply = await call(ask('What are your opening hours?'), { userArn: noProfile });
+    expect(reply.status).toBe(200);
+    expect(profileReads(reply, 'none')).toBe(1);
+    expect(modelCalls()[0].request.system ?? '').not.toContain('profile');
   });
 });
