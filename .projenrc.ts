@@ -81,6 +81,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-cloudfront@${AWS_SDK_VERSION}`,
     // The Lambda@Edge verifier: JWT signature and claims against the issuer's JWKS (AWS's library, no dependencies).
     'aws-jwt-verify@^5.2.1',
+    // RDS IAM auth tokens of the user-profile connections through RDS Proxy.
+    `@aws-sdk/rds-signer@${AWS_SDK_VERSION}`,
     // The router's configuration, when too large for the functions' environment (SSM Parameter Store).
     `@aws-sdk/client-ssm@${AWS_SDK_VERSION}`,
     '@smithy/node-http-handler@^4.0.0',

@@ -13,6 +13,8 @@ export * from './routing/origin-verification-options';
 export * from './routing/router-authorization';
 export * from './routing/router-interface';
 export * from './routing/tiered-router';
+export { type UserProfilesOptions } from './routing/user-profiles-options';
+// The contract of ReadReplicaDatabase (H-data's construct) that userProfiles takes.
 export { type RouterProvisionedConcurrency } from './routing/router-scaling';
 export { DayOfWeek, type TrafficPeak, type WeeklyTrafficProfile } from './scaling/traffic-profile';
 export * from './scaling/capacity-plan';

@@ -115,6 +115,14 @@ export class AiMetricNames {
   /** Count of cache entries evicted because a caller reported their answer wrong. Dimensions: service + CacheLevel. */
   public static readonly FEEDBACK_EVICTIONS = 'FeedbackEvictions';
 
+  /** Dimension: what happened to a user profile read (`used`, `none`, `failed`, `skipped`). */
+  public static readonly DIMENSION_OUTCOME = 'Outcome';
+  /**
+   * Count of user profile reads of `POST /v1/chat` (one per chat when profiles are configured):
+   * `failed` and `skipped` (breaker open) answered without the profile. Dimensions: service + Outcome.
+   */
+  public static readonly USER_PROFILE_READS = 'UserProfileReads';
+
   /** Dimension: why a batch record failed (`poison`, `store`, `model`). */
   public static readonly DIMENSION_FAILURE_KIND = 'FailureKind';
 

@@ -14,6 +14,7 @@ import type { OriginVerificationOptions } from './origin-verification-options';
 import { RouterAuthorization } from './router-authorization';
 import type { ITieredRouter } from './router-interface';
 import { provisionedRouterAlias, type RouterProvisionedConcurrency } from './router-scaling';
+import { bindUserProfiles, type UserProfilesOptions } from './user-profiles-options';
 import type { EmbeddingModel } from '../cache/embedding-model';
 import type { IResponseCache } from '../cache/response-cache';
 import type { SemanticCacheOptions } from '../cache/semantic-cache';
@@ -179,6 +180,13 @@ export interface TieredRouterOptions {
    * @default - no origin verification and no health route: the API is called directly
    */
   readonly originVerification?: OriginVerificationOptions;
+  /**
+   * User profiles in an Aurora database with read replicas, served at `GET /v1/profile` and
+   * `PUT /v1/profile` and added to each chat of their user (reads on the reader endpoint, writes
+   * on the writer). Needs `vpc` (a `ScalableAiService` gives its router its VPC).
+   * @default - no user profiles
+   */
+  readonly userProfiles?: UserProfilesOptions;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -272,6 +280,8 @@ const CONTEXT_PREFERENCES_PATH = '/v1/context/preferences';
 const CONTEXT_PATH = '/v1/context';
 /** A verdict on an answer, by its request id. */
 const FEEDBACK_PATH = '/v1/feedback';
+/** The calling user's profile (with `userProfiles`). */
+const PROFILE_PATH = '/v1/profile';
 /** Bounds of `feedbackWindow`: long enough to judge an answer, short enough to bound the records kept. */
 const FEEDBACK_WINDOW_MIN = Duration.minutes(5);
 const FEEDBACK_WINDOW_MAX = Duration.days(7);
@@ -382,6 +392,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
     this.staticAnswers = props.staticAnswers;
     this.userContext = props.userContext;
     this.grantRouting(routerFunction);
+    const userProfiles = props.userProfiles ? bindUserProfiles(props.userProfiles, routerFunction) : undefined;
 
     const config: RouterRuntimeConfig = {
       tiers: props.tiers.map(tierRuntimeConfig),
@@ -403,6 +414,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
         refreshSeconds: (props.originVerification.refreshInterval ?? ORIGIN_REFRESH_DEFAULT).toSeconds(),
         edgeCacheSeconds: (props.originVerification.edgeCacheTtl ?? EDGE_CACHE_TTL_DEFAULT).toSeconds(),
       } : undefined,
+      userProfiles,
     };
     if (props.originVerification) {
       // GetSecretValue of the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions (and kms:Decrypt with a key).
@@ -470,6 +482,10 @@ export class TieredRouter extends Construct implements ITieredRouter {
     if (props.originVerification) {
       this.addRoute('Health', apigwv2.HttpMethod.GET, HEALTH_PATH,
         'The health route of a router behind the edge: Route 53 health checks send no credentials; it answers 200 {"status":"ok"} and nothing else.');
+    }
+    if (props.userProfiles) {
+      this.addRoute('ProfileRead', apigwv2.HttpMethod.GET, PROFILE_PATH);
+      this.addRoute('ProfileWrite', apigwv2.HttpMethod.PUT, PROFILE_PATH);
     }
   }
 
@@ -773,6 +789,9 @@ function validateRouterProps(props: TieredRouterProps): void {
     if (thresholds.some((t, i) => !(t >= 0 && t <= 1) || (i > 0 && t < thresholds[i - 1]))) {
       throw new Error(`TieredRouter: classifierThresholds must be ascending values within 0..1; got [${thresholds.join(', ')}]`);
     }
+  }
+  if (props.userProfiles && !props.vpc) {
+    throw new Error('TieredRouter: vpc is required with userProfiles (the function must reach the database inside its VPC)');
   }
   if (props.cache && !props.vpc) {
     throw new Error('TieredRouter: vpc is required with a cache (the function must reach the cache inside the VPC)');

@@ -1,6 +1,6 @@
 import type { Pool, PoolConfig } from 'pg';
 import { createPgPool } from './pgvector-store';
-import type { UserProfilesRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type { PostgresEndpointRuntimeConfig, UserProfilesRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { abortable } from '../core/abortable';
 import type { UserProfile, UserProfileReader, UserProfileWriter } from '../core/user-profiles';
 
@@ -79,12 +79,17 @@ export class PgUserProfiles implements UserProfileReader, UserProfileWriter {
   }
 }
 
-/** Supplies the password of a new connection: an RDS IAM auth token (valid 15 minutes) or the secret's password. */
-export type PasswordProvider = () => Promise<string>;
+/**
+ * Supplies the password of a new connection to `endpoint`: an RDS IAM auth token (valid 15
+ * minutes, signed for that host and port) or the secret's password.
+ */
+export type PasswordProvider = (endpoint: PostgresEndpointRuntimeConfig) => Promise<string>;
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * The reader and writer pools of {@link UserProfilesRuntimeConfig}: TLS with the server
- * certificate verified, a connect timeout and a server-side statement timeout of `timeoutMs`.
+ * certificate verified (except to a loopback host), a connect timeout and a server-side statement timeout of `timeoutMs`.
  * `password` is called per new connection (pg accepts an async password), so IAM tokens are
  * always fresh.
  */
@@ -93,13 +98,14 @@ export function createUserProfilePools(
   password: PasswordProvider,
   extra: PoolConfig = {},
 ): { reader: Pool; writer: Pool } {
-  const pool = (endpoint: { host: string; port: number }): Pool => createPgPool({
+  const pool = (endpoint: PostgresEndpointRuntimeConfig): Pool => createPgPool({
     host: endpoint.host,
     port: endpoint.port,
     database: config.database,
     user: config.username,
-    password,
-    ssl: { rejectUnauthorized: true },
+    password: () => password(endpoint),
+    // TLS to any real endpoint; a loopback host (a local test database) has no network to protect.
+    ssl: LOOPBACK.has(endpoint.host) ? false : { rejectUnauthorized: true },
     max: 2,
     connectionTimeoutMillis: config.timeoutMs,
     statement_timeout: config.timeoutMs,

@@ -12,6 +12,7 @@ import type { SemanticCache } from './semantic/semantic-cache';
 import { planTiers } from './tier-plan';
 import { NO_SPANS, type Spans } from './tracing';
 import type { UserContext, UserContextStore } from './user-context';
+import { mergeUserProfile, type ProfileLookup, type UserProfile } from './user-profiles';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 
@@ -66,6 +67,8 @@ export interface ChatServiceDeps {
   readonly staticAnswers?: StaticAnswersDeps;
   /** User context; absent when disabled. */
   readonly userContext?: UserContextStore;
+  /** User profile reads (reader endpoint); absent when profiles are not configured. */
+  readonly profiles?: ProfileLookup;
   /**
    * Trace spans: one per cache level lookup and store, per tier attempt, per context read and write.
    * @default NO_SPANS
@@ -119,9 +122,12 @@ export class ChatService {
     const selectedIndex = config.tiers.indexOf(plan.attempts[0]);
 
     const context = await this.loadContext(req, caller);
-    const effective = mergeUserContext(req, context);
-    const contextTurns = effective.messages.length - req.messages.length;
-    const personal = isPersonal(req);
+    const withContext = mergeUserContext(req, context);
+    const contextTurns = withContext.messages.length - req.messages.length;
+    // Before the cache lookup: an answer that used a profile is personal (scoped to its user).
+    const profiled = mergeUserProfile(withContext, await this.loadProfile(caller), isPersonal(req));
+    const effective = profiled.request;
+    const personal = profiled.personal;
     const { hit, pending } = await this.caches.lookup({
       caller,
       request: effective,
@@ -318,6 +324,13 @@ export class ChatService {
       this.deps.metrics.add(M.CACHE_ERRORS, 'Count', 1, { [M.DIMENSION_CACHE_LEVEL]: 'context' });
       return undefined;
     }
+  }
+
+  /** The caller's profile (bounded, never failing the chat); each read counted by outcome. */
+  private async loadProfile(caller: Caller): Promise<UserProfile | undefined> {
+    const profiles = this.deps.profiles;
+    if (!profiles) return undefined;
+    return profiles.read(caller, (outcome) => this.deps.metrics.add(M.USER_PROFILE_READS, 'Count', 1, { [M.DIMENSION_OUTCOME]: outcome }));
   }
 
   /** Appends the exchange to the user's session. */

@@ -14,7 +14,8 @@ import { EDGE_TENANT_HEADER, HEALTH_PATH, ORIGIN_SECRET_HEADER } from '../../con
 import type { TenantSource } from '../../constructs/contract/runtime-config';
 
 /** The routes of the router, by HTTP API route key. */
-export const ROUTER_ROUTES = ['POST /v1/chat', 'GET /v1/static-answers', 'PUT /v1/context/preferences', 'DELETE /v1/context', 'POST /v1/feedback'] as const;
+export const ROUTER_ROUTES = ['POST /v1/chat', 'GET /v1/static-answers', 'PUT /v1/context/preferences', 'DELETE /v1/context', 'POST /v1/feedback',
+  'GET /v1/profile', 'PUT /v1/profile'] as const;
 export type RouterRoute = (typeof ROUTER_ROUTES)[number];
 
 /** What the dispatch reads of an HTTP API (payload 2.0) event. Anything may be missing or mistyped. */

@@ -3,6 +3,7 @@ import type Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig, VectorStoreRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { createEmbedder, DEFAULT_SECRET_TIMEOUT_MS, openCacheConnection, readSecret } from '../adapters/connections';
+import { createUserProfileDependencies, type UserProfileDependencies } from '../adapters/user-profile-store';
 import { ValkeyAnswerCache } from '../adapters/valkey-answer-cache';
 import { ValkeyServingRecords } from '../adapters/valkey-serving-records';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
@@ -27,6 +28,8 @@ export interface RouterDependencies {
   readonly userContext?: UserContextStore;
   /** Serving records for `POST /v1/feedback`; absent without feedback or without the cache connection. */
   readonly servingRecords?: ServingRecordStore;
+  /** User profiles (reads on the reader endpoint, writes on the writer); absent when not configured. */
+  readonly userProfiles?: UserProfileDependencies;
 }
 
 /**
@@ -76,6 +79,7 @@ export class DependencyBuilder {
   private readonly stores = new Map<string, Build<BuiltStore>>();
   private readonly builds: Array<Build<unknown>> = [];
   private readonly breakers = {} as Record<'exact' | 'semantic' | 'static' | 'context' | 'feedback', CircuitBreaker>;
+  private readonly userProfiles?: UserProfileDependencies;
   private withCache?: ContainerDependencies;
   private withoutCache?: ContainerDependencies;
 
@@ -89,6 +93,8 @@ export class DependencyBuilder {
     this.buildTimeoutMs = options.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
     this.userContextTimeoutMs = options.userContextTimeoutMs ?? DEFAULT_USER_CONTEXT_TIMEOUT_MS;
     for (const level of ['exact', 'semantic', 'static', 'context', 'feedback'] as const) this.breakers[level] = this.breaker(level);
+    // Pools connect on first use: no build to bound here; each read and write is bounded.
+    if (config.userProfiles) this.userProfiles = createUserProfileDependencies(config.userProfiles);
     const cache = config.cache;
     if (cache) {
       // The connection object exists at once (iovalkey connects in the background and its
@@ -125,7 +131,14 @@ export class DependencyBuilder {
     const userContext = base.userContext
       ? new GuardedUserContextStore(base.userContext, this.breakers.context, this.userContextTimeoutMs, metrics)
       : undefined;
-    return { exactCache: base.exactCache, semanticCache: base.semanticCache, staticAnswers, userContext, servingRecords: base.servingRecords };
+    return {
+      exactCache: base.exactCache,
+      semanticCache: base.semanticCache,
+      staticAnswers,
+      userContext,
+      servingRecords: base.servingRecords,
+      userProfiles: this.userProfiles,
+    };
   }
 
   /** The built objects of a container, with or without the cache connection. */

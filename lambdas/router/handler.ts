@@ -14,6 +14,7 @@ import { dispatchRouterRequest, internalError, type RouteHandlers } from '../cor
 import { QuestionGuard } from '../core/semantic/question-guard';
 import { handleStaticAnswer } from '../core/static-answers-endpoint';
 import { handleUserContext } from '../core/user-context-endpoint';
+import { handleUserProfile } from '../core/user-profile-endpoint';
 
 const logger = new Logger();
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'scalable-ai';
@@ -34,7 +35,7 @@ const spans = xRaySpans();
 
 /**
  * The router's routes: `POST /v1/chat`, `GET /v1/static-answers`, `PUT /v1/context/preferences`,
- * `DELETE /v1/context`, `POST /v1/feedback`, and `GET /v1/health` behind the edge. Every answer carries the request id (the Lambda's,
+ * `DELETE /v1/context`, `POST /v1/feedback`, `GET`/`PUT /v1/profile`, and `GET /v1/health` behind the edge. Every answer carries the request id (the Lambda's,
  * unique per invocation) in `x-request-id`.
  */
 export function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
@@ -55,7 +56,7 @@ async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<
   try {
     const { config, dependencies, origin } = await runtime();
     const deps = await dependencies.get(metrics);
-    const service = new ChatService({ config, invoker, classifier, guard, metrics, spans, ...deps });
+    const service = new ChatService({ config, invoker, classifier, guard, metrics, spans, ...deps, profiles: deps.userProfiles?.lookup });
     const routes: RouteHandlers = {
       'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, {
         body, caller, deadline: Date.now() + context.getRemainingTimeInMillis(), requestId, servingRecords: deps.servingRecords,
@@ -65,6 +66,8 @@ async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<
       'DELETE /v1/context': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, {
         method: 'DELETE', body, caller, answers: { exact: deps.exactCache, vectors: deps.semanticCache?.store },
       }),
+      'GET /v1/profile': ({ caller }) => handleUserProfile(deps.userProfiles?.store, config, metrics, { method: 'GET', body: undefined, caller }),
+      'PUT /v1/profile': ({ body, caller }) => handleUserProfile(deps.userProfiles?.store, config, metrics, { method: 'PUT', body, caller }),
       'POST /v1/feedback': ({ body, caller }) => handleFeedback({
         records: deps.servingRecords, exact: deps.exactCache, vectors: deps.semanticCache?.store,
       }, config, metrics, { body, caller }),
