@@ -9,8 +9,10 @@ import {
 /**
  * The e-commerce assistant at the 1M users/day phase, in us-east-1 and us-west-2 behind one
  * CloudFront distribution: each Region runs the whole request path with its Bedrock tiers through
- * the US cross-region inference profiles, and user profiles live in Aurora PostgreSQL (writer and
- * reader behind RDS Proxy) in the primary Region. Prices are on-demand USD per 1,000 tokens.
+ * the US cross-region inference profiles. The primary Region also has Aurora PostgreSQL (writer and
+ * reader behind RDS Proxy) for data that outgrows the caches; a router reads it through
+ * `routerOptions.userProfiles`, which needs the database before the router, so in your own VPC
+ * (`ScalableAiServiceProps.vpc`). Prices are on-demand USD per 1,000 tokens.
  */
 class GlobalAssistantServices implements IRegionalServiceFactory {
   public serviceProps(_scope: Construct, region: string): ScalableAiServiceProps {
@@ -45,9 +47,7 @@ export function addGlobalAssistant(app: App): RegionalDeployment {
 
   const primary = deployment.regionalServices[0];
   const secretsManagerEndpoint = primary.service.vpcEndpoints.find((endpoint) => endpoint.node.id === 'SecretsManager') as ec2.IInterfaceVpcEndpoint;
-  const profiles = new ReadReplicaDatabase(primary.stack, 'Profiles', { vpc: primary.service.vpc, secretsManagerEndpoint });
-  profiles.grantConnect(primary.service.router.function);
-  profiles.connections.allowDefaultPortFrom(primary.service.router.function);
+  new ReadReplicaDatabase(primary.stack, 'Database', { vpc: primary.service.vpc, secretsManagerEndpoint });
 
   const edgeStack = new Stack(app, 'GlobalAssistantEdge', { env: { region: 'us-east-1' }, crossRegionReferences: true });
   new EdgeDistribution(edgeStack, 'Edge', { origins: deployment.edgeOrigins! });

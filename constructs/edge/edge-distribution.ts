@@ -348,16 +348,17 @@ export class EdgeDistribution extends Construct {
       actions: ['cloudfront:GetDistributionConfig', 'cloudfront:UpdateDistribution'],
       resources: [this.distribution.distributionArn],
     }));
+    // UpdateDistribution re-submits the Lambda@Edge association, which CloudFront checks as the caller.
+    rotation.role.addToPolicy(new iam.PolicyStatement({
+      actions: ['lambda:GetFunction', 'lambda:EnableReplication'],
+      resources: [this.edgeAuthFunction.functionArn],
+    }));
     Validations.of(rotation.role).acknowledge({
       id: 'AwsSolutions-IAM5[Action::secretsmanager:GetRandomPassword]',
       reason: 'secretsmanager:GetRandomPassword has no resource type: IAM requires Resource * for it.',
     }, {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'secretsmanager:GetRandomPassword has no resource type: IAM requires Resource * for it.',
-    });
-    rotation.function.addPermission('SecretsManagerInvoke', {
-      principal: new iam.ServicePrincipal('secretsmanager.amazonaws.com'),
-      action: 'lambda:InvokeFunction',
     });
     new secretsmanager.RotationSchedule(this, 'RotationSchedule', {
       secret: o.originSecret,

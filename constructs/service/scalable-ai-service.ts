@@ -156,6 +156,10 @@ export class ScalableAiService extends Construct {
     const cacheEnabled = props.enableCache ?? true;
     const semanticCache = semanticCacheOptions(props, cacheEnabled);
     const userContextOptions = userContextStoreOptions(props, cacheEnabled);
+    if (props.batchPipeline && props.routerOptions?.originVerification) {
+      // Its routes share the router's API, so they would be reachable around the edge and its WAF.
+      throw new Error('ScalableAiService: batchPipeline cannot be combined with routerOptions.originVerification: the jobs API does not check the origin secret, so POST /v1/jobs and GET /v1/jobs/{id} could be called around the EdgeDistribution and its WAF');
+    }
     if (props.staticAnswers && !cacheEnabled) {
       throw new Error('ScalableAiService: staticAnswers are published into the response cache; they cannot be combined with enableCache: false');
     }

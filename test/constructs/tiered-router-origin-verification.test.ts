@@ -34,6 +34,13 @@ describe('TieredRouter originVerification', () => {
     Template.fromStack(plain).hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /v1/static-answers', AuthorizationType: 'JWT' });
   });
 
+  test('a batch pipeline (whose jobs API does not check the origin secret) is refused behind the edge', () => {
+    const stack = newStack('Edge', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const originSecret = new secretsmanager.Secret(stack, 'Origin');
+    expect(() => new ScalableAiService(stack, 'Service', { tiers: [tier()], batchPipeline: {}, routerOptions: { authorization: jwt, originVerification: { originSecret } } }))
+      .toThrow(/batchPipeline cannot be combined with routerOptions.originVerification/);
+  });
+
   test('no health route without originVerification', () => {
     const stack = newStack();
     new TieredRouter(stack, 'Router', { tiers: [tier()], authorization: jwt });
