@@ -46,8 +46,8 @@ export function addGlobalAssistant(app: App): RegionalDeployment {
   });
 
   const primary = deployment.regionalServices[0];
-  const secretsManagerEndpoint = primary.service.vpcEndpoints.find((endpoint) => endpoint.node.id === 'SecretsManager') as ec2.IInterfaceVpcEndpoint;
-  new ReadReplicaDatabase(primary.stack, 'Database', { vpc: primary.service.vpc, secretsManagerEndpoint });
+  const secretsManagerEndpoint = primary.vpcEndpoints.find((endpoint) => endpoint.node.id === 'SecretsManager') as ec2.IInterfaceVpcEndpoint;
+  new ReadReplicaDatabase(primary.stack, 'Database', { vpc: primary.vpc, secretsManagerEndpoint });
 
   const edgeStack = new Stack(app, 'GlobalAssistantEdge', { env: { region: 'us-east-1' }, crossRegionReferences: true });
   new EdgeDistribution(edgeStack, 'Edge', { origins: deployment.edgeOrigins! });

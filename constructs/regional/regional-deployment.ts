@@ -1,6 +1,7 @@
 import { Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as targets from 'aws-cdk-lib/aws-route53-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -8,6 +9,7 @@ import { Construct } from 'constructs';
 import { HEALTH_PATH } from '../contract/edge';
 import type { EdgeOrigins } from '../edge/edge-origins';
 import { RouterAuthorization, type JwtAuthorizationOptions } from '../routing/router-authorization';
+import type { ITieredRouter } from '../routing/router-interface';
 import { ScalableAiService, type ScalableAiServiceProps } from '../service/scalable-ai-service';
 
 /**
@@ -77,8 +79,12 @@ export interface RegionalService {
   readonly region: string;
   /** The Region's stack. */
   readonly stack: Stack;
-  /** The Region's service. */
-  readonly service: ScalableAiService;
+  /** The Region's router (the whole service: `RegionalDeployment.serviceOf(region)`). */
+  readonly router: ITieredRouter;
+  /** The VPC of the Region's service. */
+  readonly vpc: ec2.IVpc;
+  /** The interface endpoints the Region's service created in its VPC (none with your own VPC). */
+  readonly vpcEndpoints: ec2.InterfaceVpcEndpoint[];
   /** `<region>.<apiDomainName>` and `apiDomainName` as API Gateway custom domains (with `domain`). */
   readonly domainNames: apigwv2.DomainName[];
   /** The Route 53 health check of `<region>.<apiDomainName>` (with `domain`). */
@@ -101,6 +107,8 @@ export class RegionalDeployment extends Construct {
   public readonly originSecret?: secretsmanager.Secret;
   /** The origin secret as each Region's router reads it (the primary, then the replicas), with `edge`. */
   public readonly regionalSecrets: secretsmanager.ISecret[] = [];
+
+  private readonly services = new Map<string, ScalableAiService>();
 
   constructor(scope: Construct, id: string, props: RegionalDeploymentProps) {
     super(scope, id);
@@ -150,8 +158,10 @@ export class RegionalDeployment extends Construct {
         this.regionalSecrets.push(regionalSecret);
       }
       const service = new ScalableAiService(stack, 'Service', { ...serviceProps, routerOptions });
-      if (!props.domain) return { region, stack, service, domainNames: [] };
-      return { region, stack, service, ...regionalDomain(stack, service, region, props.domain, i) };
+      this.services.set(region, service);
+      const parts = { region, stack, router: service.router, vpc: service.vpc, vpcEndpoints: service.vpcEndpoints };
+      if (!props.domain) return { ...parts, domainNames: [] };
+      return { ...parts, ...regionalDomain(stack, service, region, props.domain, i) };
     });
 
     if (props.edge && props.domain && originSecret) {
@@ -165,6 +175,13 @@ export class RegionalDeployment extends Construct {
       };
     }
   }
+
+  /** The `ScalableAiService` of `region`, one of `regions`. */
+  public serviceOf(region: string): ScalableAiService {
+    const service = this.services.get(region);
+    if (!service) throw new Error(`RegionalDeployment.serviceOf: ${region} is not one of the deployment's regions (${[...this.services.keys()].join(', ')})`);
+    return service;
+  }
 }
 
 /**
@@ -174,6 +191,7 @@ export class RegionalDeployment extends Construct {
 function replicaArn(primaryArn: string, region: string): string {
   const parts = Fn.split(':', primaryArn, 7);
   return Fn.join(':', [Fn.select(0, parts), Fn.select(1, parts), Fn.select(2, parts), region, Fn.select(4, parts), Fn.select(5, parts), Fn.select(6, parts)]);
+
 }
 
 function regionalDomain(stack: Stack, service: ScalableAiService, region: string, domain: RegionalDomainOptions, index: number) {
