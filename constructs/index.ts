@@ -32,3 +32,4 @@ export * from './regional/cross-region-inference';
 export * from './data/database-interface';
 export * from './data/read-replica-database';
 export * from './data/global-secondary-database';
+export * from './planning/cost-plan';
