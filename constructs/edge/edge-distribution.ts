@@ -348,12 +348,17 @@ export class EdgeDistribution extends Construct {
       actions: ['cloudfront:GetDistributionConfig', 'cloudfront:UpdateDistribution'],
       resources: [this.distribution.distributionArn],
     }));
-    // UpdateDistribution re-submits the Lambda@Edge association, which CloudFront checks as the caller.
+    // UpdateDistribution re-submits the Lambda@Edge association, which CloudFront checks as the
+    // caller: the CloudFront Developer Guide ("Set up IAM permissions and roles for Lambda@Edge")
+    // asks for lambda:GetFunction and lambda:EnableReplication* (the asterisk is required) on the version.
     rotation.role.addToPolicy(new iam.PolicyStatement({
-      actions: ['lambda:GetFunction', 'lambda:EnableReplication'],
+      actions: ['lambda:GetFunction', 'lambda:EnableReplication*'],
       resources: [this.edgeAuthFunction.functionArn],
     }));
     Validations.of(rotation.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::lambda:EnableReplication*]',
+      reason: 'CloudFront requires lambda:EnableReplication* with the asterisk to associate a Lambda@Edge version (CloudFront Developer Guide, lambda-edge-permissions); it is scoped to the one edge function version.',
+    }, {
       id: 'AwsSolutions-IAM5[Action::secretsmanager:GetRandomPassword]',
       reason: 'secretsmanager:GetRandomPassword has no resource type: IAM requires Resource * for it.',
     }, {

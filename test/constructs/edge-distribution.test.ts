@@ -157,10 +157,11 @@ describe('EdgeDistribution', () => {
       .find((s: any) => JSON.stringify(s.Action).includes('cloudfront:UpdateDistribution'));
     expect(JSON.stringify(stmt.Resource)).toContain('distribution/');
     expect(stmt.Resource).not.toBe('*');
-    // UpdateDistribution re-submits the Lambda@Edge association: the role may read and replicate that one version.
+    // UpdateDistribution re-submits the Lambda@Edge association: the role may read and replicate that one
+    // version, with the action name CloudFront documents (the trailing asterisk is required).
     const edge = policies.flatMap((p) => p.Properties.PolicyDocument.Statement)
       .find((s: any) => JSON.stringify(s.Action).includes('lambda:EnableReplication'));
-    expect([...edge.Action].sort()).toEqual(['lambda:EnableReplication', 'lambda:GetFunction']);
+    expect([...edge.Action].sort()).toEqual(['lambda:EnableReplication*', 'lambda:GetFunction']);
     expect(JSON.stringify(edge.Resource)).toMatch(/EdgeAuth.*CurrentVersion/);
     // One invoke permission for Secrets Manager: the rotation schedule's.
     expect(Object.values(template.findResources('AWS::Lambda::Permission')).filter((p: any) => p.Properties.Principal === 'secretsmanager.amazonaws.com')).toHaveLength(1);
