@@ -33,6 +33,7 @@ const LIMITS = { maxTurns: 4, ttlSeconds: 3_600 };
 const SLOTS = 16_384;
 
 /** CRC16/XMODEM (polynomial 0x1021, initial 0): the checksum of Valkey's (and Redis's) cluster key slots. */
+/* eslint-disable no-bitwise -- a CRC is defined by shifts and XORs */
 function crc16(data: Buffer): number {
   let crc = 0;
   for (const byte of data) {
@@ -41,6 +42,7 @@ function crc16(data: Buffer): number {
   }
   return crc;
 }
+/* eslint-enable no-bitwise */
 
 /** The cluster hash slot of a key: of its hash tag (`{...}`, non-empty) when it has one, else of the whole key. */
 function keySlot(key: string): number {
