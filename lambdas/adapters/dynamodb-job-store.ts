@@ -41,8 +41,9 @@ export interface DynamoDbJobStoreOptions {
   /** Epoch milliseconds (tests). @default Date.now */
   readonly now?: () => number;
   /**
-   * Counter shards a new job gets (1 to 99): `min(counterShards, items)` items `job#count#<k>`
-   * beside the header. Jobs keep the shards they were created with; a result whose shard does
+   * Counter shards a new job gets (1 to 99: the header and its shards are written in one
+   * transaction of at most 100 actions): `min(counterShards, items)` items `job#count#<k>` beside
+   * the header. Jobs keep the shards they were created with; a result whose shard does
    * not exist (a job created before sharding, or with fewer shards) counts on the header.
    * @default DEFAULT_COUNTER_SHARDS (16)
    */
