@@ -2,7 +2,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -15,6 +14,20 @@ import { idHash, sha256Hex } from '../core/hashing';
 import { type ItemResult, type JobHeader, type JobMode, type JobStore } from '../core/jobs/job-model';
 
 const HEADER_SK = 'job';
+/**
+ * Sort-key prefix of a job's counter shards (`job#count#<k>`): after the header's `job`, so one
+ * Query of `begins_with(sk, 'job')` reads the header and its shards together.
+ */
+const COUNTER_SK_PREFIX = 'job#count#';
+/**
+ * Counter shards of a job, by default. Every result adds 1 to a counter in the same transaction
+ * as its item; on the header alone, all concurrent writers of a job would transact on that one
+ * item, and DynamoDB cancels a transaction that touches an item another transaction holds
+ * (TransactionConflict), besides capping one item at 1,000 WCU/s (500 transactional updates/s).
+ * Item `i` counts on shard `i mod counterShards`, so writers of neighbouring items (the worker's
+ * batches, the bulk completion's 16 concurrent writes) meet on different items.
+ */
+export const DEFAULT_COUNTER_SHARDS = 16;
 const ITEM_SK_PREFIX = 'item#';
 const BULK_SK = 'bulk';
 /** Digits of an item index in its sort key: indexes below 1,000,000 sort as numbers. */
@@ -27,6 +40,14 @@ export interface DynamoDbJobStoreOptions {
   readonly maxAttempts?: number;
   /** Epoch milliseconds (tests). @default Date.now */
   readonly now?: () => number;
+  /**
+   * Counter shards a new job gets (1 to 99: the header and its shards are written in one
+   * transaction of at most 100 actions): `min(counterShards, items)` items `job#count#<k>` beside
+   * the header. Jobs keep the shards they were created with; a result whose shard does
+   * not exist (a job created before sharding, or with fewer shards) counts on the header.
+   * @default DEFAULT_COUNTER_SHARDS (16)
+   */
+  readonly counterShards?: number;
 }
 
 interface HeaderItem {
@@ -48,6 +69,17 @@ interface HeaderItem {
 
 type ResultItem = { pk: string; sk: string; expiresAt?: number } & ItemResult;
 
+/** A counter shard: the header's tenant and item count (for the write's condition) and its share of the counts. */
+interface CounterItem {
+  pk: string;
+  sk: string;
+  tenantId: string;
+  items: number;
+  succeeded?: number;
+  failed?: number;
+  expiresAt?: number;
+}
+
 /**
  * Jobs and their results in one DynamoDB table: partition key `pk` (S), sort key `sk` (S), TTL
  * attribute `expiresAt` (epoch seconds, on every item).
@@ -57,6 +89,7 @@ type ResultItem = { pk: string; sk: string; expiresAt?: number } & ItemResult;
  * | job header  | `job#<tenantHash>#<jobId>`        | `job`                | jobId, tenantId, userId, mode, items, succeeded,  |
  * |             |                                   |                      | failed, createdAt, startedAt, bulkJobArn,         |
  * |             |                                   |                      | failureMessage, expiresAt                         |
+ * | counter     | `job#<tenantHash>#<jobId>`        | `job#count#<k:00>`   | tenantId, items, succeeded, failed, expiresAt     |
  * | item result | `job#<tenantHash>#<jobId>`        | `item#<index:000000>`| index, status, output, tier, cache, usage,        |
  * |             |                                   |                      | costUsd, error, completedAt, expiresAt            |
  * | bulk lookup | `bulk#<sha256(bulkJobArn)>`       | `bulk`               | bulkJobArn, tenantId, jobId, expiresAt            |
@@ -67,9 +100,12 @@ type ResultItem = { pk: string; sk: string; expiresAt?: number } & ItemResult;
  * reads treat an item whose `expiresAt` has passed as absent.
  *
  * Counting is exact under retries and races: a result is written by one transaction that puts the
- * item only if absent (`attribute_not_exists(pk)`) and adds 1 to the header's `succeeded` or
- * `failed`; a second write of the same item cancels the transaction and counts nothing
- * (`duplicate`).
+ * item only if absent (`attribute_not_exists(pk)`) and adds 1 to `succeeded` or `failed` of its
+ * counter shard (`index mod shards`; the header itself when the shard does not exist); a second
+ * write of the same item cancels the transaction and counts nothing (`duplicate`). A job's counts
+ * are the sums over its header and its shards, read in one consistent Query. The shards spread a
+ * job's counting over up to 16 items, so concurrent writers of one large job do not all
+ * transact on one item (see {@link DEFAULT_COUNTER_SHARDS}).
  */
 export class DynamoDbJobStore implements JobStore {
   static partitionKey(tenantId: string, jobId: string): string {
@@ -84,9 +120,15 @@ export class DynamoDbJobStore implements JobStore {
     return `bulk#${sha256Hex(bulkJobArn)}`;
   }
 
+  /** Sort key of counter shard `shard` of a job. */
+  static counterSortKey(shard: number): string {
+    return `${COUNTER_SK_PREFIX}${String(shard).padStart(2, '0')}`;
+  }
+
   private readonly doc: DynamoDBDocumentClient;
   private readonly maxAttempts: number;
   private readonly now: () => number;
+  private readonly counterShards: number;
 
   constructor(
     private readonly tableName: string,
@@ -96,6 +138,10 @@ export class DynamoDbJobStore implements JobStore {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 5);
     this.now = options.now ?? Date.now;
+    this.counterShards = options.counterShards ?? DEFAULT_COUNTER_SHARDS;
+    if (!Number.isInteger(this.counterShards) || this.counterShards < 1 || this.counterShards > 99) {
+      throw new RangeError(`counterShards must be an integer from 1 to 99, got ${this.counterShards}`);
+    }
   }
 
   async createJob(header: JobHeader, ttlSeconds: number): Promise<void> {
@@ -118,28 +164,58 @@ export class DynamoDbJobStore implements JobStore {
       failureMessage: header.failureMessage,
       expiresAt: this.expiry(ttlSeconds),
     };
-    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+    // The header and its counter shards, all or nothing. Item i counts on shard i mod N, and
+    // i < items, so min(N, items) shards serve every item.
+    const shards: CounterItem[] = [];
+    for (let k = 0; k < Math.min(this.counterShards, header.items); k++) {
+      shards.push({ pk: item.pk, sk: DynamoDbJobStore.counterSortKey(k), tenantId: header.tenantId, items: header.items, expiresAt: item.expiresAt });
+    }
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [item, ...shards].map((Item) => ({ Put: { TableName: this.tableName, Item, ConditionExpression: 'attribute_not_exists(pk)' } })),
+        }),
+      );
+    } catch (err) {
+      if (cancellationReasons(err)?.includes('ConditionalCheckFailed')) {
+        const exists = new Error(`job ${header.jobId} exists already`);
+        exists.name = 'ConditionalCheckFailedException';
+        throw exists;
+      }
+      throw err;
+    }
   }
 
+  /** The header and its counter shards (one consistent Query); the counts are their sums. */
   async getJob(tenantId: string, jobId: string): Promise<JobHeader | undefined> {
     const out = await this.doc.send(
-      new GetCommand({
+      new QueryCommand({
         TableName: this.tableName,
-        Key: { pk: DynamoDbJobStore.partitionKey(tenantId, jobId), sk: HEADER_SK },
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :job)',
+        ExpressionAttributeValues: { ':pk': DynamoDbJobStore.partitionKey(tenantId, jobId), ':job': HEADER_SK },
         // Status must follow writes at once: a client polls right after its job was answered.
         ConsistentRead: true,
       }),
     );
-    const item = out.Item as HeaderItem | undefined;
+    // At most 100 small items: one page.
+    const found = (out.Items ?? []) as Array<HeaderItem | CounterItem>;
+    const item = found.find((i) => i.sk === HEADER_SK) as HeaderItem | undefined;
     if (!item || item.tenantId !== tenantId || this.expired(item)) return undefined;
+    let succeeded = item.succeeded ?? 0;
+    let failed = item.failed ?? 0;
+    for (const shard of found) {
+      if (shard === item || shard.tenantId !== tenantId) continue;
+      succeeded += shard.succeeded ?? 0;
+      failed += shard.failed ?? 0;
+    }
     return {
       jobId: item.jobId,
       tenantId: item.tenantId,
       userId: item.userId,
       mode: item.mode,
       items: item.items,
-      succeeded: item.succeeded ?? 0,
-      failed: item.failed ?? 0,
+      succeeded,
+      failed,
       createdAt: item.createdAt,
       startedAt: item.startedAt,
       bulkJobArn: item.bulkJobArn,
@@ -220,32 +296,36 @@ export class DynamoDbJobStore implements JobStore {
     if (!Number.isInteger(result.index) || result.index < 0) throw new RangeError(`invalid item index ${result.index}`);
     const pk = DynamoDbJobStore.partitionKey(tenantId, jobId);
     const item: ResultItem = { ...result, pk, sk: DynamoDbJobStore.itemSortKey(result.index), expiresAt: this.expiry(ttlSeconds) };
-    try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { pk, sk: HEADER_SK },
-                UpdateExpression: 'ADD #counter :one',
-                // The job exists, is this tenant's, and has this item.
-                ConditionExpression: 'attribute_exists(pk) AND tenantId = :tenant AND #items > :index',
-                ExpressionAttributeNames: { '#counter': result.status === 'succeeded' ? 'succeeded' : 'failed', '#items': 'items' },
-                ExpressionAttributeValues: { ':one': 1, ':tenant': tenantId, ':index': result.index },
+    // The item's counter shard first; the header when that shard does not exist (a job created
+    // with fewer shards, or before sharding), whose condition then tells an unknown job apart.
+    for (const counterSk of [DynamoDbJobStore.counterSortKey(result.index % this.counterShards), HEADER_SK]) {
+      try {
+        await this.doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: { pk, sk: counterSk },
+                  UpdateExpression: 'ADD #counter :one',
+                  // The job exists, is this tenant's, and has this item (shards carry the header's tenant and items).
+                  ConditionExpression: 'attribute_exists(pk) AND tenantId = :tenant AND #items > :index',
+                  ExpressionAttributeNames: { '#counter': result.status === 'succeeded' ? 'succeeded' : 'failed', '#items': 'items' },
+                  ExpressionAttributeValues: { ':one': 1, ':tenant': tenantId, ':index': result.index },
+                },
               },
-            },
-          ],
-        }),
-      );
-      return 'written';
-    } catch (err) {
-      const reasons = cancellationReasons(err);
-      if (reasons?.[0] === 'ConditionalCheckFailed') return 'duplicate';
-      if (reasons?.[1] === 'ConditionalCheckFailed') throw jobNotFound(jobId, result.index);
-      throw err;
+            ],
+          }),
+        );
+        return 'written';
+      } catch (err) {
+        const reasons = cancellationReasons(err);
+        if (reasons?.[0] === 'ConditionalCheckFailed') return 'duplicate';
+        if (reasons?.[1] !== 'ConditionalCheckFailed') throw err;
+      }
     }
+    throw jobNotFound(jobId, result.index);
   }
 
   async recordBulkJob(tenantId: string, jobId: string, bulkJobArn: string, ttlSeconds: number): Promise<void> {

@@ -210,7 +210,7 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
     const statements = fnStatements(stack, template, pipeline.workerFunction);
     const results = `\${GetAtt:${logicalIdOf(stack, pipeline.resultsTable)}.Arn}`;
     expect(statements.filter((s) => resourcesOf(s).includes(results)).flatMap(actionsOf).sort())
-      .toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      .toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     const queueArn = `\${GetAtt:${logicalIdOf(stack, pipeline.queue)}.Arn}`;
     expect(granted(statements, 'sqs:ReceiveMessage')).toEqual([queueArn]);
     expect(granted(statements, 'sqs:DeleteMessage')).toEqual([queueArn]);
@@ -220,7 +220,8 @@ describe('BatchPipeline: defaults (IAM authorization, router outside a VPC, no b
       expect(granted(statements, action)).toEqual(granted(routerStatements, action));
       expect(granted(statements, action).length).toBeGreaterThan(0);
     }
-    expect(granted(statements, 'dynamodb:Query')).toEqual([]);
+    // Query on the results table only: a job's header and counter shards are read together.
+    expect(granted(statements, 'dynamodb:Query')).toEqual([results]);
   });
 
   test('grantSubmit: execute-api:Invoke on the two job routes of the $default stage only', () => {
@@ -599,7 +600,10 @@ describe('BatchPipeline: the worker shares the router\'s OpenSearch Serverless s
     const [collectionId] = onlyResource(template, 'AWS::OpenSearchServerless::Collection');
     const worker = fnStatements(stack, template, pipeline.workerFunction);
     expect(granted(worker, 'aoss:APIAccessAll')).toEqual([`\${GetAtt:${collectionId}.Arn}`]);
-    expect(granted(worker, 'dynamodb:Query')).toEqual([`\${GetAtt:${logicalIdOf(stack, userContext.table!)}.Arn}`]);
+    expect(granted(worker, 'dynamodb:Query').sort()).toEqual([
+      `\${GetAtt:${logicalIdOf(stack, userContext.table!)}.Arn}`,
+      `\${GetAtt:${logicalIdOf(stack, pipeline.resultsTable)}.Arn}`,
+    ].sort());
     const workerSg = stack.resolve(pipeline.workerFunction.connections.securityGroups[0].securityGroupId);
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'))
       .filter((r) => JSON.stringify(r.Properties.SourceSecurityGroupId) === JSON.stringify(workerSg));

@@ -58,21 +58,26 @@ async function partition(pk: string): Promise<Array<Record<string, unknown>>> {
 }
 
 describe('layout and tenancy', () => {
-  test('the header and results share a partition keyed by tenant hash and job id; every item has expiresAt', async () => {
+  test('the header, its counter shards and the results share a partition keyed by tenant hash and job id; every item has expiresAt', async () => {
     const job = header(2);
     await store.createJob(job, TTL);
     await store.writeResult(TENANT_A, job.jobId, ok(1), TTL);
     const pk = `job#${idHash(TENANT_A)}#${job.jobId}`;
     expect(DynamoDbJobStore.partitionKey(TENANT_A, job.jobId)).toBe(pk);
     const items = await partition(pk);
-    expect(items.map((i) => i.sk).sort()).toEqual(['item#000001', 'job']);
+    // A job of 2 items gets 2 shards (min(16, items)).
+    expect(items.map((i) => i.sk).sort()).toEqual(['item#000001', 'job', 'job#count#00', 'job#count#01']);
     const now = Math.floor(Date.now() / 1000);
     for (const item of items) {
       expect(item.expiresAt).toBeGreaterThanOrEqual(now + TTL - 5);
       expect(item.expiresAt).toBeLessThanOrEqual(now + TTL + 5);
     }
     const head = items.find((i) => i.sk === 'job')!;
-    expect(head).toMatchObject({ tenantId: TENANT_A, jobId: job.jobId, items: 2, succeeded: 1, failed: 0, mode: 'queue' });
+    expect(head).toMatchObject({ tenantId: TENANT_A, jobId: job.jobId, items: 2, succeeded: 0, failed: 0, mode: 'queue' });
+    // Item 1 counted on shard 1 mod 16.
+    expect(items.find((i) => i.sk === 'job#count#01')).toMatchObject({ tenantId: TENANT_A, items: 2, succeeded: 1 });
+    expect(items.find((i) => i.sk === 'job#count#00')).toEqual(expect.not.objectContaining({ succeeded: expect.anything() }));
+    expect(await store.getJob(TENANT_A, job.jobId)).toMatchObject({ succeeded: 1, failed: 0 });
     expect(items.find((i) => i.sk === 'item#000001')).toMatchObject({ index: 1, status: 'succeeded', output: { text: 'answer 1' } });
   });
 

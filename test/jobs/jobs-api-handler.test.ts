@@ -143,7 +143,11 @@ describe('POST /v1/jobs', () => {
   });
 
   test('the job is stored before anything is enqueued: a store failure answers 503 and enqueues nothing', async () => {
-    const stop = dynamo.failWhen((operation, body) => (operation === 'PutItem' && body.TableName === RESULTS_TABLE ? DynamoErrors.internal() : undefined));
+    // The job is created by one transaction (its header and counter shards).
+    const stop = dynamo.failWhen((operation, body) => {
+      const items = (body.TransactItems ?? []) as Array<{ Put?: { TableName?: string } }>;
+      return operation === 'TransactWriteItems' && items.some((i) => i.Put?.TableName === RESULTS_TABLE) ? DynamoErrors.internal() : undefined;
+    });
     try {
       const r = await submit({ body: { request: question('stored first?') } });
       expect(r.status).toBe(503);
@@ -305,8 +309,11 @@ describe('GET /v1/jobs/{id}', () => {
     const r = await submit({ body: { requests: [question('a'), question('b')] } });
     await store.writeResult(TENANT_A, r.body.jobId, { index: 0, status: 'succeeded', output: { text: 'x' }, completedAt: Date.now() }, 3_600);
     await store.writeResult(TENANT_A, r.body.jobId, { index: 1, status: 'succeeded', output: { text: 'y' }, completedAt: Date.now() }, 3_600);
-    for (const operation of ['GetItem', 'Query']) {
-      const stop = dynamo.failWhen((op, body) => (op === operation && body.TableName === RESULTS_TABLE ? DynamoErrors.internal() : undefined));
+    // Both reads are Queries: the job (its header and counter shards, `begins_with`) and its results (`BETWEEN`).
+    for (const operation of ['begins_with', 'BETWEEN']) {
+      const stop = dynamo.failWhen((op, body) => (op === 'Query' && body.TableName === RESULTS_TABLE && String(body.KeyConditionExpression).includes(operation)
+        ? DynamoErrors.internal()
+        : undefined));
       let r503: ApiResponse<JobBody>;
       try {
         r503 = await get(r.body.jobId);
