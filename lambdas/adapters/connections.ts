@@ -59,24 +59,68 @@ export function sageMakerRuntimeClient(maxAttempts = 1): SageMakerRuntimeClient 
   return client;
 }
 
-let secrets: SecretsProvider | undefined;
+let secretsClient: SecretsManagerClient | undefined;
+/**
+ * One provider per version stage: Powertools caches by secret name and transform only, so a
+ * provider that read two stages of one secret would answer one stage with the other's value.
+ */
+const secretProviders = new Map<string, SecretsProvider>();
+
+export interface ReadSecretOptions {
+  readonly transform?: 'json';
+  /** @default DEFAULT_SECRET_TIMEOUT_MS */
+  readonly timeoutMs?: number;
+  /**
+   * The version stage to read (AWSCURRENT, AWSPENDING, AWSPREVIOUS, or a label of your own).
+   * @default the AWSCURRENT version (GetSecretValue without VersionStage)
+   */
+  readonly stage?: string;
+  /** Read from Secrets Manager even when a value is cached (for callers that keep their own). @default false */
+  readonly fresh?: boolean;
+  /**
+   * Resolve to undefined, instead of failing, when Secrets Manager answers ResourceNotFoundException:
+   * no version carries `stage` (or there is no such secret).
+   * @default false
+   */
+  readonly undefinedIfNotFound?: boolean;
+}
 
 /**
- * Reads a secret (cached by Powertools for an hour) within `timeoutMs`: the Secrets Manager client
- * gives up on a connection or an answer that does not come, and the read is abandoned at the
- * deadline whatever the client does.
+ * Reads a secret (cached by Powertools for an hour, per stage) within `timeoutMs`: the Secrets
+ * Manager client gives up on a connection or an answer that does not come, and the read is
+ * abandoned at the deadline whatever the client does.
  */
-export function readSecret(secretArn: string, options: { transform?: 'json'; timeoutMs?: number } = {}): Promise<unknown> {
+export function readSecret(secretArn: string, options: ReadSecretOptions = {}): Promise<unknown> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_SECRET_TIMEOUT_MS;
-  secrets ??= new SecretsProvider({
-    awsSdkV3Client: traced(new SecretsManagerClient({
-      maxAttempts: 1,
-      requestHandler: keepAliveHandler({ connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true }),
-    })),
+  const provider = secretProvider(options.stage ?? '', timeoutMs);
+  const get = { maxAge: 3600, forceFetch: options.fresh === true, ...(options.stage ? { sdkOptions: { VersionStage: options.stage } } : {}) };
+  return withDeadline<unknown>(timeoutMs, `reading the secret ${secretArn}`, async () => {
+    try {
+      return await (options.transform === 'json' ? provider.get(secretArn, { ...get, transform: 'json' }) : provider.get(secretArn, get));
+    } catch (err) {
+      if (options.undefinedIfNotFound && isNotFound(err)) return undefined;
+      throw err;
+    }
   });
-  const provider = secrets;
-  return withDeadline<unknown>(timeoutMs, `reading the secret ${secretArn}`, () =>
-    options.transform === 'json' ? provider.get(secretArn, { maxAge: 3600, transform: 'json' }) : provider.get(secretArn, { maxAge: 3600 }));
+}
+
+function secretProvider(stage: string, timeoutMs: number): SecretsProvider {
+  secretsClient ??= traced(new SecretsManagerClient({
+    maxAttempts: 1,
+    requestHandler: keepAliveHandler({ connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true }),
+  }));
+  let provider = secretProviders.get(stage);
+  if (!provider) {
+    provider = new SecretsProvider({ awsSdkV3Client: secretsClient });
+    secretProviders.set(stage, provider);
+  }
+  return provider;
+}
+
+/** Secrets Manager's ResourceNotFoundException, which Powertools wraps (as `cause`). */
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; cause?: { name?: string } };
+  return (e.cause?.name ?? e.name) === 'ResourceNotFoundException';
 }
 
 /**

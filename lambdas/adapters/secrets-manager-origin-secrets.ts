@@ -3,11 +3,7 @@
  * AWSPENDING and AWSPREVIOUS versions, so that a request keeps passing while a rotation moves
  * CloudFront's origin header from one value to the next.
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { traced } from './powertools-tracing';
+import { readSecret } from './connections';
 import type { OriginVerificationRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { withDeadline } from '../core/abortable';
 import { matchesOriginSecret, type OriginSecretVerifier, type OriginVerdict } from '../core/origin-verification';
@@ -23,9 +19,7 @@ export const DEFAULT_ORIGIN_SECRET_TIMEOUT_MS = 1_000;
 export const MISMATCH_REFRESH_MS = 30_000;
 
 export interface SecretsManagerOriginSecretsOptions {
-  /** @default a client of the function's Region, one attempt, bounded connection and answer */
-  readonly client?: SecretsManagerClient;
-  /** @default DEFAULT_ORIGIN_SECRET_TIMEOUT_MS */
+  /** Milliseconds each read of a version may take (connecting, then waiting). @default DEFAULT_ORIGIN_SECRET_TIMEOUT_MS */
   readonly timeoutMs?: number;
   /** @default MISMATCH_REFRESH_MS */
   readonly mismatchRefreshMs?: number;
@@ -42,7 +36,6 @@ export interface SecretsManagerOriginSecretsOptions {
  * with none, every request is `unavailable` (503): the router fails closed, never open.
  */
 export class SecretsManagerOriginSecrets implements OriginSecretVerifier {
-  private readonly client: SecretsManagerClient;
   private readonly timeoutMs: number;
   private readonly mismatchRefreshMs: number;
   private readonly now: () => number;
@@ -55,16 +48,6 @@ export class SecretsManagerOriginSecrets implements OriginSecretVerifier {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_ORIGIN_SECRET_TIMEOUT_MS;
     this.mismatchRefreshMs = options.mismatchRefreshMs ?? MISMATCH_REFRESH_MS;
     this.now = options.now ?? Date.now;
-    this.client = options.client ?? traced(new SecretsManagerClient({
-      maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({
-        httpAgent: new http.Agent({ keepAlive: true }),
-        httpsAgent: new https.Agent({ keepAlive: true }),
-        connectionTimeout: this.timeoutMs,
-        requestTimeout: this.timeoutMs,
-        throwOnRequestTimeout: true,
-      }),
-    }));
   }
 
   async verify(presented: string | undefined, signal?: AbortSignal): Promise<OriginVerdict> {
@@ -89,7 +72,7 @@ export class SecretsManagerOriginSecrets implements OriginSecretVerifier {
   private async load(): Promise<void> {
     this.attemptedAt = this.now();
     try {
-      const values = await withDeadline(this.timeoutMs, 'reading the origin secret', (signal) => this.readStages(signal));
+      const values = await this.readStages();
       if (values.length === 0) throw new Error('the origin secret has no value in AWSCURRENT, AWSPENDING or AWSPREVIOUS');
       this.values = values;
       this.loadedAt = this.now();
@@ -104,18 +87,15 @@ export class SecretsManagerOriginSecrets implements OriginSecretVerifier {
     }
   }
 
-  private async readStages(signal: AbortSignal): Promise<string[]> {
-    const values = await Promise.all(ACCEPTED_STAGES.map(async (stage) => {
-      try {
-        const command = new GetSecretValueCommand({ SecretId: this.config.secretArn, VersionStage: stage });
-        const out = await this.client.send(command, { abortSignal: signal });
-        return out.SecretString;
-      } catch (err) {
-        // A stage no version carries (no rotation in progress, none finished yet) is no error.
-        if ((err as { name?: string }).name === 'ResourceNotFoundException') return undefined;
-        throw err;
-      }
-    }));
+  private async readStages(): Promise<string[]> {
+    const values = await Promise.all(ACCEPTED_STAGES.map((stage) => readSecret(this.config.secretArn, {
+      stage,
+      // This class keeps the values itself (refreshSeconds), and a mismatch must see a new version.
+      fresh: true,
+      // A stage no version carries (no rotation in progress, none finished yet) is no error.
+      undefinedIfNotFound: true,
+      timeoutMs: this.timeoutMs,
+    })));
     return [...new Set(values.filter((v): v is string => typeof v === 'string' && v.length > 0))];
   }
 }

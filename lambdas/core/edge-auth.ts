@@ -72,11 +72,8 @@ export function edgeVerifier(config: EdgeAuthRuntimeConfig): EdgeVerifier {
         if (isJwksUnavailable(err)) return errorResponse('503', 'Service Unavailable', 'The token cannot be verified right now; retry shortly', { 'retry-after': '5' });
         return unauthorized('The token is not valid');
       }
-      const tenant = payload[config.tenantClaim];
-      // As the router reads the tenant (lambdas/core/caller.ts): a non-empty, well-formed string.
-      if (typeof tenant !== 'string' || tenant.length === 0 || !isWellFormedUnicode(tenant)) {
-        return unauthorized(`The token has no ${config.tenantClaim} claim`);
-      }
+      const tenant = tenantOf(payload[config.tenantClaim]);
+      if (tenant === undefined) return unauthorized(`The token has no ${config.tenantClaim} claim`);
       headers[EDGE_TENANT_HEADER] = [{ key: EDGE_TENANT_HEADER, value: edgeTenantHeaderValue(tenant) }];
       return { ...request, headers };
     },
@@ -88,6 +85,17 @@ class SingleAttemptFetcher extends SimpleFetcher {
   override async fetch(uri: string, requestOptions?: Record<string, unknown>, data?: ArrayBuffer): Promise<ArrayBuffer> {
     return fetch(uri, { ...this.defaultRequestOptions, ...requestOptions }, data);
   }
+}
+
+/**
+ * The tenant as the router reads it (lambdas/core/caller.ts): a non-empty, well-formed string.
+ * API Gateway's JWT authorizer hands the router every claim as a string, so a numeric claim is
+ * its decimal string there: the edge does the same, for integers a JSON number holds exactly
+ * (a larger one would round, and two tenants could share its string). Anything else is no tenant.
+ */
+function tenantOf(claim: unknown): string | undefined {
+  if (typeof claim === 'number') return Number.isSafeInteger(claim) ? String(claim) : undefined;
+  return typeof claim === 'string' && claim.length > 0 && isWellFormedUnicode(claim) ? claim : undefined;
 }
 
 function audienceMatches(payload: JwtPayload, audiences: ReadonlySet<string>): boolean {
