@@ -154,7 +154,7 @@ function costChart(phases: readonly PhasePlan[]): { svg: Html; notes: Html[] } {
   for (const p of phases) {
     for (const [name, v] of [['ours', p.costPerDayUsd], ['the linear baseline', p.linearCostPerDayUsd]] as const) {
       if (!drawable(v)) {
-        notes.push(html`At ${short(p.usersPerDay)} users/day ${name} is ${usd(v)}/day: a log axis has no zero, so its point is drawn hollow on the axis floor (${usd(yAxis.floor)}).`);
+        notes.push(html`At ${short(p.usersPerDay)} users/day ${name} is ${usd(v)}/day: a log axis has no zero, so its point is drawn hollow on the axis floor (${decadeUsd(yAxis.lo)}).`);
       }
     }
     if (!drawable(p.usersPerDay)) notes.push(html`A phase has ${p.usersPerDay} users/day: drawn at the left end of the axis (${short(xAxis.floor)}).`);
@@ -264,8 +264,9 @@ function segmentsOf(p: PhasePlan, notes: Html[]): Segment[] {
   const at = `${short(p.usersPerDay)} users/day`;
   const segments: Segment[] = [];
   for (const it of items) {
-    if (Number.isFinite(it.costPerDayUsd) && it.costPerDayUsd >= 0) segments.push({ item: it.item, usd: it.costPerDayUsd });
-    else notes.push(html`At ${at} the item “${it.item}” is ${usd(it.costPerDayUsd)}/day: left out of the bar (a share cannot be negative).`);
+    // An item of $0 has no height; it stays in the table's sum but not in the bar.
+    if (it.costPerDayUsd > 0) segments.push({ item: it.item, usd: it.costPerDayUsd });
+    else if (it.costPerDayUsd !== 0) notes.push(html`At ${at} the item “${it.item}” is ${usd(it.costPerDayUsd)}/day: left out of the bar (only amounts above $0 stack).`);
   }
   const sum = segments.reduce((s, x) => s + x.usd, 0);
   const total = p.costPerDayUsd;
