@@ -264,7 +264,7 @@ function segmentsOf(p: PhasePlan, notes: Html[]): Segment[] {
   const at = `${short(p.usersPerDay)} users/day`;
   const segments: Segment[] = [];
   for (const it of items) {
-    // An item of $0 has no height; it stays in the table's sum but not in the bar.
+    // An item of $0 has no height: nothing to draw.
     if (it.costPerDayUsd > 0) segments.push({ item: it.item, usd: it.costPerDayUsd });
     else if (it.costPerDayUsd !== 0) notes.push(html`At ${at} the item “${it.item}” is ${usd(it.costPerDayUsd)}/day: left out of the bar (only amounts above $0 stack).`);
   }
