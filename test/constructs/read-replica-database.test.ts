@@ -152,6 +152,17 @@ test('hosts the pgvector semantic cache: a router on it synthesizes under AwsSol
   expect(ingress.map((p) => p.Description)).toEqual(expect.arrayContaining([expect.stringMatching(/cdk-scalable-ai router/)]));
 });
 
+/** A primary in us-east-1 and its secondary in us-west-2, in stacks of one account. */
+function globalPair() {
+  const app = newApp();
+  const east = new Stack(app, 'East', { env: { account: '111122223333', region: 'us-east-1' } });
+  const west = new Stack(app, 'West', { env: { account: '111122223333', region: 'us-west-2' } });
+  const primary = new ReadReplicaDatabase(east, 'Db', { vpc: orgVpc(east), globalDatabase: true, minCapacity: 0.5 });
+  const westVpc = orgVpc(west);
+  const secondary = new GlobalSecondaryDatabase(west, 'Db', { primary, vpc: westVpc });
+  return { app, east, west, primary, westVpc, secondary };
+}
+
 describe('Aurora Global Database', () => {
   test('a primary in us-east-1 and a secondary in us-west-2 with its own key and no master user of its own', () => {
     const app = newApp();
@@ -180,12 +191,7 @@ describe('Aurora Global Database', () => {
   });
 
   describe('the secondary Region\'s logins: a router in us-west-2 reads and writes profiles through the secondary', () => {
-    const app = newApp();
-    const east = new Stack(app, 'East', { env: { account: '111122223333', region: 'us-east-1' } });
-    const west = new Stack(app, 'West', { env: { account: '111122223333', region: 'us-west-2' } });
-    const primary = new ReadReplicaDatabase(east, 'Db', { vpc: orgVpc(east), globalDatabase: true, minCapacity: 0.5 });
-    const westVpc = orgVpc(west);
-    const secondary = new GlobalSecondaryDatabase(west, 'Db', { primary, vpc: westVpc });
+    const { east, west, primary, westVpc, secondary } = globalPair();
     const router = new TieredRouter(west, 'Router', {
       tiers: [ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.000035, outputPricePer1kTokens: 0.00014 })],
       vpc: westVpc,
@@ -259,12 +265,7 @@ describe('Aurora Global Database', () => {
   });
 
   test('the whole pair is clean under AwsSolutions and NIST 800-53 R5 (only the databases\' findings count)', () => {
-    const app = newApp();
-    const east = new Stack(app, 'East', { env: { account: '111122223333', region: 'us-east-1' } });
-    const west = new Stack(app, 'West', { env: { account: '111122223333', region: 'us-west-2' } });
-    const primary = new ReadReplicaDatabase(east, 'Db', { vpc: orgVpc(east), globalDatabase: true, minCapacity: 0.5 });
-    const westVpc = orgVpc(west);
-    const secondary = new GlobalSecondaryDatabase(west, 'Db', { primary, vpc: westVpc });
+    const { app, west, westVpc, secondary } = globalPair();
     const f = fn(west, westVpc);
     secondary.grantConnect(f);
     secondary.connections.allowDefaultPortFrom(f);
