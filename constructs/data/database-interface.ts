@@ -7,7 +7,7 @@ import type { IConstruct } from 'constructs';
 /**
  * An Aurora PostgreSQL database with a writer and readers, as the router and the semantic cache
  * use it: writes through `writerEndpoint`, reads through `readerEndpoint`. Implemented by
- * `ReadReplicaDatabase`. Its `connections` are those of what the handlers connect to (the RDS
+ * `ReadReplicaDatabase` and, in another Region, `GlobalSecondaryDatabase`. Its `connections` are those of what the handlers connect to (the RDS
  * Proxy, or the cluster without one): `database.connections.allowDefaultPortFrom(fn)` admits a function.
  */
 export interface IReadReplicaDatabase extends IConstruct, ec2.IConnectable {
@@ -15,7 +15,10 @@ export interface IReadReplicaDatabase extends IConstruct, ec2.IConnectable {
   readonly cluster: rds.IDatabaseCluster;
   /** The RDS Proxy in front of the cluster, if it has one. */
   readonly proxy?: rds.IDatabaseProxy;
-  /** Where writes go: the proxy's default (read/write) endpoint, or the cluster endpoint. */
+  /**
+   * Where writes go: the proxy's default (read/write) endpoint, or the cluster endpoint (of a
+   * global secondary, which forwards them to the primary's writer).
+   */
   readonly writerEndpoint: rds.Endpoint;
   /** Where reads go: the proxy's read-only endpoint, or the cluster's reader endpoint. */
   readonly readerEndpoint: rds.Endpoint;
