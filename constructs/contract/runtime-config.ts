@@ -222,6 +222,11 @@ export interface UserProfilesRuntimeConfig {
   readonly table: string;
   /** Milliseconds a profile read or write may take before the router gives up on it. */
   readonly timeoutMs: number;
+  /**
+   * The writer is an Aurora global secondary that forwards writes to the primary Region: DML
+   * only, so the router does not create the table (a writer of the primary Region does).
+   */
+  readonly writeForwarding?: boolean;
 }
 
 /** How long the router remembers how it served an answer, for a verdict on it. */

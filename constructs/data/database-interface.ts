@@ -7,7 +7,7 @@ import type { IConstruct } from 'constructs';
 /**
  * An Aurora PostgreSQL database with a writer and readers, as the router and the semantic cache
  * use it: writes through `writerEndpoint`, reads through `readerEndpoint`. Implemented by
- * `ReadReplicaDatabase`. Its `connections` are those of what the handlers connect to (the RDS
+ * `ReadReplicaDatabase` and, in another Region, `GlobalSecondaryDatabase`. Its `connections` are those of what the handlers connect to (the RDS
  * Proxy, or the cluster without one): `database.connections.allowDefaultPortFrom(fn)` admits a function.
  */
 export interface IReadReplicaDatabase extends IConstruct, ec2.IConnectable {
@@ -15,7 +15,10 @@ export interface IReadReplicaDatabase extends IConstruct, ec2.IConnectable {
   readonly cluster: rds.IDatabaseCluster;
   /** The RDS Proxy in front of the cluster, if it has one. */
   readonly proxy?: rds.IDatabaseProxy;
-  /** Where writes go: the proxy's default (read/write) endpoint, or the cluster endpoint. */
+  /**
+   * Where writes go: the proxy's default (read/write) endpoint, or the cluster endpoint (of a
+   * global secondary, which forwards them to the primary's writer).
+   */
   readonly writerEndpoint: rds.Endpoint;
   /** Where reads go: the proxy's read-only endpoint, or the cluster's reader endpoint. */
   readonly readerEndpoint: rds.Endpoint;
@@ -26,10 +29,25 @@ export interface IReadReplicaDatabase extends IConstruct, ec2.IConnectable {
   /** Whether handlers authenticate with IAM auth tokens (true behind the proxy) rather than the secret's password. */
   readonly iamAuthentication: boolean;
   /**
-   * The identifier of the Aurora Global Database whose primary this cluster is, if it is one
-   * (`ReadReplicaDatabase` with `globalDatabase`); a `GlobalSecondaryDatabase` joins it.
+   * The identifier of the Aurora Global Database this cluster belongs to, if any: its primary
+   * (`ReadReplicaDatabase` with `globalDatabase`), which a `GlobalSecondaryDatabase` joins, or
+   * such a secondary.
    */
   readonly globalClusterIdentifier?: string;
+  /**
+   * The literal name of `secret` when it is the master secret of a global database's primary:
+   * a `GlobalSecondaryDatabase` replicates the secret into its own Region and reads the replica
+   * there by this name (no cross-Region reference).
+   * @default - the secret's name is not known at synth (not the primary of a global database)
+   */
+  readonly globalSecretName?: string;
+  /**
+   * Whether `writerEndpoint` belongs to a global secondary cluster that forwards writes to the
+   * primary Region's writer (`GlobalSecondaryDatabase`). Forwarded sessions accept DML only, no
+   * DDL: tables are created through a writer of the primary Region.
+   * @default false
+   */
+  readonly writeForwarding?: boolean;
   /** The credentials of `username` (Secrets Manager, rotated). */
   readonly secret: secretsmanager.ISecret;
   /**

@@ -5,12 +5,17 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { IReadReplicaDatabase } from './database-interface';
 import { generatedIdentifier } from './identifiers';
+import { grantSecretRead } from '../internal/secret-grant';
 import { selectPrivateSubnets } from '../internal/subnets';
 
 const POSTGRES_PORT = 5432;
+
+/** The Regions each primary's secret is already replicated to (a Region may hold one replica only). */
+const replicatedRegions = new WeakMap<secretsmanager.ISecret, Set<string>>();
 
 /** Properties of a {@link GlobalSecondaryDatabase}. */
 export interface GlobalSecondaryDatabaseProps {
@@ -66,23 +71,52 @@ export interface GlobalSecondaryDatabaseProps {
 }
 
 /**
- * A read-only secondary cluster of an Aurora Global Database, in another Region than its
- * primary `ReadReplicaDatabase` (`globalDatabase: true`): Aurora replicates the primary's
- * storage into it (typically within a second) and it serves reads in its Region; it can be
- * promoted if the primary's Region fails. It has no master credentials of its own (the
- * primary's users replicate with the data), its own KMS key, requires TLS, and sits in private
- * subnets behind a security group that admits only what is allowed through `connections`.
+ * A secondary cluster of an Aurora Global Database, in another Region than its primary
+ * `ReadReplicaDatabase` (`globalDatabase: true`): Aurora replicates the primary's storage into
+ * it (typically within a second) and it serves reads in its Region; it can be promoted if the
+ * primary's Region fails. It has its own KMS key, requires TLS, and sits in private subnets
+ * behind a security group that admits only what is allowed through `connections`.
  *
- * The global database's identifier and the engine version are literals generated at synth, so
- * no cross-Region reference is needed; the secondary's stack is made to depend on the primary's.
+ * It is an `IReadReplicaDatabase` for the handlers of its Region (`userProfiles.database`):
+ * - reads go to its reader endpoint;
+ * - writes go to its cluster endpoint, which forwards them to the primary's writer (Aurora
+ *   global write forwarding, turned on here: DML only, no DDL; a forwarded write waits for the
+ *   round trip to the primary's Region). Its sessions keep Aurora's default consistency
+ *   (`apg_write_forward.consistency_mode` SESSION): a session sees its own forwarded writes;
+ *   the profile store reads on other sessions, which see a write once it has replicated back;
+ * - handlers sign in as the primary's master user with the password of the primary's secret,
+ *   which this construct replicates into its Region (a Secrets Manager replica, encrypted with
+ *   the Region's `aws/secretsmanager` key; rotation on the primary updates it). There is no RDS
+ *   Proxy: a proxy on a secondary cluster serves reads only, and IAM authentication of the master
+ *   user would turn off its password, which the primary's proxy and rotation use.
+ *
+ * The global database's identifier, the engine version and the secret's name are literals
+ * generated at synth, so no cross-Region reference is needed; the secondary's stack is made to
+ * depend on the primary's.
  */
-export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectable {
-  /** The secondary cluster. */
-  public readonly cluster: rds.CfnDBCluster;
+export class GlobalSecondaryDatabase extends Construct implements IReadReplicaDatabase {
+  /** The secondary cluster, as an `IDatabaseCluster` (for its metrics and attributes). */
+  public readonly cluster: rds.IDatabaseCluster;
+  /** The secondary cluster's CloudFormation resource. */
+  public readonly cfnCluster: rds.CfnDBCluster;
+  /** No RDS Proxy: handlers connect to the cluster's endpoints. */
+  public readonly proxy?: rds.IDatabaseProxy;
   /** The cluster's reader endpoint (load-balanced over its instances). */
   public readonly readerEndpoint: rds.Endpoint;
-  /** The cluster endpoint (read-only in a secondary cluster). */
+  /** The cluster endpoint: reads, and writes that Aurora forwards to the primary's writer. */
   public readonly clusterEndpoint: rds.Endpoint;
+  /** Where writes go from this Region: the cluster endpoint, with write forwarding. */
+  public readonly writerEndpoint: rds.Endpoint;
+  /** The primary's database, which handlers use here too. */
+  public readonly databaseName: string;
+  /** The primary's master user, whose password is in `secret`. */
+  public readonly username: string;
+  /** False: handlers sign in with the password of `secret`. */
+  public readonly iamAuthentication: boolean;
+  /** The replica, in this Region, of the primary's master secret. */
+  public readonly secret: secretsmanager.ISecret;
+  /** True: writes through `writerEndpoint` are forwarded to the primary's writer (DML only). */
+  public readonly writeForwarding?: boolean;
   /** The security group of the cluster. */
   public readonly securityGroup: ec2.SecurityGroup;
   /** Who may connect: `connections.allowDefaultPortFrom(fn)` admits a function. */
@@ -90,16 +124,21 @@ export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectab
   /** The key of this Region that encrypts the cluster. */
   public readonly encryptionKey: kms.IKey;
   /** The global database the cluster belongs to. */
-  public readonly globalClusterIdentifier: string;
+  public readonly globalClusterIdentifier?: string;
 
   constructor(scope: Construct, id: string, props: GlobalSecondaryDatabaseProps) {
     super(scope, id);
     const where = `GlobalSecondaryDatabase ${this.node.path}`;
     const { primary, vpc } = props;
-    if (primary.globalClusterIdentifier === undefined) {
+    if (primary.globalClusterIdentifier === undefined || primary instanceof GlobalSecondaryDatabase) {
       throw new Error(`${where}: primary ${primary.node.path} is not the primary of a global database; create it with globalDatabase: true`);
     }
-    this.globalClusterIdentifier = primary.globalClusterIdentifier;
+    const secretName = primary.globalSecretName;
+    if (secretName === undefined || Token.isUnresolved(secretName) || !secretsmanager.Secret.isSecret(primary.secret)) {
+      throw new Error(`${where}: the secret of primary ${primary.node.path} must be a Secrets Manager secret of the app with a literal name (globalSecretName), so that it can be replicated into this Region for the handlers to sign in`);
+    }
+    const globalClusterIdentifier = primary.globalClusterIdentifier;
+    this.globalClusterIdentifier = globalClusterIdentifier;
     const stack = Stack.of(this);
     const primaryStack = Stack.of(primary);
     if (Token.isUnresolved(stack.region)) {
@@ -111,6 +150,9 @@ export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectab
     const version = primary.cluster.engine?.engineVersion?.fullVersion;
     if (version === undefined || Token.isUnresolved(version)) {
       throw new Error(`${where}: the primary's engine version is unknown at synth; the secondary must run the same version`);
+    }
+    if (!supportsGlobalWriteForwarding(version)) {
+      throw new Error(`${where}: the primary runs Aurora PostgreSQL ${version}, but global write forwarding (how this Region's handlers write) needs 14.9, 15.4, 16 or later; upgrade the primary's engineVersion`);
     }
     const instances = props.instances ?? 1;
     if (!Number.isInteger(instances) || instances < 1 || instances > 16) {
@@ -166,9 +208,9 @@ export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectab
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    this.cluster = new rds.CfnDBCluster(this, 'Cluster', {
+    this.cfnCluster = new rds.CfnDBCluster(this, 'Cluster', {
       dbClusterIdentifier: clusterIdentifier,
-      globalClusterIdentifier: this.globalClusterIdentifier,
+      globalClusterIdentifier,
       engine: 'aurora-postgresql',
       engineVersion: version,
       dbSubnetGroupName: subnetGroup.subnetGroupName,
@@ -178,17 +220,19 @@ export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectab
       storageEncrypted: true,
       kmsKeyId: this.encryptionKey.keyArn,
       enableIamDatabaseAuthentication: true,
+      // Writes of this Region's handlers go to the primary's writer through the secondary.
+      enableGlobalWriteForwarding: true,
       deletionProtection: props.deletionProtection ?? true,
       enableCloudwatchLogsExports: ['postgresql'],
       copyTagsToSnapshot: true,
       ...(serverless ? { serverlessV2ScalingConfiguration: { minCapacity: min, maxCapacity: max } } : {}),
     });
-    this.cluster.applyRemovalPolicy(removalPolicy);
-    this.cluster.node.addDependency(logGroup);
+    this.cfnCluster.applyRemovalPolicy(removalPolicy);
+    this.cfnCluster.node.addDependency(logGroup);
 
     for (let i = 1; i <= instances; i++) {
       const instance = new rds.CfnDBInstance(this, `Instance${i}`, {
-        dbClusterIdentifier: this.cluster.ref,
+        dbClusterIdentifier: this.cfnCluster.ref,
         dbInstanceClass: serverless ? 'db.serverless' : `db.${props.instanceType!.toString()}`,
         engine: 'aurora-postgresql',
         publiclyAccessible: false,
@@ -200,8 +244,26 @@ export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectab
       instance.applyRemovalPolicy(removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.DESTROY : removalPolicy);
     }
 
-    this.clusterEndpoint = new rds.Endpoint(this.cluster.attrEndpointAddress, POSTGRES_PORT);
-    this.readerEndpoint = new rds.Endpoint(this.cluster.attrReadEndpointAddress, POSTGRES_PORT);
+    this.clusterEndpoint = new rds.Endpoint(this.cfnCluster.attrEndpointAddress, POSTGRES_PORT);
+    this.readerEndpoint = new rds.Endpoint(this.cfnCluster.attrReadEndpointAddress, POSTGRES_PORT);
+    this.writerEndpoint = this.clusterEndpoint;
+    this.writeForwarding = true;
+    this.cluster = rds.DatabaseCluster.fromDatabaseClusterAttributes(this, 'ClusterAttributes', {
+      clusterIdentifier: this.cfnCluster.ref,
+      clusterResourceIdentifier: this.cfnCluster.attrDbClusterResourceId,
+      clusterEndpointAddress: this.cfnCluster.attrEndpointAddress,
+      readerEndpointAddress: this.cfnCluster.attrReadEndpointAddress,
+      port: POSTGRES_PORT,
+      securityGroups: [this.securityGroup],
+      engine,
+    });
+
+    this.databaseName = primary.databaseName;
+    this.username = primary.username;
+    this.iamAuthentication = false;
+    replicateSecret(primary.secret as secretsmanager.Secret, stack.region);
+    // A replica keeps the primary's name (and random suffix) in its own Region.
+    this.secret = secretsmanager.Secret.fromSecretNameV2(this, 'Secret', secretName);
 
     Validations.of(this).acknowledge(
       { id: 'AwsSolutions-RDS11', reason: 'The cluster listens on the PostgreSQL port 5432 like its primary; a non-default port hides nothing, the security group admits only what is granted.' },
@@ -210,14 +272,40 @@ export class GlobalSecondaryDatabase extends Construct implements ec2.IConnectab
     );
   }
 
+  /**
+   * Grants `grantee` read access to the replica of the primary's secret in this Region, whose
+   * password signs it in as `username`. Network access is separate:
+   * `database.connections.allowDefaultPortFrom(fn)`.
+   */
+  public grantConnect(grantee: iam.IGrantable): iam.Grant {
+    return grantSecretRead(this.secret, grantee);
+  }
+
   /** How far the secondary lags behind the primary, in milliseconds (`AuroraGlobalDBReplicationLag`, maximum). */
   public metricReplicationLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: 'AWS/RDS',
       metricName: 'AuroraGlobalDBReplicationLag',
-      dimensionsMap: { DBClusterIdentifier: this.cluster.ref },
+      dimensionsMap: { DBClusterIdentifier: this.cfnCluster.ref },
       statistic: 'Maximum',
       ...props,
     });
   }
+}
+
+/** Whether Aurora PostgreSQL `version` supports global write forwarding: 14.9+, 15.4+, 16 and later. */
+function supportsGlobalWriteForwarding(version: string): boolean {
+  const [major, minor] = version.split('.').map((part) => Number.parseInt(part, 10));
+  if (major >= 16) return true;
+  if (major === 15) return minor >= 4;
+  if (major === 14) return minor >= 9;
+  return false;
+}
+
+/** Adds `region` to the replica Regions of `secret`, once. */
+function replicateSecret(secret: secretsmanager.Secret, region: string): void {
+  const regions = replicatedRegions.get(secret) ?? new Set<string>();
+  if (!regions.has(region)) secret.addReplicaRegion(region);
+  regions.add(region);
+  replicatedRegions.set(secret, regions);
 }

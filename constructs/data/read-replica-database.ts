@@ -171,6 +171,8 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
   public readonly globalClusterIdentifier?: string;
   /** The global cluster (with `globalDatabase`). */
   public readonly globalCluster?: rds.CfnGlobalCluster;
+  /** The literal name of `secret` (with `globalDatabase`), which a `GlobalSecondaryDatabase` replicates into its Region. */
+  public readonly globalSecretName?: string;
 
   constructor(scope: Construct, id: string, props: ReadReplicaDatabaseProps) {
     super(scope, id);
@@ -238,6 +240,13 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
     // Aurora would create one of its own, and so a global secondary can name the cluster's
     // global database without a cross-Region reference.
     const clusterIdentifier = generatedIdentifier(this, 'db');
+    // With globalDatabase the master secret is created here, under a literal name, and `secret`
+    // is that secret itself (not its attachment to the cluster): a GlobalSecondaryDatabase adds a
+    // replica in its Region (Secret.addReplicaRegion) and names the replica there.
+    this.globalSecretName = props.globalDatabase ? generatedIdentifier(this, 'secret') : undefined;
+    const globalSecret = this.globalSecretName
+      ? new rds.DatabaseSecret(this, 'Secret', { username: this.username, encryptionKey: this.encryptionKey, secretName: this.globalSecretName })
+      : undefined;
     const logGroup = new logs.LogGroup(this, 'PostgresLog', {
       logGroupName: `/aws/rds/cluster/${clusterIdentifier}/postgresql`,
       encryptionKey: this.encryptionKey,
@@ -267,7 +276,9 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
       vpc,
       vpcSubnets: subnets,
       securityGroups: [this.securityGroup],
-      credentials: rds.Credentials.fromGeneratedSecret(this.username, { encryptionKey: this.encryptionKey }),
+      credentials: globalSecret
+        ? rds.Credentials.fromSecret(globalSecret)
+        : rds.Credentials.fromGeneratedSecret(this.username, { encryptionKey: this.encryptionKey }),
       defaultDatabaseName: this.databaseName,
       storageEncrypted: true,
       storageEncryptionKey: this.encryptionKey,
@@ -289,7 +300,7 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
     this.cluster = cluster;
     this.databaseCluster = cluster;
     cluster.node.addDependency(logGroup);
-    this.secret = cluster.secret!;
+    this.secret = globalSecret ?? cluster.secret!;
 
     cluster.addRotationSingleUser({
       automaticallyAfter: Duration.days(rotationDays),

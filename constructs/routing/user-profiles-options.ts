@@ -11,7 +11,10 @@ import { AwsServiceEndpoint, requireAwsServices } from '../internal/service-endp
  * user only.
  */
 export interface UserProfilesOptions {
-  /** The database (a `ReadReplicaDatabase`). The router function connects to it from the router's VPC. */
+  /**
+   * The database (a `ReadReplicaDatabase`, or in another Region its `GlobalSecondaryDatabase`).
+   * The router function connects to it from the router's VPC.
+   */
   readonly database: IReadReplicaDatabase;
   /**
    * The table of the profiles, created on the first write; primary key `(tenant, user_id)`.
@@ -58,5 +61,6 @@ export function bindUserProfiles(options: UserProfilesOptions, fn: lambda.Functi
     secretArn: db.iamAuthentication ? undefined : db.secret.secretArn,
     table,
     timeoutMs: timeout.toMilliseconds(),
+    ...(db.writeForwarding ? { writeForwarding: true } : {}),
   };
 }

@@ -18,7 +18,9 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
  * partitions), which keeps the same key and queries.
  *
  * The table is created (`CREATE TABLE IF NOT EXISTS`) on the writer at the first write: the
- * reader is read-only, and a read of a table that does not exist yet means no profile.
+ * reader is read-only, and a read of a table that does not exist yet means no profile. With
+ * `writeForwarding` (the writer is an Aurora global secondary, which forwards DML but no DDL)
+ * the table is left to the primary Region's first write.
  */
 export class PgUserProfiles implements UserProfileReader, UserProfileWriter {
   private readonly table: string;
@@ -28,6 +30,7 @@ export class PgUserProfiles implements UserProfileReader, UserProfileWriter {
     private readonly reader: Pool,
     private readonly writer: Pool,
     table: string,
+    private readonly writeForwarding = false,
   ) {
     const parts = table.split('.');
     if (parts.length > 2 || !parts.every((p) => IDENTIFIER.test(p))) {
@@ -51,15 +54,22 @@ export class PgUserProfiles implements UserProfileReader, UserProfileWriter {
   }
 
   async write(tenant: string, user: string, profile: UserProfile, signal?: AbortSignal): Promise<void> {
-    await abortable(this.ensureSchema(), signal);
-    await abortable(
-      this.writer.query(
-        `INSERT INTO ${this.table} (tenant, user_id, profile, updated_at) VALUES ($1, $2, $3::jsonb, now())
-         ON CONFLICT (tenant, user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = EXCLUDED.updated_at`,
-        [tenant, user, JSON.stringify(profile)],
-      ),
-      signal,
-    );
+    if (!this.writeForwarding) await abortable(this.ensureSchema(), signal);
+    try {
+      await abortable(
+        this.writer.query(
+          `INSERT INTO ${this.table} (tenant, user_id, profile, updated_at) VALUES ($1, $2, $3::jsonb, now())
+           ON CONFLICT (tenant, user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = EXCLUDED.updated_at`,
+          [tenant, user, JSON.stringify(profile)],
+        ),
+        signal,
+      );
+    } catch (err) {
+      if (this.writeForwarding && (err as { code?: string }).code === '42P01') {
+        throw new Error(`the profile table ${this.table} does not exist yet: writes here are forwarded to the global database's primary, which forwards no CREATE TABLE; the first profile write in the primary Region creates it`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   private ensureSchema(): Promise<void> {

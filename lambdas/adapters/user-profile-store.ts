@@ -19,7 +19,7 @@ export interface UserProfileDependencies {
 export function createUserProfileDependencies(config: UserProfilesRuntimeConfig): UserProfileDependencies {
   const { PgUserProfiles, createUserProfilePools } = loadPgUserProfiles();
   const pools = createUserProfilePools(config, passwordProvider(config));
-  const store = new PgUserProfiles(pools.reader, pools.writer, config.table);
+  const store = new PgUserProfiles(pools.reader, pools.writer, config.table, config.writeForwarding ?? false);
   return { store, lookup: new ProfileLookup(store, config.timeoutMs) };
 }
 

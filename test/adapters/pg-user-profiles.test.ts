@@ -96,3 +96,23 @@ test('a database that accepts connections and never answers: the read gives up w
     await new Promise<void>((resolve) => hung.close(() => resolve()));
   }
 });
+
+describe('writeForwarding (the writer is an Aurora global secondary: DML is forwarded, DDL is not)', () => {
+  test('a write never runs CREATE TABLE; without the table it fails naming the primary Region, with it the row lands on the writer', async () => {
+    const secondary = await PgliteServer.start();
+    const pool = secondary.pool();
+    try {
+      const spy = jest.spyOn(pool, 'query');
+      const profiles = new PgUserProfiles(reader, pool, 'forwarded_profiles', true);
+      await expect(profiles.write('t1', 'cy', { locale: 'it-IT', attributes: {} })).rejects.toThrow(/does not exist yet: .*the first profile write in the primary Region creates it/);
+      expect(spy.mock.calls.map(([sql]) => String(sql))).not.toEqual(expect.arrayContaining([expect.stringMatching(/CREATE TABLE/)]));
+      // Once the primary's first write has created the table (and it has replicated), writes land.
+      await pool.query(CREATE.replace(TABLE, 'forwarded_profiles'));
+      await profiles.write('t1', 'cy', { locale: 'it-IT', attributes: {} });
+      expect((await pool.query('SELECT tenant, user_id, profile FROM forwarded_profiles')).rows).toEqual([{ tenant: 't1', user_id: 'cy', profile: { locale: 'it-IT', attributes: {} } }]);
+      spy.mockRestore();
+    } finally {
+      await secondary.stop();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 /** The two-Region example: what it provisions, and how a POST reaches the second Region when the first is down. */
 import { Template } from 'aws-cdk-lib/assertions';
-import { newApp, trySynth } from './helpers';
+import { flatten, newApp, onlyResource, parseJsonValue, resourcesAllowing, routerConfig, trySynth } from './helpers';
 import { addCompliancePacks } from '../../examples/compliance';
 import { addGlobalAssistant } from '../../examples/global-assistant';
 
@@ -10,6 +10,11 @@ const regional = deployment.regionalServices.map((r) => Template.fromStack(r.sta
 const edge = Template.fromStack(app.node.findChild('GlobalAssistantEdge') as never);
 const distribution = Object.values(edge.findResources('AWS::CloudFront::Distribution'))[0].Properties.DistributionConfig;
 const originDomain = (id: string): string => distribution.Origins.find((o: { Id: string }) => o.Id === id).DomainName;
+/** A router's configuration: in its environment, or in the SSM parameter it reads when that is too large. */
+const configOf = (t: Template): any => {
+  const parameter = Object.values(t.findResources('AWS::SSM::Parameter')).find((p) => flatten(p.Properties.Value).includes('"tiers"'));
+  return parameter ? parseJsonValue(parameter.Properties.Value) : routerConfig(t);
+};
 
 describe('the two-Region example', () => {
   test('Aurora PostgreSQL, encrypted, one writer and one reader, behind an RDS Proxy that requires TLS', () => {
@@ -18,6 +23,40 @@ describe('the two-Region example', () => {
     expect(Object.keys(primary.findResources('AWS::RDS::DBInstance'))).toHaveLength(2);
     primary.hasResourceProperties('AWS::RDS::DBProxy', { RequireTLS: true, EngineFamily: 'POSTGRESQL' });
     primary.hasResourceProperties('AWS::RDS::DBProxyEndpoint', { TargetRole: 'READ_ONLY' });
+  });
+
+  test('both routers read profiles in their own Region: us-east-1 through the RDS Proxy, us-west-2 through the Global Database secondary', () => {
+    const [east, west] = regional;
+    const eastProfiles = configOf(east).userProfiles;
+    const [proxyId] = Object.keys(east.findResources('AWS::RDS::DBProxy'));
+    const [readerId] = Object.keys(east.findResources('AWS::RDS::DBProxyEndpoint'));
+    expect(eastProfiles).toMatchObject({
+      auth: 'iam',
+      writer: { host: `\${GetAtt:${proxyId}.Endpoint}` },
+      reader: { host: `\${GetAtt:${readerId}.Endpoint}` },
+    });
+    expect(eastProfiles.writeForwarding).toBeUndefined();
+    expect(resourcesAllowing(east, 'rds-db:connect')).toHaveLength(1);
+
+    const [, global] = onlyResource(east, 'AWS::RDS::GlobalCluster');
+    const [clusterId, secondary] = onlyResource(west, 'AWS::RDS::DBCluster');
+    expect(secondary.Properties).toMatchObject({
+      GlobalClusterIdentifier: global.Properties.GlobalClusterIdentifier,
+      EnableGlobalWriteForwarding: true,
+    });
+    const [, secret] = Object.entries(east.findResources('AWS::SecretsManager::Secret')).find(([id]) => id.startsWith('DatabaseSecret'))!;
+    expect(secret.Properties.ReplicaRegions).toEqual(expect.arrayContaining([{ Region: 'us-west-2' }]));
+    expect(configOf(west).userProfiles).toMatchObject({
+      auth: 'secret',
+      writeForwarding: true,
+      writer: { host: `\${GetAtt:${clusterId}.Endpoint.Address}` },
+      reader: { host: `\${GetAtt:${clusterId}.ReadEndpoint.Address}` },
+    });
+    expect(resourcesAllowing(west, 'secretsmanager:GetSecretValue')).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`:secretsmanager:us-west-2:.*:secret:${secret.Properties.Name}-\\?{6}$`))]));
+    // The secondary's security group admits the router on 5432, and nothing else.
+    const [sgId] = Object.entries(west.findResources('AWS::EC2::SecurityGroup')).find(([id]) => id.startsWith('DatabaseSecurityGroup'))!;
+    const ingress = Object.values(west.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties).filter((p) => p.GroupId['Fn::GetAtt']?.[0] === sgId);
+    expect(ingress).toEqual([expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ServiceRouterHandler/), 'GroupId'] } })]);
   });
 
   test('one distribution in us-east-1 with a WAF web ACL attached and a GET origin group over both Regions', () => {

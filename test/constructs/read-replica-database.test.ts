@@ -5,8 +5,9 @@ import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
-import { isolatedVpc, newApp, newGrantee, newStack, onlyResource, orgVpc, readReport, resourcesAllowing, trySynth } from './helpers';
+import { isolatedVpc, newApp, newGrantee, newStack, onlyResource, orgVpc, readReport, resourcesAllowing, routerConfig, trySynth } from './helpers';
 import { GlobalSecondaryDatabase, ModelTier, ReadReplicaDatabase, TieredRouter, VectorStore, type ReadReplicaDatabaseProps } from '../../constructs';
 
 function database(props: Partial<ReadReplicaDatabaseProps> = {}, stack: Stack = newStack()): { stack: Stack; db: ReadReplicaDatabase; vpc: ec2.Vpc } {
@@ -151,8 +152,19 @@ test('hosts the pgvector semantic cache: a router on it synthesizes under AwsSol
   expect(ingress.map((p) => p.Description)).toEqual(expect.arrayContaining([expect.stringMatching(/cdk-scalable-ai router/)]));
 });
 
+/** A primary in us-east-1 and its secondary in us-west-2, in stacks of one account. */
+function globalPair() {
+  const app = newApp();
+  const east = new Stack(app, 'East', { env: { account: '111122223333', region: 'us-east-1' } });
+  const west = new Stack(app, 'West', { env: { account: '111122223333', region: 'us-west-2' } });
+  const primary = new ReadReplicaDatabase(east, 'Db', { vpc: orgVpc(east), globalDatabase: true, minCapacity: 0.5 });
+  const westVpc = orgVpc(west);
+  const secondary = new GlobalSecondaryDatabase(west, 'Db', { primary, vpc: westVpc });
+  return { app, east, west, primary, westVpc, secondary };
+}
+
 describe('Aurora Global Database', () => {
-  test('a primary in us-east-1 and a read-only secondary in us-west-2 with its own key, no credentials', () => {
+  test('a primary in us-east-1 and a secondary in us-west-2 with its own key and no master user of its own', () => {
     const app = newApp();
     const east = new Stack(app, 'East', { env: { account: '111122223333', region: 'us-east-1' } });
     const west = new Stack(app, 'West', { env: { account: '111122223333', region: 'us-west-2' } });
@@ -178,6 +190,93 @@ describe('Aurora Global Database', () => {
     expect(secondary.globalClusterIdentifier).toBe(primary.globalClusterIdentifier);
   });
 
+  describe('the secondary Region\'s logins: a router in us-west-2 reads and writes profiles through the secondary', () => {
+    const { east, west, primary, westVpc, secondary } = globalPair();
+    const router = new TieredRouter(west, 'Router', {
+      tiers: [ModelTier.bedrock({ tierId: 'small', modelId: 'amazon.nova-micro-v1:0', inputPricePer1kTokens: 0.000035, outputPricePer1kTokens: 0.00014 })],
+      vpc: westVpc,
+      userProfiles: { database: secondary },
+    });
+    const eastT = Template.fromStack(east);
+    const westT = Template.fromStack(west);
+    const [clusterId, cluster] = onlyResource(westT, 'AWS::RDS::DBCluster');
+
+    test('the secondary forwards writes to the primary; reads go to its reader endpoint, writes to its cluster endpoint', () => {
+      expect(cluster.Properties.EnableGlobalWriteForwarding).toBe(true);
+      expect(secondary.writeForwarding).toBe(true);
+      expect(west.resolve(secondary.readerEndpoint.hostname)).toEqual({ 'Fn::GetAtt': [clusterId, 'ReadEndpoint.Address'] });
+      expect(west.resolve(secondary.writerEndpoint.hostname)).toEqual({ 'Fn::GetAtt': [clusterId, 'Endpoint.Address'] });
+      expect([secondary.databaseName, secondary.username, secondary.iamAuthentication, secondary.proxy]).toEqual(['app', 'app', false, undefined]);
+      expect(west.resolve(secondary.cluster.clusterIdentifier)).toEqual({ Ref: clusterId });
+    });
+
+    test('the primary\'s master secret has a literal name and a replica in us-west-2', () => {
+      const [, secret] = onlyResource(eastT, 'AWS::SecretsManager::Secret');
+      expect(primary.globalSecretName).toMatch(/^sai-.*-secret$/);
+      expect(secret.Properties.Name).toBe(primary.globalSecretName);
+      expect(secret.Properties.ReplicaRegions).toEqual([{ Region: 'us-west-2' }]);
+    });
+
+    test('the router reads the replica in its own Region (no rds-db:connect, no cross-Region reference) and the secondary admits it on 5432', () => {
+      const template = westT;
+      expect(resourcesAllowing(template, 'secretsmanager:GetSecretValue'))
+        .toEqual([`arn:aws:secretsmanager:us-west-2:111122223333:secret:${primary.globalSecretName}-??????`]);
+      expect(resourcesAllowing(template, 'rds-db:connect')).toEqual([]);
+      const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties)
+        .filter((p) => JSON.stringify(p.GroupId) === JSON.stringify(west.resolve(secondary.securityGroup.securityGroupId)));
+      const fnSg = west.resolve(router.function.connections.securityGroups[0].securityGroupId);
+      expect(ingress).toEqual([expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: fnSg })]);
+      expect(JSON.stringify(template.toJSON())).not.toMatch(/Fn::ImportValue|ExportsReader/);
+    });
+
+    test('the router\'s configuration: the secondary\'s endpoints, the secret\'s password, write forwarding', () => {
+      expect(routerConfig(westT).userProfiles).toMatchObject({
+        writer: { host: `\${GetAtt:${clusterId}.Endpoint.Address}`, port: 5432 },
+        reader: { host: `\${GetAtt:${clusterId}.ReadEndpoint.Address}`, port: 5432 },
+        database: 'app',
+        username: 'app',
+        auth: 'secret',
+        secretArn: expect.stringContaining(`:secretsmanager:us-west-2:111122223333:secret:${primary.globalSecretName}`),
+        writeForwarding: true,
+      });
+    });
+
+  });
+
+  test('two secondaries in one Region share one replica of the secret; another Region gets its own', () => {
+    const app = newApp();
+    const east = new Stack(app, 'East', { env: { region: 'us-east-1' } });
+    const west = new Stack(app, 'West', { env: { region: 'us-west-2' } });
+    const europe = new Stack(app, 'Europe', { env: { region: 'eu-west-1' } });
+    const primary = new ReadReplicaDatabase(east, 'Db', { vpc: orgVpc(east), globalDatabase: true, minCapacity: 0.5 });
+    const westVpc = orgVpc(west);
+    new GlobalSecondaryDatabase(west, 'A', { primary, vpc: westVpc });
+    new GlobalSecondaryDatabase(west, 'B', { primary, vpc: westVpc });
+    new GlobalSecondaryDatabase(europe, 'C', { primary, vpc: orgVpc(europe) });
+    expect(onlyResource(Template.fromStack(east), 'AWS::SecretsManager::Secret')[1].Properties.ReplicaRegions).toEqual([{ Region: 'us-west-2' }, { Region: 'eu-west-1' }]);
+  });
+
+  test('a primary without globalDatabase keeps its generated secret name and no replica', () => {
+    const { stack, db } = database();
+    const [, secret] = onlyResource(Template.fromStack(stack), 'AWS::SecretsManager::Secret');
+    expect(db.globalSecretName).toBeUndefined();
+    expect(secret.Properties.Name).toBeUndefined();
+    expect(secret.Properties.ReplicaRegions).toBeUndefined();
+  });
+
+  test('the whole pair is clean under AwsSolutions and NIST 800-53 R5 (only the databases\' findings count)', () => {
+    const { app, west, westVpc, secondary } = globalPair();
+    const f = fn(west, westVpc);
+    secondary.grantConnect(f);
+    secondary.connections.allowDefaultPortFrom(f);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new NIST80053R5Checks(app));
+    const synth = trySynth(app);
+    const report = synth.assembly ? path.join(synth.assembly.directory, 'validation-report.json') : /(\S+validation-report\.json)/.exec(synth.error?.message ?? '')?.[1];
+    const violations = readReport(report!).pluginReports.flatMap((r) => r.violations)
+      .filter((v) => v.violatingConstructs.some((c) => /^(East|West)\/Db\//.test(c.constructPath)));
+    expect(violations.map((v) => `${v.ruleName} ${v.violatingConstructs.map((c) => c.constructPath).join(',')}`)).toEqual([]);
+  });
+
   test('refused: a primary without globalDatabase, the same Region, minCapacity 0', () => {
     const app = newApp();
     const east = new Stack(app, 'East', { env: { region: 'us-east-1' } });
@@ -189,5 +288,10 @@ describe('Aurora Global Database', () => {
     expect(() => new GlobalSecondaryDatabase(west, 'A', { primary: plain, vpc })).toThrow(/create it with globalDatabase: true/);
     expect(() => new GlobalSecondaryDatabase(east, 'B', { primary: global, vpc: eastVpc })).toThrow(/the Region of its primary/);
     expect(() => new GlobalSecondaryDatabase(west, 'C', { primary: global, vpc, minCapacity: 0 })).toThrow(/minCapacity 0 \(auto-pause\) is refused/);
+    const secondary = new GlobalSecondaryDatabase(west, 'D', { primary: global, vpc });
+    const third = new Stack(app, 'Third', { env: { region: 'eu-west-1' } });
+    expect(() => new GlobalSecondaryDatabase(third, 'E', { primary: secondary, vpc: orgVpc(third) })).toThrow(/is not the primary of a global database/);
+    const old = new ReadReplicaDatabase(east, 'Old', { vpc: eastVpc, globalDatabase: true, minCapacity: 0.5, engineVersion: rds.AuroraPostgresEngineVersion.VER_15_3 });
+    expect(() => new GlobalSecondaryDatabase(west, 'F', { primary: old, vpc })).toThrow(/global write forwarding .* needs 14.9, 15.4, 16 or later/);
   });
 });

@@ -9,17 +9,14 @@
  * Valkey's vector search (FT.*) cannot run here, so semantic static matching is covered by the
  * core tests; exact static matching runs for real.
  */
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Valkey from 'iovalkey';
 import { cacheHierarchyConfig, EMBEDDING_MODEL, KEY_PREFIX, MODEL, REDIS_PASSWORD } from './cache-hierarchy-config';
+import { startRouterHandler, type RouterHandlerHarness, type RouterReply } from './router-harness';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
-import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { ValkeyStaticAnswers } from '../../lambdas/adapters/valkey-static-answers';
-import type * as RouterHandler from '../../lambdas/router/handler';
 import { LocalAwsServer } from '../support/aws-protocol-server';
-import {
-  ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, metricSum, parseEmf, type EmfMetric, type EventOptions,
-} from '../support/lambda-harness';
+import { ACCOUNT, metricSum, type EventOptions } from '../support/lambda-harness';
 import { PgliteServer } from '../support/pglite-server';
 import { RedisServer } from '../support/redis-server';
 
@@ -32,32 +29,9 @@ let redis: RedisServer;
 let pglite: PgliteServer;
 let aws: LocalAwsServer;
 let admin: Valkey;
-let handler: typeof RouterHandler.handler;
-let captured: string[];
-const savedEnv = { ...process.env };
-const valkeyClients = new Set<Valkey>();
+let router: RouterHandlerHarness;
 
-interface Reply {
-  readonly res: APIGatewayProxyStructuredResultV2;
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: Record<string, any>;
-  readonly metrics: EmfMetric[];
-}
-
-async function call(body: unknown, options: EventOptions = {}): Promise<Reply> {
-  captured.splice(0);
-  const res = await handler(httpApiEvent(body, TENANT_A_USER_1, options), lambdaContext());
-  const metrics = parseEmf(captured.splice(0));
-  const text = String(res.body ?? '');
-  return {
-    res,
-    status: res.statusCode ?? 0,
-    headers: Object.fromEntries(Object.entries(res.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
-    body: text ? JSON.parse(text) : {},
-    metrics,
-  };
-}
+const call = (body: unknown, options: EventOptions = {}): Promise<RouterReply> => router.call(body, TENANT_A_USER_1, options);
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content: text }], ...extra });
 const modelCalls = () => aws.callsOf().filter((c) => c.request.target === MODEL);
@@ -74,15 +48,7 @@ beforeAll(async () => {
     staticAnswers: { maxAgeSeconds: 900 },
     userContext: { kind: 'valkey', maxTurns: 10, ttlSeconds: 3_600 },
   };
-  Object.assign(process.env, aws.env(), { [ROUTER_CONFIG_ENV]: JSON.stringify(config), POWERTOOLS_SERVICE_NAME: 'router-caching-test' });
-  enableEmf();
-  captured = captureJsonStdout();
-  const connect = Valkey.prototype.connect;
-  jest.spyOn(Valkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
-    valkeyClients.add(this);
-    return connect.apply(this, args);
-  });
-  ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
+  router = startRouterHandler(aws, config, 'router-caching-test');
   // Cold start once: secrets, connections, the pgvector table and index.
   expect((await call(ask('warm-up'))).status).toBe(200);
 });
@@ -96,11 +62,9 @@ beforeEach(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([...valkeyClients, admin].map(async (c) => c.disconnect()));
-  jest.restoreAllMocks();
+  await router?.stop();
+  admin?.disconnect();
   await Promise.all([redis?.dispose(), pglite?.stop(), aws?.close()]);
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
 });
 
 describe('static answers', () => {

@@ -11,16 +11,15 @@
  * metric added to the dashboard fails here until it is classified.
  */
 import { Template } from 'aws-cdk-lib/assertions';
-import Valkey from 'iovalkey';
 import { cacheHierarchyConfig, MODEL, REDIS_PASSWORD } from './cache-hierarchy-config';
+import { startRouterHandler, type RouterHandlerHarness } from './router-harness';
 import { ModelTier, ScalableAiService } from '../../constructs';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
-import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
-import type * as RouterHandler from '../../lambdas/router/handler';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { newStack } from '../constructs/helpers';
 import { LocalAwsServer } from '../support/aws-protocol-server';
 import { dashboardMetrics, metricKey } from '../support/dashboard-metrics';
-import { ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, parseEmf, type EmfMetric } from '../support/lambda-harness';
+import { ACCOUNT, type EmfMetric } from '../support/lambda-harness';
 import { PgliteServer } from '../support/pglite-server';
 import { RedisServer } from '../support/redis-server';
 
@@ -49,10 +48,9 @@ const EXCLUDED: Record<string, string> = {
 let redis: RedisServer;
 let pglite: PgliteServer;
 let aws: LocalAwsServer;
-let handler: typeof RouterHandler.handler;
-let captured: string[];
-const savedEnv = { ...process.env };
-const valkeyClients = new Set<Valkey>();
+let router: RouterHandlerHarness;
+/** The EMF metrics of every request so far. */
+const emitted: EmfMetric[] = [];
 
 /** The dashboard of a facade with the handler's configuration: one Bedrock tier `small`, the exact and semantic caches. */
 function dashboardOfMatchingStack() {
@@ -65,8 +63,9 @@ function dashboardOfMatchingStack() {
 }
 
 async function call(body: unknown, userArn: string, routeKey = 'POST /v1/chat') {
-  const res = await handler(httpApiEvent(body, userArn, { routeKey }), lambdaContext());
-  return { status: res.statusCode, cache: String(res.headers?.['x-cache'] ?? ''), body: JSON.parse(String(res.body ?? '{}')) };
+  const reply = await router.call(body, userArn, { routeKey });
+  emitted.push(...reply.metrics);
+  return { status: reply.status, cache: reply.headers['x-cache'] ?? '', body: reply.body };
 }
 const ask = (text: string) => ({ messages: [{ role: 'user', content: text }] });
 
@@ -78,24 +77,13 @@ beforeAll(async () => {
     ...cacheHierarchyConfig(redis, pglite, cacheSecret, dbSecret),
     feedback: { windowSeconds: 3_600 },
   };
-  Object.assign(process.env, aws.env(), { [ROUTER_CONFIG_ENV]: JSON.stringify(config), POWERTOOLS_SERVICE_NAME: SERVICE });
-  enableEmf();
-  captured = captureJsonStdout();
-  const connect = Valkey.prototype.connect;
-  jest.spyOn(Valkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
-    valkeyClients.add(this);
-    return connect.apply(this, args);
-  });
-  ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
+  router = startRouterHandler(aws, config, SERVICE);
   aws.setModel(MODEL, { reply: (r) => `answer to: ${r.messages[r.messages.length - 1].text}` });
 });
 
 afterAll(async () => {
-  await Promise.all([...valkeyClients].map(async (c) => c.disconnect()));
-  jest.restoreAllMocks();
+  await router?.stop();
   await Promise.all([redis?.dispose(), pglite?.stop(), aws?.close()]);
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
 });
 
 test('every ScalableAI metric the dashboard charts is in the EMF output of a model answer, an exact hit, a semantic hit and their verdicts', async () => {
@@ -111,8 +99,7 @@ test('every ScalableAI metric the dashboard charts is in the EMF output of a mod
   ];
   expect(verdicts.map((v) => [v.status, v.body.servedBy])).toEqual([[200, 'exact'], [200, 'semantic'], [200, 'model']]);
 
-  const emitted: EmfMetric[] = parseEmf(captured.splice(0)).filter((m) => m.namespace === M.NAMESPACE);
-  const emittedKeys = new Set(emitted.map(metricKey));
+  const emittedKeys = new Set(emitted.filter((m) => m.namespace === M.NAMESPACE).map(metricKey));
   const charted = dashboardOfMatchingStack();
   expect(charted.length).toBeGreaterThan(20);
   const chartedKeys = charted.map(metricKey);

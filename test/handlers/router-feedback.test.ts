@@ -4,16 +4,13 @@
  * the serving records, PostgreSQL 18 + pgvector (PGlite over the wire protocol) for the semantic
  * cache, and the local Bedrock server for the model and the Titan embeddings.
  */
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Valkey from 'iovalkey';
 import { cacheHierarchyConfig, KEY_PREFIX, MODEL, REDIS_PASSWORD } from './cache-hierarchy-config';
+import { startRouterHandler, type RouterHandlerHarness, type RouterReply } from './router-harness';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
-import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
-import type * as RouterHandler from '../../lambdas/router/handler';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { LocalAwsServer } from '../support/aws-protocol-server';
-import {
-  ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, metricSum, parseEmf, type EmfMetric, type EventOptions,
-} from '../support/lambda-harness';
+import { ACCOUNT, metricSum, type EmfMetric, type EventOptions } from '../support/lambda-harness';
 import { PgliteServer } from '../support/pglite-server';
 import { RedisServer } from '../support/redis-server';
 
@@ -30,35 +27,17 @@ let aws: LocalAwsServer;
 let admin: Valkey;
 /** One pool for the test's own queries (each `pglite.pool()` opens another). */
 let db: ReturnType<PgliteServer['pool']>;
-let handler: typeof RouterHandler.handler;
-let captured: string[];
-const savedEnv = { ...process.env };
-const valkeyClients = new Set<Valkey>();
+let router: RouterHandlerHarness;
 
-interface Reply {
-  readonly res: APIGatewayProxyStructuredResultV2;
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: Record<string, any>;
-  readonly metrics: EmfMetric[];
+interface Reply extends RouterReply {
   /** The invocation's log line (the first EMF document carries it). */
   readonly log: Record<string, unknown>;
 }
 
 async function call(body: unknown, options: EventOptions = {}): Promise<Reply> {
-  captured.splice(0);
-  const res = await handler(httpApiEvent(body, TENANT_A_USER_1, options), lambdaContext());
-  const lines = captured.splice(0);
-  const text = String(res.body ?? '');
-  const log = lines.join('').split('\n').filter((l) => l.includes('"message":"request"')).map((l) => JSON.parse(l) as Record<string, unknown>)[0];
-  return {
-    res,
-    status: res.statusCode ?? 0,
-    headers: Object.fromEntries(Object.entries(res.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
-    body: text ? JSON.parse(text) : {},
-    metrics: parseEmf(lines),
-    log,
-  };
+  const reply = await router.call(body, TENANT_A_USER_1, options);
+  const log = reply.lines.join('').split('\n').filter((l) => l.includes('"message":"request"')).map((l) => JSON.parse(l) as Record<string, unknown>)[0];
+  return { ...reply, log };
 }
 
 const ask = (text: string) => ({ messages: [{ role: 'user', content: text }] });
@@ -80,15 +59,7 @@ beforeAll(async () => {
     ...cacheHierarchyConfig(redis, pglite, cacheSecret, dbSecret),
     feedback: { windowSeconds: WINDOW_SECONDS },
   };
-  Object.assign(process.env, aws.env(), { [ROUTER_CONFIG_ENV]: JSON.stringify(config), POWERTOOLS_SERVICE_NAME: 'router-feedback-test' });
-  enableEmf();
-  captured = captureJsonStdout();
-  const connect = Valkey.prototype.connect;
-  jest.spyOn(Valkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
-    valkeyClients.add(this);
-    return connect.apply(this, args);
-  });
-  ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
+  router = startRouterHandler(aws, config, 'router-feedback-test');
   // Cold start once: secrets, connections, the pgvector table and index.
   expect((await call(ask('warm-up'))).status).toBe(200);
 });
@@ -101,11 +72,9 @@ beforeEach(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([...valkeyClients, admin].map(async (c) => c.disconnect()));
-  jest.restoreAllMocks();
+  await router?.stop();
+  admin?.disconnect();
   await Promise.all([redis?.dispose(), pglite?.stop(), aws?.close()]);
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
 });
 
 describe('request ids', () => {

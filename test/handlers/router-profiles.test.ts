@@ -2,16 +2,14 @@
  * User profiles end to end through the router handler: `PUT`/`GET /v1/profile` on PostgreSQL 18
  * (PGlite over the wire protocol; the password from the local Secrets Manager), and a chat of a
  * user with a profile: the profile reaches the model (the local Bedrock server) and the answer,
- * cached in Redis, is never served to another user of the same tenant.
+ * cached in Redis (exact) and pgvector (semantic), is never served to another user of the same tenant.
  */
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import Valkey from 'iovalkey';
-import { KEY_PREFIX, MODEL, REDIS_PASSWORD } from './cache-hierarchy-config';
+import { cacheHierarchyConfig, MODEL, REDIS_PASSWORD } from './cache-hierarchy-config';
+import { startRouterHandler, type RouterHandlerHarness, type RouterReply } from './router-harness';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
-import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
-import type * as RouterHandler from '../../lambdas/router/handler';
+import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { LocalAwsServer } from '../support/aws-protocol-server';
-import { ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, metricSum, parseEmf, type EmfMetric, type EventOptions } from '../support/lambda-harness';
+import { ACCOUNT, metricSum, type EventOptions } from '../support/lambda-harness';
 import { PgliteServer } from '../support/pglite-server';
 import { RedisServer } from '../support/redis-server';
 
@@ -23,64 +21,31 @@ let redis: RedisServer;
 let pglite: PgliteServer;
 let aws: LocalAwsServer;
 let db: ReturnType<PgliteServer['pool']>;
-let handler: typeof RouterHandler.handler;
-let captured: string[];
-const savedEnv = { ...process.env };
-const valkeyClients = new Set<Valkey>();
+let router: RouterHandlerHarness;
 
-interface Reply {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: Record<string, any>;
-  readonly metrics: EmfMetric[];
-}
-
-async function call(body: unknown, options: EventOptions = {}): Promise<Reply> {
-  captured.splice(0);
-  const res: APIGatewayProxyStructuredResultV2 = await handler(httpApiEvent(body, TENANT_A_USER_1, options), lambdaContext());
-  const lines = captured.splice(0);
-  const text = String(res.body ?? '');
-  return {
-    status: res.statusCode ?? 0,
-    headers: Object.fromEntries(Object.entries(res.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
-    body: text ? JSON.parse(text) : {},
-    metrics: parseEmf(lines),
-  };
-}
-
+const call = (body: unknown, options: EventOptions = {}): Promise<RouterReply> => router.call(body, TENANT_A_USER_1, options);
 const ask = (text: string) => ({ messages: [{ role: 'user', content: text }] });
 const putProfile = (profile: unknown, userArn = TENANT_A_USER_1) => call(profile, { routeKey: 'PUT /v1/profile', userArn });
 const getProfile = (userArn = TENANT_A_USER_1) => call(undefined, { routeKey: 'GET /v1/profile', userArn });
 const modelCalls = () => aws.callsOf().filter((c) => c.request.target === MODEL);
-const profileReads = (r: Reply, outcome: string) => metricSum(r.metrics, M.USER_PROFILE_READS, { [M.DIMENSION_OUTCOME]: outcome });
+const profileReads = (r: RouterReply, outcome: string) => metricSum(r.metrics, M.USER_PROFILE_READS, { [M.DIMENSION_OUTCOME]: outcome });
 
 beforeAll(async () => {
   [redis, pglite, aws] = await Promise.all([RedisServer.start({ password: REDIS_PASSWORD }), PgliteServer.start(), LocalAwsServer.start()]);
   const cacheSecret = aws.putSecret('scalable-ai/cache-auth', REDIS_PASSWORD);
-  const dbSecret = aws.putSecret('scalable-ai/profiles', JSON.stringify({ username: 'postgres', password: 'postgres' }));
+  // One database user for the semantic cache and the profiles, as on one Aurora cluster.
+  const dbSecret = aws.putSecret('scalable-ai/postgres', JSON.stringify({ username: 'postgres', password: 'postgres' }));
   db = pglite.pool({ max: 1 });
   const endpoint = { host: pglite.host, port: pglite.port };
   const config: RouterRuntimeConfig = {
-    tiers: [{ id: 'small', provider: 'bedrock', modelId: MODEL, inputPricePer1k: 0.000035, outputPricePer1k: 0.00014, maxTokens: 512, timeoutMs: 5_000 }],
-    tierHintPolicy: 'cheaper-only',
-    maxRequestBytes: 8_192,
-    maxMessages: 20,
-    tenant: { source: 'iam' },
-    personalCaching: 'user',
-    cache: { host: redis.host, port: redis.port, tls: false, authSecretArn: cacheSecret, keyPrefix: KEY_PREFIX, timeoutMs: 1_000 },
-    exactCache: { ttlSeconds: 3_600 },
+    ...cacheHierarchyConfig(redis, pglite, cacheSecret, dbSecret),
     // One local server is both endpoints here (the adapter test splits them over two servers).
     userProfiles: { writer: endpoint, reader: endpoint, database: 'postgres', username: 'postgres', auth: 'secret', secretArn: dbSecret, table: TABLE, timeoutMs: 2_000 },
   };
-  Object.assign(process.env, aws.env(), { [ROUTER_CONFIG_ENV]: JSON.stringify(config), POWERTOOLS_SERVICE_NAME: 'router-profiles-test' });
-  enableEmf();
-  captured = captureJsonStdout();
-  const connect = Valkey.prototype.connect;
-  jest.spyOn(Valkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
-    valkeyClients.add(this);
-    return connect.apply(this, args);
-  });
-  ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
+  router = startRouterHandler(aws, config, 'router-profiles-test');
+  // Cold start once, by a user without a profile: secrets, connections, the pgvector table and index.
+  aws.setModel(MODEL, { reply: () => 'warm' });
+  expect((await call(ask('warm-up'), { userArn: `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/warm-up` })).status).toBe(200);
 });
 
 beforeEach(() => {
@@ -89,12 +54,9 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  await Promise.all([...valkeyClients].map(async (c) => c.disconnect()));
-  jest.restoreAllMocks();
+  await router?.stop();
   await db?.end();
   await Promise.all([redis?.dispose(), pglite?.stop(), aws?.close()]);
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
 });
 
 describe('GET and PUT /v1/profile', () => {
@@ -148,7 +110,7 @@ describe('chat with a profile', () => {
     // Another user of the same tenant: never the first user's answer.
     const other = await call(ask(question), { userArn: TENANT_A_USER_2 });
     expect(other.status).toBe(200);
-    expect(other.headers['x-cache']).not.toBe('exact');
+    expect(other.headers['x-cache']).toBe('miss');
     expect(profileReads(other, 'used')).toBe(1);
     expect(modelCalls()).toHaveLength(2);
   });
