@@ -72,8 +72,6 @@ class RegionalNetwork extends Construct {
 class GlobalAssistantServices implements IRegionalServiceFactory {
   /** Each Region's network, by Region. */
   public readonly networks = new Map<string, RegionalNetwork>();
-  /** Each Region's profile database, by Region: the primary first. */
-  public readonly databases = new Map<string, IReadReplicaDatabase>();
   private primary?: ReadReplicaDatabase;
 
   public serviceProps(scope: Construct, region: string): ScalableAiServiceProps {
@@ -89,7 +87,6 @@ class GlobalAssistantServices implements IRegionalServiceFactory {
         globalDatabase: true,
         minCapacity: 0.5,
       });
-    this.databases.set(region, database);
 
     const bedrock = (tierId: string, modelId: string, input: number, output: number, maxTokens: number, seconds: number) => ModelTier.bedrock({
       tierId,

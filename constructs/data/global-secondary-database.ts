@@ -147,6 +147,9 @@ export class GlobalSecondaryDatabase extends Construct implements IReadReplicaDa
     if (stack.region === primaryStack.region) {
       throw new Error(`${where}: the secondary is in ${stack.region}, the Region of its primary; an Aurora global database replicates into another Region`);
     }
+    if (replicatedRegions.get(primary.secret)?.has(stack.region)) {
+      throw new Error(`${where}: primary already has a secondary in ${stack.region}; an Aurora global database holds at most one cluster per Region`);
+    }
     const version = primary.cluster.engine?.engineVersion?.fullVersion;
     if (version === undefined || Token.isUnresolved(version)) {
       throw new Error(`${where}: the primary's engine version is unknown at synth; the secondary must run the same version`);
@@ -302,10 +305,10 @@ function supportsGlobalWriteForwarding(version: string): boolean {
   return false;
 }
 
-/** Adds `region` to the replica Regions of `secret`, once. */
+/** Adds `region` to the replica Regions of `secret` (the constructor refused a second secondary in it). */
 function replicateSecret(secret: secretsmanager.Secret, region: string): void {
   const regions = replicatedRegions.get(secret) ?? new Set<string>();
-  if (!regions.has(region)) secret.addReplicaRegion(region);
+  secret.addReplicaRegion(region);
   regions.add(region);
   replicatedRegions.set(secret, regions);
 }

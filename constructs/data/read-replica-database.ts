@@ -243,7 +243,9 @@ export class ReadReplicaDatabase extends Construct implements IReadReplicaDataba
     // With globalDatabase the master secret is created here, under a literal name, and `secret`
     // is that secret itself (not its attachment to the cluster): a GlobalSecondaryDatabase adds a
     // replica in its Region (Secret.addReplicaRegion) and names the replica there.
-    this.globalSecretName = props.globalDatabase ? generatedIdentifier(this, 'secret') : undefined;
+    // Not "-secret": a name ending in a hyphen and six characters reads as a partial ARN with
+    // Secrets Manager's random suffix, so GetSecretValue by the replica's partial ARN would miss.
+    this.globalSecretName = props.globalDatabase ? generatedIdentifier(this, 'credentials') : undefined;
     const globalSecret = this.globalSecretName
       ? new rds.DatabaseSecret(this, 'Secret', { username: this.username, encryptionKey: this.encryptionKey, secretName: this.globalSecretName })
       : undefined;

@@ -52,6 +52,9 @@ export function bindUserProfiles(options: UserProfilesOptions, fn: lambda.Functi
   db.connections.allowDefaultPortFrom(fn, 'TieredRouter: user profiles');
   // The secret's password is read from Secrets Manager; IAM auth tokens are signed locally.
   if (!db.iamAuthentication) requireAwsServices(fn, AwsServiceEndpoint.SECRETS_MANAGER);
+  // The router verifies the server certificate. A proxy presents a publicly trusted one; a
+  // cluster endpoint presents one of the Amazon RDS CAs, which Lambda (Node.js 20+) loads only when asked.
+  if (!db.proxy) fn.addEnvironment('NODE_EXTRA_CA_CERTS', '/var/runtime/ca-cert.pem');
   return {
     writer: { host: db.writerEndpoint.hostname, port: db.writerEndpoint.port },
     reader: { host: db.readerEndpoint.hostname, port: db.readerEndpoint.port },

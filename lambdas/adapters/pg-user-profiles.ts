@@ -31,6 +31,8 @@ export class PgUserProfiles implements UserProfileReader, UserProfileWriter {
     private readonly writer: Pool,
     table: string,
     private readonly writeForwarding = false,
+    /** Called when the database refuses the password (28P01), so the next connection fetches it again. */
+    private readonly onPasswordRefused?: () => void,
   ) {
     const parts = table.split('.');
     if (parts.length > 2 || !parts.every((p) => IDENTIFIER.test(p))) {
@@ -49,13 +51,14 @@ export class PgUserProfiles implements UserProfileReader, UserProfileWriter {
     } catch (err) {
       // 42P01 undefined_table: no profile was ever written.
       if ((err as { code?: string }).code === '42P01') return undefined;
+      this.noteRefusedPassword(err);
       throw err;
     }
   }
 
   async write(tenant: string, user: string, profile: UserProfile, signal?: AbortSignal): Promise<void> {
-    if (!this.writeForwarding) await abortable(this.ensureSchema(), signal);
     try {
+      if (!this.writeForwarding) await abortable(this.ensureSchema(), signal);
       await abortable(
         this.writer.query(
           `INSERT INTO ${this.table} (tenant, user_id, profile, updated_at) VALUES ($1, $2, $3::jsonb, now())
@@ -68,8 +71,14 @@ export class PgUserProfiles implements UserProfileReader, UserProfileWriter {
       if (this.writeForwarding && (err as { code?: string }).code === '42P01') {
         throw new Error(`the profile table ${this.table} does not exist yet: writes here are forwarded to the global database's primary, which forwards no CREATE TABLE; the first profile write in the primary Region creates it`, { cause: err });
       }
+      this.noteRefusedPassword(err);
       throw err;
     }
+  }
+
+  /** 28P01 invalid_password: the secret was rotated since the password was cached. */
+  private noteRefusedPassword(err: unknown): void {
+    if ((err as { code?: string }).code === '28P01') this.onPasswordRefused?.();
   }
 
   private ensureSchema(): Promise<void> {

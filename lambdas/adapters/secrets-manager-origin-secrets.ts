@@ -19,7 +19,11 @@ export const DEFAULT_ORIGIN_SECRET_TIMEOUT_MS = 1_000;
 export const MISMATCH_REFRESH_MS = 30_000;
 
 export interface SecretsManagerOriginSecretsOptions {
-  /** Milliseconds each read of a version may take (connecting, then waiting). @default DEFAULT_ORIGIN_SECRET_TIMEOUT_MS */
+  /**
+   * Milliseconds each read of a version may take in all: the read is abandoned at this deadline
+   * (the shared Secrets Manager client's own connect and request timeouts are its first caller's).
+   * @default DEFAULT_ORIGIN_SECRET_TIMEOUT_MS
+   */
   readonly timeoutMs?: number;
   /** @default MISMATCH_REFRESH_MS */
   readonly mismatchRefreshMs?: number;

@@ -18,26 +18,43 @@ export interface UserProfileDependencies {
  */
 export function createUserProfileDependencies(config: UserProfilesRuntimeConfig): UserProfileDependencies {
   const { PgUserProfiles, createUserProfilePools } = loadPgUserProfiles();
-  const pools = createUserProfilePools(config, passwordProvider(config));
-  const store = new PgUserProfiles(pools.reader, pools.writer, config.table, config.writeForwarding ?? false);
+  const password = passwordProvider(config);
+  const pools = createUserProfilePools(config, password);
+  const store = new PgUserProfiles(pools.reader, pools.writer, config.table, config.writeForwarding ?? false, password.invalidate);
   return { store, lookup: new ProfileLookup(store, config.timeoutMs) };
 }
+
+/** Shortest time between two fresh reads of the secret after a refused password. */
+export const PASSWORD_REFRESH_INTERVAL_MS = 30_000;
 
 /**
  * The password of a new connection, bounded in time: with `iam`, an RDS IAM auth token signed
  * locally for the endpoint (valid 15 minutes; a token per connection, so it is never stale);
- * with `secret`, the `password` of the Secrets Manager secret (cached by Powertools for an hour,
- * which follows rotation within that hour).
+ * with `secret`, the `password` of the Secrets Manager secret, cached by Powertools for an hour.
+ * Single-user rotation invalidates the old password at once, so `invalidate()` (called when the
+ * database refuses a password) makes the next connection read the secret afresh, at most every
+ * {@link PASSWORD_REFRESH_INTERVAL_MS}: after a rotation, requests fail for at most that long.
  */
-export function passwordProvider(config: UserProfilesRuntimeConfig): PasswordProvider {
+export function passwordProvider(config: UserProfilesRuntimeConfig): PasswordProvider & { invalidate?: () => void } {
   if (config.auth === 'secret') {
     const secretArn = config.secretArn;
     if (!secretArn) throw new Error('userProfiles.auth is "secret" but userProfiles.secretArn is not set');
-    return async () => {
-      const secret = (await readSecret(secretArn, { transform: 'json', timeoutMs: DEFAULT_SECRET_TIMEOUT_MS })) as { password?: unknown };
+    let refreshNext = false;
+    let lastRefreshAt = -Infinity;
+    const provider = async (): Promise<string> => {
+      const fresh = refreshNext;
+      refreshNext = false;
+      const secret = (await readSecret(secretArn, { transform: 'json', timeoutMs: DEFAULT_SECRET_TIMEOUT_MS, fresh })) as { password?: unknown };
       if (typeof secret?.password !== 'string') throw new Error(`the secret ${secretArn} has no string "password"`);
       return secret.password;
     };
+    const invalidate = (): void => {
+      const now = Date.now();
+      if (now - lastRefreshAt < PASSWORD_REFRESH_INTERVAL_MS) return;
+      lastRefreshAt = now;
+      refreshNext = true;
+    };
+    return Object.assign(provider, { invalidate });
   }
   const { Signer } = loadRdsSigner();
   const signers = new Map<string, InstanceType<typeof Signer>>();

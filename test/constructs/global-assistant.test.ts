@@ -57,6 +57,9 @@ describe('the two-Region example', () => {
     const [sgId] = Object.entries(west.findResources('AWS::EC2::SecurityGroup')).find(([id]) => id.startsWith('DatabaseSecurityGroup'))!;
     const ingress = Object.values(west.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties).filter((p) => p.GroupId['Fn::GetAtt']?.[0] === sgId);
     expect(ingress).toEqual([expect.objectContaining({ FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ServiceRouterHandler/), 'GroupId'] } })]);
+    // No proxy in us-west-2: the router verifies the cluster's Amazon RDS certificate, whose CAs Lambda loads only when asked.
+    const [, westRouter] = Object.entries(west.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('ServiceRouterHandler'))!;
+    expect(westRouter.Properties.Environment.Variables.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
   });
 
   test('one distribution in us-east-1 with a WAF web ACL attached and a GET origin group over both Regions', () => {

@@ -212,7 +212,9 @@ describe('Aurora Global Database', () => {
 
     test('the primary\'s master secret has a literal name and a replica in us-west-2', () => {
       const [, secret] = onlyResource(eastT, 'AWS::SecretsManager::Secret');
-      expect(primary.globalSecretName).toMatch(/^sai-.*-secret$/);
+      expect(primary.globalSecretName).toMatch(/^sai-.*-credentials$/);
+      // A name ending in "-" and six characters would be read as a partial ARN's random suffix.
+      expect(primary.globalSecretName).not.toMatch(/-[A-Za-z0-9]{6}$/);
       expect(secret.Properties.Name).toBe(primary.globalSecretName);
       expect(secret.Properties.ReplicaRegions).toEqual([{ Region: 'us-west-2' }]);
     });
@@ -243,7 +245,7 @@ describe('Aurora Global Database', () => {
 
   });
 
-  test('two secondaries in one Region share one replica of the secret; another Region gets its own', () => {
+  test('each secondary Region gets its own replica of the secret; a second secondary in one Region is refused', () => {
     const app = newApp();
     const east = new Stack(app, 'East', { env: { region: 'us-east-1' } });
     const west = new Stack(app, 'West', { env: { region: 'us-west-2' } });
@@ -251,7 +253,8 @@ describe('Aurora Global Database', () => {
     const primary = new ReadReplicaDatabase(east, 'Db', { vpc: orgVpc(east), globalDatabase: true, minCapacity: 0.5 });
     const westVpc = orgVpc(west);
     new GlobalSecondaryDatabase(west, 'A', { primary, vpc: westVpc });
-    new GlobalSecondaryDatabase(west, 'B', { primary, vpc: westVpc });
+    // Aurora: a global database has at most one cluster per Region.
+    expect(() => new GlobalSecondaryDatabase(west, 'B', { primary, vpc: westVpc })).toThrow(/already has a secondary in us-west-2/);
     new GlobalSecondaryDatabase(europe, 'C', { primary, vpc: orgVpc(europe) });
     expect(onlyResource(Template.fromStack(east), 'AWS::SecretsManager::Secret')[1].Properties.ReplicaRegions).toEqual([{ Region: 'us-west-2' }, { Region: 'eu-west-1' }]);
   });
