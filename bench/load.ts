@@ -25,6 +25,7 @@
  * It prints numbers and asserts nothing (DESIGN.md §7); the machine is shared, so compare runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -189,6 +190,20 @@ function post(agent: http.Agent, url: URL, body: string): Promise<{ status: numb
   });
 }
 
+/** CPU milliseconds a process has used (user + system), from /proc on Linux; undefined elsewhere. */
+function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -243,6 +258,8 @@ async function main(): Promise<void> {
     const outcomes: Outcome[] = [];
     const sent: Record<Kind, number> = { hit: 0, miss: 0, fallback: 0 };
     const modelCallsBefore = aws.calls.length;
+    const serveCpuBefore = processCpuMs(serve.child.pid);
+    const ownCpuBefore = process.cpuUsage();
     const started = Date.now();
     const sendUntil = started + args.durationMs;
     let slot = 0;
@@ -281,6 +298,8 @@ async function main(): Promise<void> {
     };
     await Promise.all(Array.from({ length: args.connections }, () => worker()));
     const elapsedS = (Date.now() - started) / 1_000;
+    const serveCpuAfter = processCpuMs(serve.child.pid);
+    const ownCpu = process.cpuUsage(ownCpuBefore);
     agent.destroy();
 
     const latencies = outcomes.map((o) => o.ms).sort((a, b) => a - b);
@@ -300,6 +319,11 @@ async function main(): Promise<void> {
       sent,
       statuses,
       modelCalls: aws.calls.length - modelCallsBefore,
+      // Where the CPU went: serve (the router) and this process (the driver and the model server).
+      cpuMsPerRequest: {
+        serve: serveCpuBefore === undefined || serveCpuAfter === undefined ? null : round2((serveCpuAfter - serveCpuBefore) / Math.max(1, outcomes.length)),
+        driverAndModelServer: round2((ownCpu.user + ownCpu.system) / 1_000 / Math.max(1, outcomes.length)),
+      },
       connections: args.connections,
       durationS: Math.round(elapsedS * 100) / 100,
       mode: targetRps === undefined ? 'closed-loop' : 'paced',
@@ -322,6 +346,7 @@ async function main(): Promise<void> {
       `errors   ${report.errors}${report.errors ? ` (${JSON.stringify(statuses)})` : ''}`,
       `latency  p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms${targetRps === undefined ? '' : ' (from each request\'s scheduled time)'}`,
       `served   ${report.hits} exact-cache hits, ${report.misses} model answers, ${report.fallbacks} fallbacks (${report.modelCalls} model calls)`,
+      `cpu      ${report.cpuMsPerRequest.serve ?? '?'} ms per request in serve, ${report.cpuMsPerRequest.driverAndModelServer} ms in the driver and model server`,
       `machine  ${report.machine.cpus} CPUs, Node ${report.machine.node}; shared: compare runs, not machines`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
