@@ -307,6 +307,7 @@ async function main(): Promise<void> {
     const statuses: Record<string, number> = {};
     for (const o of outcomes) statuses[String(o.status)] = (statuses[String(o.status)] ?? 0) + 1;
     const rps = Math.round((outcomes.length / elapsedS) * 10) / 10;
+    const perRequest = Math.max(1, outcomes.length);
     const report = {
       requests: outcomes.length,
       errors: outcomes.filter((o) => !o.ok).length,
@@ -321,8 +322,8 @@ async function main(): Promise<void> {
       modelCalls: aws.calls.length - modelCallsBefore,
       // Where the CPU went: serve (the router) and this process (the driver and the model server).
       cpuMsPerRequest: {
-        serve: serveCpuBefore === undefined || serveCpuAfter === undefined ? null : round2((serveCpuAfter - serveCpuBefore) / Math.max(1, outcomes.length)),
-        driverAndModelServer: round2((ownCpu.user + ownCpu.system) / 1_000 / Math.max(1, outcomes.length)),
+        serve: serveCpuBefore === undefined || serveCpuAfter === undefined ? null : round2((serveCpuAfter - serveCpuBefore) / perRequest),
+        driverAndModelServer: round2((ownCpu.user + ownCpu.system) / 1_000 / perRequest),
       },
       connections: args.connections,
       durationS: Math.round(elapsedS * 100) / 100,
