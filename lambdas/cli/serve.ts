@@ -537,7 +537,8 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   io.stderr([
     `serve: the router bundle ${running.bundle}`,
     `serve: NO AUTHENTICATION: a request is tenant "${args.tenant}", user "${args.user}" unless it sends ${LOCAL_TENANT_HEADER} / ${LOCAL_USER_HEADER}`,
-    `serve: tiers ${config.tiers.map((t) => `${t.id}=${t.modelId ?? t.endpointName}`).join(', ')}; Bedrock ${args.bedrockEndpoint ?? 'in AWS'}, SageMaker ${args.sagemakerEndpoint ?? 'in AWS'}`,
+    `serve: tiers ${config.tiers.map((t) => `${t.id}=${t.provider}:${t.modelId ?? t.endpointName}`).join(', ')}`,
+    `serve: Bedrock ${args.bedrockEndpoint ?? 'in AWS'}${config.tiers.some((t) => t.provider === 'sagemaker') ? `, SageMaker ${args.sagemakerEndpoint ?? 'in AWS'}` : ''}`,
     `serve: caches ${config.cache ? `${config.cache.tls ? 'rediss' : 'redis'}://${config.cache.host}:${config.cache.port} (${[config.exactCache && 'exact', config.semanticCache && 'semantic', config.staticAnswers && 'static', config.userContext && 'user context'].filter(Boolean).join(', ')})` : 'none (add --redis)'}`,
     '',
   ].join('\n'));
