@@ -165,6 +165,13 @@ project.addTask('dashboard:layout', {
   exec: 'ts-node --transpile-only scripts/render-dashboard-layout.ts',
 });
 
+// `npm run load`: the router bundle behind `cdk-scalable-ai serve`, driven against local Redis and
+// Bedrock-protocol servers for a bounded time (bench/load.ts). The bundles it runs are built first.
+project.addTask('load', {
+  description: 'Load test of `cdk-scalable-ai serve` on loopback (--connections, --duration, --expected-rps, --multiplier, --json)',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --transpile-only bench/load.ts', receiveArgs: true }],
+});
+
 project.addTask('lint:fix', {
   description: 'Lint and fix what eslint can fix',
   env: { ESLINT_USE_FLAT_CONFIG: 'false', NODE_NO_WARNINGS: '1' },

@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { CliError } from './errors';
 import { type CliIo, runEvalCache } from './eval-cache';
+import { runServe } from './serve';
 
 interface Command {
   readonly summary: string;
@@ -19,6 +20,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'how often would the semantic cache answer, and how often wrongly, on my labelled traffic',
     run: runEvalCache,
   },
+  'serve': { summary: 'run the router bundle locally behind node:http (no authentication: loopback only)', run: runServe },
 };
 
 const USAGE = `Usage: cdk-scalable-ai <command> [options]

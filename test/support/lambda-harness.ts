@@ -4,10 +4,11 @@
  * EMF documents the handlers write there.
  */
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
+import { LOCAL_ACCOUNT_ID, lambdaContext as localLambdaContext, toHttpApiEvent } from '../../lambdas/adapters/http-api-event';
 
-export const ACCOUNT = '111122223333';
+export const ACCOUNT = LOCAL_ACCOUNT_ID;
 
 export interface EmfMetric {
   readonly namespace: string;
@@ -28,65 +29,34 @@ export interface EventOptions {
   readonly query?: Record<string, string>;
 }
 
-/** An HTTP API event for `routeKey` from the caller `userArn` (default: the given default caller). */
+/**
+ * An HTTP API event for `routeKey` from the caller `userArn` (default: the given default caller),
+ * built by the same translation `cdk-scalable-ai serve` uses (lambdas/adapters/http-api-event.ts).
+ */
 export function httpApiEvent(body: unknown, defaultUserArn: string, options: EventOptions = {}): APIGatewayProxyEventV2 {
   const userArn = options.userArn === undefined ? defaultUserArn : options.userArn;
   const text = options.raw ?? (body === undefined ? undefined : JSON.stringify(body));
   const routeKey = options.routeKey ?? 'POST /v1/chat';
-  const [method, path] = routeKey.split(' ');
-  const event: APIGatewayProxyEventV2WithIAMAuthorizer = {
-    version: '2.0',
+  const [method, path = '/'] = routeKey.split(' ');
+  const query = new URLSearchParams(options.query ?? {}).toString();
+  return toHttpApiEvent({
+    method,
+    url: query ? `${path}?${query}` : path,
     routeKey,
-    rawPath: path,
-    rawQueryString: new URLSearchParams(options.query ?? {}).toString(),
-    queryStringParameters: options.query,
-    headers: { 'content-type': 'application/json' },
-    requestContext: {
-      accountId: ACCOUNT,
-      apiId: 'api1234567',
-      domainName: 'api1234567.execute-api.us-east-1.amazonaws.com',
-      domainPrefix: 'api1234567',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'jest' },
-      requestId: `req-${Math.random().toString(36).slice(2)}`,
-      routeKey,
-      stage: '$default',
-      time: '27/Nov/2026:07:00:00 +0000',
-      timeEpoch: 1_795_762_800_000,
-      authorizer: {
-        iam: {
-          accessKey: 'ASIALOCALTEST',
-          accountId: ACCOUNT,
-          callerId: 'AROALOCALTEST:user',
-          cognitoIdentity: null,
-          principalOrgId: 'o-a1b2c3d4e5',
-          userArn: userArn ?? '',
-          userId: 'AROALOCALTEST:user',
-        },
-      },
-    },
-    body: text === undefined ? undefined : options.base64 ? Buffer.from(text, 'utf8').toString('base64') : text,
-    isBase64Encoded: options.base64 ?? false,
-  };
-  if (userArn === null) delete (event.requestContext as { authorizer?: unknown }).authorizer;
-  return event;
+    headers: { 'content-type': 'application/json', 'user-agent': 'jest' },
+    body: text,
+    forceBase64: options.base64,
+    authorizer: userArn === null ? undefined : { iam: { userArn } },
+    sourceIp: '203.0.113.10',
+    domainName: 'api1234567.execute-api.us-east-1.amazonaws.com',
+    requestId: `req-${Math.random().toString(36).slice(2)}`,
+    timeEpoch: 1_795_762_800_000,
+  });
 }
 
+/** A Lambda context with 30 s left, and a request id unique per invocation, as Lambda's (serving records are keyed by it). */
 export function lambdaContext(functionName = 'router'): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    // Unique per invocation, as Lambda's: the router's request id (serving records are keyed by it).
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2026/11/27/[$LATEST]abcdef',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return localLambdaContext(functionName, Date.now() + 30_000, randomUUID());
 }
 
 /**
