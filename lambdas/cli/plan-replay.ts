@@ -27,12 +27,14 @@
  * Tokens are estimated from text: ceil(characters / 4), the usual rule of thumb for English
  * (one token is about four characters).
  */
-import type { TrafficMeasurement } from '../../constructs/planning/cost-planner';
+import { createHash } from 'node:crypto';
+import type { TraceRow } from './plan-trace';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import {
   DEFAULT_HNSW_EF_CONSTRUCTION, DEFAULT_HNSW_EF_SEARCH, DEFAULT_HNSW_M, DEFAULT_MAX_ENTRIES_PER_SCOPE,
   DEFAULT_SEMANTIC_TTL_SECONDS, DEFAULT_STATIC_THRESHOLD, SEMANTIC_DEFAULTS,
 } from '../../constructs/contract/semantic-defaults';
+import type { TrafficMeasurement } from '../../constructs/planning/cost-planner';
 import { AnswerCaches, type CacheLevel } from '../core/answer-caches';
 import { isPersonal } from '../core/cache-key';
 import type { ChatRequest } from '../core/chat-request';
@@ -44,7 +46,6 @@ import { QuestionGuard } from '../core/semantic/question-guard';
 import { SemanticCache } from '../core/semantic/semantic-cache';
 import { normalizeQuestion, type StaticAnswer, type StaticAnswerFile, type StaticAnswerStore } from '../core/static-answers';
 import { planTiers } from '../core/tier-plan';
-import type { TraceRow } from './plan-trace';
 
 export const CACHE_LEVELS: readonly CacheLevel[] = ['static', 'exact', 'semantic'];
 
@@ -118,7 +119,7 @@ export async function replayTrace(rows: readonly TraceRow[], options: PlanReplay
   const config: RouterRuntimeConfig = {
     tiers,
     tierHintPolicy: 'ignore',
-    maxRequestBytes: 1 << 20,
+    maxRequestBytes: 1_048_576,
     maxMessages: 50,
     tenant: { source: 'iam' },
     personalCaching: 'user',
@@ -135,7 +136,9 @@ export async function replayTrace(rows: readonly TraceRow[], options: PlanReplay
         timeoutMs: 600_000,
       },
     } : {}),
-    ...(options.staticAnswers?.length ? { staticAnswers: { maxAgeSeconds: 3600, ...(embedder ? { threshold: DEFAULT_STATIC_THRESHOLD } : {}) } } : {}),
+    ...(options.staticAnswers?.length
+      ? { staticAnswers: { maxAgeSeconds: 3600, ...(embedder ? { threshold: DEFAULT_STATIC_THRESHOLD } : {}) } }
+      : {}),
   };
   const staticStore = options.staticAnswers?.length ? await staticAnswerStore(options.staticAnswers, embedder) : undefined;
   const caches = new AnswerCaches({
@@ -158,8 +161,11 @@ export async function replayTrace(rows: readonly TraceRow[], options: PlanReplay
     if (hit) {
       outcomes.push({ level: hit.level, personal, inputTokens });
     } else {
-      const tier = planTiers(tiers, tierIndexForScore(classifier.classify(request).score, thresholds), undefined, 'ignore').attempts[0];
-      const answer: CachedAnswer = { text: answerText(row), tierId: tier.id, usage: { inputTokens, outputTokens: 0 }, costUsd: 0, createdAt: Date.now() };
+      const classified = tierIndexForScore(classifier.classify(request).score, thresholds);
+      const tier = planTiers(tiers, classified, undefined, 'ignore').attempts[0];
+      const answer: CachedAnswer = {
+        text: answerText(row), tierId: tier.id, usage: { inputTokens, outputTokens: 0 }, costUsd: 0, createdAt: Date.now(),
+      };
       await caches.store(pending, answer);
       outcomes.push({ tier: tier.id, personal, inputTokens });
     }
@@ -211,19 +217,12 @@ function repeatLevel(replay: PlanReplay): 'exact' | 'semantic' | 'miss' {
   return replay.exactCache ? 'exact' : replay.semanticCache ? 'semantic' : 'miss';
 }
 
-/** A deterministic Fisher-Yates shuffle (mulberry32). */
+/** A deterministic Fisher-Yates shuffle: the i-th draw comes from the SHA-256 of the seed and i. */
 function shuffle<T>(items: readonly T[], seed: number): T[] {
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = (i: number) => parseInt(createHash('sha256').update(`${seed}:${i}`).digest('hex').slice(0, 12), 16) / 2 ** 48;
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
+    const j = Math.floor(random(i) * (i + 1));
     [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
@@ -262,7 +261,12 @@ async function staticAnswerStore(files: readonly StaticAnswerFile[], embedder: E
         if (!embedder) continue;
         const [vector] = await embedder.embed([question]);
         await vectors.put({
-          id: `${answer.id}#${k}`, scope, question, vector, answerKey: answer.id, createdAt: 0,
+          id: `${answer.id}#${k}`,
+          scope,
+          question,
+          vector,
+          answerKey: answer.id,
+          createdAt: 0,
           answer: { text: answer.answer, tierId: 'static', usage: { inputTokens: 0, outputTokens: 0 }, costUsd: 0, createdAt: 0 },
         }, { ttlSeconds: 0, maxEntriesPerScope: Number.MAX_SAFE_INTEGER });
         scopes.set(file.tenantId, scope);

@@ -54,7 +54,9 @@ describe('CostPlanner', () => {
   });
 
   test('the breakdown sums to the total, and the infrastructure follows the configuration', () => {
-    const p = phase({ semanticCache: true, edge: true, batchShare: 0.2, databaseReaders: 1, vectorStore: PlannerVectorStore.OPENSEARCH_SERVERLESS, regions: 2 });
+    const p = phase({
+      semanticCache: true, edge: true, batchShare: 0.2, databaseReaders: 1, vectorStore: PlannerVectorStore.OPENSEARCH_SERVERLESS, regions: 2,
+    });
     expect(p.costBreakdown.reduce((a, b) => a + b.costPerDayUsd, 0)).toBeCloseTo(p.costPerDayUsd, 10);
     expect(p.costBreakdown.map((i) => i.item)).toEqual(['model:small', 'model:large', 'embeddings', 'lambda', 'apiGateway', 'elasticache',
       'opensearch', 'aurora', 'vpcEndpoints', 'sqs', 'dynamodb', 'cloudfront', 'waf', 'cloudwatch']);
