@@ -192,7 +192,9 @@ project.eslint?.addLintPattern('scripts');
 
 project.gitignore.exclude('cdk.out', '.cache/', '*.cdk.out');
 project.npmignore?.exclude('/.cache/', '/cdk.out/', '/API.md');
-project.npmignore?.exclude('/lambdas/', '/examples/', '/scripts/', '/bench/', '/data/', '/cdk.json', '/.ci/', '*.meta.json', '*.map');
+project.npmignore?.exclude('/lambdas/', '/examples/', '/scripts/', '/bench/', '/data/*', '/cdk.json', '/.ci/', '*.meta.json', '*.map');
 project.npmignore?.include('/assets/');
+// banking77 is the default trace of `cdk-scalable-ai plan`: shipped with the package (CC BY 4.0, its LICENSE and SOURCE go along).
+project.npmignore?.include('/data/banking77/');
 
 project.synth();

@@ -33,3 +33,4 @@ export * from './data/database-interface';
 export * from './data/read-replica-database';
 export * from './data/global-secondary-database';
 export * from './planning/cost-plan';
+export * from './planning/cost-planner';

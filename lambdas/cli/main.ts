@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { CliError } from './errors';
 import { type CliIo, runEvalCache } from './eval-cache';
+import { runPlan } from './plan';
 import { runServe } from './serve';
 
 interface Command {
@@ -19,6 +20,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'eval-cache': {
     summary: 'how often would the semantic cache answer, and how often wrongly, on my labelled traffic',
     run: runEvalCache,
+  },
+  'plan': {
+    summary: 'what will this cost per day at 1K / 10K / 100K / 1M users, against the linear baseline',
+    run: runPlan,
   },
   'serve': { summary: 'run the router bundle locally behind node:http (no authentication: loopback only)', run: runServe },
 };
