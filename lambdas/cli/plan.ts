@@ -3,13 +3,14 @@
  * linear baseline? Replays a trace through the library's caches and router (plan-replay.ts), then
  * prices each phase with `CostPlanner` and the package's price file.
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { CliError } from './errors';
 import type { CliIo } from './eval-cache';
 import { CACHE_LEVELS, measurePhase, replayTrace, type PlanReplay } from './plan-replay';
+import { renderPlanReport } from './plan-report';
 import { readTrace, type TraceRow } from './plan-trace';
 import type { CostPlan, PhasePlan } from '../../constructs/planning/cost-plan';
 import { CostPlanner, PlannerVectorStore, type CostPlannerProps } from '../../constructs/planning/cost-planner';
@@ -58,16 +59,10 @@ export interface PlanArgs {
   readonly threads?: number;
   readonly seed: number;
   readonly json: boolean;
-  /** --html FILE: where the HTML report goes (see HTML_REPORT). */
+  /** --html FILE: where the self-contained HTML report goes (renderPlanReport). */
   readonly html?: string;
   readonly help: boolean;
 }
-
-/**
- * The HTML report (`--html FILE`): renders a plan as one self-contained page. Wired to
- * `renderPlanReport` of plan-report.ts when that module is part of the build.
- */
-export const HTML_REPORT: ((plan: CostPlan) => string) | undefined = undefined;
 
 /** Parses the arguments after `plan`; throws {@link CliError} on bad ones. */
 export function parsePlanArgs(argv: readonly string[]): PlanArgs {
@@ -182,7 +177,6 @@ export async function runPlan(argv: readonly string[], io: CliIo): Promise<numbe
     io.stdout(PLAN_USAGE);
     return 0;
   }
-  if (args.html !== undefined && HTML_REPORT === undefined) throw new CliError('--html: the HTML report is not part of this build');
   const { config, staticAnswers } = args.config ? readPlanConfig(args.config) : { config: DEFAULT_PLAN_CONFIG, staticAnswers: [] };
   const { tiers, classifierThresholds, semanticThreshold, staticAnswers: _files, ...rest } = config;
   const props: CostPlannerProps = {
@@ -239,10 +233,14 @@ export async function runPlan(argv: readonly string[], io: CliIo): Promise<numbe
   const plan = roundPlan(measured.plan(planner.usersPerDay.map((users) =>
     measurePhase(replay, tiers.map((t) => t.tierId), users, planner.requestsPerDay(users)))));
 
-  if (args.html !== undefined && HTML_REPORT !== undefined) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(args.html, HTML_REPORT(plan));
-    io.stderr(`plan: wrote ${args.html}\n`);
+  if (args.html !== undefined) {
+    try {
+      writeFileSync(args.html, renderPlanReport(plan));
+    } catch (err) {
+      throw new CliError(`--html: cannot write ${args.html}: ${(err as Error).message}`);
+    }
+    // stderr, so that the last line of stdout stays the --json object.
+    io.stderr(`plan: wrote the report to ${resolve(args.html)}\n`);
   }
   io.stdout(args.json ? `${JSON.stringify(plan)}\n` : formatPlan(plan, replay, rows.length));
   return 0;

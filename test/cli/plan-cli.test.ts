@@ -4,7 +4,7 @@
  * `--embedder none` keeps the replays fast.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -64,6 +64,22 @@ test('plan --json: the last line is the CostPlan of the four default phases, wit
     expect(p.costPerDayUsd).toBeLessThan(p.linearCostPerDayUsd);
   }
   expect(stderr).toContain('plan: 5 rows from 1 file(s)');
+});
+
+test('plan --html FILE writes the self-contained report of the same plan; --json stays the last line', async () => {
+  const html = join(dir, 'plan.html');
+  const { code, stdout, stderr } = await run(['plan', '--trace', trace, '--embedder', 'none', '--json', '--html', html]);
+  expect({ code, stderr }).toMatchObject({ code: 0 });
+  const plan = lastJsonLine(stdout);
+  expect(stderr).toContain(`plan: wrote the report to ${html}`);
+  const page = readFileSync(html, 'utf8');
+  expect(page.toLowerCase().startsWith('<!doctype html>')).toBe(true);
+  // The report draws this plan: its two charts, and its phases in the table.
+  expect(page.match(/<svg/g)?.length).toBeGreaterThanOrEqual(2);
+  for (const p of plan.phases) expect(page).toContain(p.usersPerDay.toLocaleString('en-US'));
+  const bad = await run(['plan', '--trace', trace, '--embedder', 'none', '--html', join(dir, 'no-such-dir', 'plan.html')]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/--html: cannot write .*no-such-dir/);
 });
 
 test('plan --users, --requests-per-user and --config: a service of two tiers with a batch share', async () => {
