@@ -9,7 +9,7 @@
  *   tier once, so the router falls back to the next tier.
  * Each response is counted by how it was served (`x-cache`, and the body's `routing.attempts`).
  *
- *   npm run load                                         # 10 connections, 20 s, closed loop
+ *   npm run load                                         # 10 connections, 30 s, closed loop
  *   npm run -s load -- --json                            # ... and one JSON object as the last line
  *   npm run load -- --expected-rps 30 --multiplier 10    # the seed's "test at 10x expected load": paced at 300/s
  *
@@ -44,7 +44,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const USAGE = `Usage: npm run load -- [options]
 
   --connections N     connections (and requests in flight) at most (default 10, at most 256)
-  --duration D        how long to send: 20s, 2s, 1m, 500ms (default 20s, at most 10m)
+  --duration D        how long to send: 20s, 2s, 1m, 500ms (default 30s, at most 10m)
   --hit-share X       share of requests repeating a pooled question (default 0.6)
   --fallback-share X  share of new questions whose first tier is throttled (default 0.1)
   --expected-rps R    the expected load; with it requests are paced at R x --multiplier per second
@@ -93,7 +93,7 @@ function parseLoadArgs(argv: string[]): LoadArgs | undefined {
   if (values.multiplier !== undefined && values['expected-rps'] === undefined) throw new UsageError('--multiplier needs --expected-rps (the load it multiplies)');
   return {
     connections: num('connections', values.connections, 10, 1, 256, true),
-    durationMs: duration(values.duration ?? '20s'),
+    durationMs: duration(values.duration ?? '30s'),
     hitShare,
     fallbackShare,
     expectedRps: values['expected-rps'] === undefined ? undefined : num('expected-rps', values['expected-rps'], 0, 0.1, 100_000),
@@ -339,7 +339,10 @@ async function main(): Promise<void> {
     };
 
     const exitCode = await stopChild(serve.child);
-    if (exitCode !== 0) log(`serve exited with ${exitCode} on SIGTERM:\n${serve.stderrTail()}`);
+    if (exitCode !== 0) {
+      log(`serve exited with ${exitCode} on SIGTERM:\n${serve.stderrTail()}`);
+      process.exitCode = 1;
+    }
     serve = undefined;
 
     const lines = [

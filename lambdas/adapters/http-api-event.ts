@@ -84,7 +84,7 @@ export function toHttpApiEvent(input: HttpRequestInput): APIGatewayProxyEventV2 
   const routeKey = input.routeKey ?? `${method} ${rawPath}`;
   const timeEpoch = input.timeEpoch ?? Date.now();
   const domainName = input.domainName ?? 'localhost';
-  const body = bodyOf(input, headers['content-type']);
+  const body = bodyOf(input, headers['content-type'], headers['content-encoding']);
   const authorizer = authorizerContext(input.authorizer);
   const event: APIGatewayProxyEventV2 & { requestContext: { authorizer?: unknown } } = {
     version: '2.0',
@@ -159,12 +159,27 @@ function isStructured(result: unknown): result is APIGatewayProxyStructuredResul
   return typeof result === 'object' && result !== null && typeof (result as { statusCode?: unknown }).statusCode === 'number';
 }
 
-function bodyOf(input: HttpRequestInput, contentType: string | undefined): { text: string; base64: boolean } | undefined {
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The event's body: text when it is text, else base64, so that no byte is lost: a compressed
+ * body (`content-encoding`) or bytes that are not UTF-8 go base64 whatever the content type says.
+ */
+function bodyOf(
+  input: HttpRequestInput,
+  contentType: string | undefined,
+  contentEncoding: string | undefined,
+): { text: string; base64: boolean } | undefined {
   if (input.body === undefined || input.body.length === 0) return undefined;
   const bytes = typeof input.body === 'string' ? Buffer.from(input.body, 'utf8') : input.body;
   const textual = contentType === undefined || TEXT_MEDIA.test(contentType.trim());
-  if (input.forceBase64 || !textual) return { text: bytes.toString('base64'), base64: true };
-  return { text: bytes.toString('utf8'), base64: false };
+  const encoded = contentEncoding !== undefined && contentEncoding.trim().toLowerCase() !== 'identity';
+  if (input.forceBase64 || !textual || encoded) return { text: bytes.toString('base64'), base64: true };
+  try {
+    return { text: UTF8.decode(bytes), base64: false };
+  } catch {
+    return { text: bytes.toString('base64'), base64: true };
+  }
 }
 
 function queryParameters(raw: string): Record<string, string> | undefined {

@@ -370,6 +370,11 @@ export async function startServe(args: ServeArgs, io: CliIo): Promise<RunningSer
     server.listen(args.port, args.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  // A name (localhost) resolves through /etc/hosts: check the address actually bound.
+  if (!args.allowRemote && !isLoopback(address.address)) {
+    server.close();
+    throw new CliError(`--host ${args.host} listens on ${address.address}, which is not a loopback address; serve has no authentication (--allow-remote to accept it anyway)`);
+  }
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${hostPart}:${address.port}`;
 
@@ -456,7 +461,8 @@ async function serveRequest(req: http.IncomingMessage, res: http.ServerResponse,
   });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), args.timeoutMs);
+    // The same deadline the router is told: the time spent reading the body counts.
+    timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
   });
   let result: unknown;
   try {

@@ -38,8 +38,14 @@ async function rotate(secretArn: string, password: string): Promise<void> {
 }
 
 const config = (secretArn: string) => ({
-  writer: { host: 'w.example', port: 5432 }, reader: { host: 'r.example', port: 5432 },
-  database: 'app', username: 'router', table: 'user_profiles', timeoutMs: 500, auth: 'secret' as const, secretArn,
+  writer: { host: 'w.example', port: 5432 },
+  reader: { host: 'r.example', port: 5432 },
+  database: 'app',
+  username: 'router',
+  table: 'user_profiles',
+  timeoutMs: 500,
+  auth: 'secret' as const,
+  secretArn,
 });
 
 test('a refused password makes the next connection read the rotated secret, at most every refresh interval', async () => {

@@ -3,6 +3,7 @@
  * and the handler tests build their events with: what API Gateway documents for Lambda proxy
  * integrations with payload format 2.0.
  */
+import { gzipSync } from 'node:zlib';
 import { fromHttpApiResult, lambdaContext, toHttpApiEvent } from '../../lambdas/adapters/http-api-event';
 import { decodedBody } from '../../lambdas/core/router-dispatch';
 
@@ -35,6 +36,21 @@ describe('request → event', () => {
 
     const forced = toHttpApiEvent({ method: 'POST', url: '/v1/chat', headers: { 'content-type': 'application/json' }, body: '{"a":1}', forceBase64: true });
     expect(decodedBody(forced)).toBe('{"a":1}');
+  });
+
+  test('no byte is lost: a compressed or non-UTF-8 body with a text content type goes base64', () => {
+    const gzipped = gzipSync('{"q":"hello"}');
+    const compressed = toHttpApiEvent({ method: 'POST', url: '/v1/chat', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipped });
+    expect(compressed.isBase64Encoded).toBe(true);
+    expect(Buffer.from(compressed.body!, 'base64')).toEqual(gzipped);
+
+    const latin1 = Buffer.from([0x7b, 0x22, 0xe9, 0x22, 0x7d]); // {"é"} in Latin-1: not UTF-8
+    const notUtf8 = toHttpApiEvent({ method: 'POST', url: '/v1/chat', headers: { 'content-type': 'application/json' }, body: latin1 });
+    expect(notUtf8.isBase64Encoded).toBe(true);
+    expect(Buffer.from(notUtf8.body!, 'base64')).toEqual(latin1);
+
+    const identity = toHttpApiEvent({ method: 'POST', url: '/v1/chat', headers: { 'content-type': 'application/json', 'content-encoding': 'identity' }, body: '{"a":1}' });
+    expect(identity).toMatchObject({ body: '{"a":1}', isBase64Encoded: false });
   });
 
   test('the authorizer context: IAM or JWT where the router reads it, none at all when absent', () => {
