@@ -42,6 +42,33 @@ export interface TierRuntimeConfig {
   readonly maxTokens: number;
   /** Per-invocation timeout in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * Bedrock service tier to ask for (Converse `serviceTier.type`; provider `bedrock`). Absent:
+   * none is sent and Bedrock serves at Standard (`default`).
+   */
+  readonly serviceTier?: BedrockServiceTierName;
+  /**
+   * Prices of a request Bedrock served at Flex or Priority (provider `bedrock`). The router prices
+   * a response at the service tier the response says served it (else the one it asked for);
+   * `inputPricePer1k` / `outputPricePer1k` are the Standard prices, and also price a served tier
+   * absent here.
+   */
+  readonly serviceTierPrices?: ServiceTierPricesRuntimeConfig;
+}
+
+/** Bedrock service tiers a request can ask for: Standard (`default`), Flex and Priority. */
+export type BedrockServiceTierName = 'default' | 'flex' | 'priority';
+
+/** USD per 1,000 tokens of a request served at one Bedrock service tier. */
+export interface TierPricesRuntimeConfig {
+  readonly inputPricePer1k: number;
+  readonly outputPricePer1k: number;
+}
+
+/** Prices per Bedrock service tier other than Standard (absent: not priced, so not asked for). */
+export interface ServiceTierPricesRuntimeConfig {
+  readonly flex?: TierPricesRuntimeConfig;
+  readonly priority?: TierPricesRuntimeConfig;
 }
 
 /** How to reach the Valkey replication group of `ResponseCache`. */
@@ -290,6 +317,11 @@ export interface JobsRuntimeConfig {
   readonly maxReceiveCount: number;
   /** Concurrent model invocations per tier within one worker batch. */
   readonly tierConcurrency: number;
+  /**
+   * Service tier the worker asks the router's Bedrock tiers for, instead of each tier's own; only
+   * tiers priced at it (`serviceTierPrices`) take it. Absent: each tier's own.
+   */
+  readonly serviceTier?: BedrockServiceTierName;
   readonly bulk?: BulkRuntimeConfig;
 }
 

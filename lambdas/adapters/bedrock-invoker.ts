@@ -19,6 +19,8 @@ export class BedrockConverseInvoker implements ModelInvoker {
         messages,
         system: request.system ? [{ text: request.system }] : undefined,
         inferenceConfig: { maxTokens: request.maxTokens, temperature: request.temperature },
+        // Absent: Bedrock serves at Standard. A model without the tier is refused (ValidationException).
+        serviceTier: tier.serviceTier ? { type: tier.serviceTier } : undefined,
       }),
       { abortSignal: signal },
     );
@@ -27,6 +29,7 @@ export class BedrockConverseInvoker implements ModelInvoker {
       text,
       usage: { inputTokens: out.usage?.inputTokens ?? 0, outputTokens: out.usage?.outputTokens ?? 0 },
       stopReason: out.stopReason,
+      serviceTier: out.serviceTier?.type,
     };
   }
 }

@@ -161,7 +161,8 @@ export class ChatService {
           this.invoke(tier, request, Math.min(tier.timeoutMs, budget)).then((r) => checkedResponse(tier, request, r)));
         const latencyMs = this.now() - started;
         attempts.push({ tierId: tier.id, outcome: 'ok', latencyMs });
-        const costUsd = invocationCostUsd(tier, response.usage);
+        // Priced at the service tier that served it: Bedrock may serve another than the one asked for.
+        const costUsd = invocationCostUsd(tier, response.usage, response.serviceTier);
         this.recordInvocation(tier, response, costUsd, latencyMs);
         // A cheaper tier standing in for a failed one answers this request, but its answer is not
         // kept for the requests that will be routed to the selected tier once it recovers.

@@ -27,6 +27,8 @@ export interface ModelResponse {
   readonly usage: TokenUsage;
   /** Why generation stopped, as the provider reports it (`end_turn`, `max_tokens`, `stop`...). */
   readonly stopReason?: string;
+  /** Bedrock service tier that served the request, as the response says (`default`, `flex`, `priority`, `reserved`). */
+  readonly serviceTier?: string;
 }
 
 /** Invokes a model tier. Throws `ModelInvocationError` (or any error, classified by the caller). */

@@ -618,6 +618,23 @@ describe('ChatService: cost and usage', () => {
     expect(metrics.named(M.MODEL_LATENCY, byTier)).toHaveLength(1);
   });
 
+  test('cost is priced at the Bedrock service tier the response says served it', async () => {
+    // Medium asks for Priority (1.75x); Bedrock answers it at Flex (0.5x).
+    const medium: TierRuntimeConfig = {
+      ...MEDIUM,
+      serviceTier: 'priority',
+      serviceTierPrices: { flex: { inputPricePer1k: 0.0005, outputPricePer1k: 0.002 }, priority: { inputPricePer1k: 0.00175, outputPricePer1k: 0.007 } },
+    };
+    const { service, invoker, metrics } = setup({ score: SCORE.medium, withCache: false, config: { tiers: [SMALL, medium, LARGE] } });
+    invoker.script('medium', { respond: { text: 'ok', usage: { inputTokens: 1_000, outputTokens: 2_000 }, serviceTier: 'flex' } });
+
+    const result = await service.chat(ask('q'), ALICE, DEADLINE);
+
+    // 1,000 × 0.0005 / 1,000 + 2,000 × 0.002 / 1,000 = 0.0005 + 0.004 (at Priority it would be 0.01575)
+    expect(result.costUsd).toBe(0.0045);
+    expect(metrics.named(M.COST_USD, { [M.DIMENSION_TIER]: 'medium' }).map((r) => r.value)).toEqual([0.0045]);
+  });
+
   test('after a fallback: the failed tier counts an invocation and an error, no tokens or cost', async () => {
     const { service, invoker, metrics } = setup({ score: SCORE.small, withCache: false });
     invoker.script('small', { fail: sdkError('ThrottlingException', 429) }).script('medium', answer('ok', { inputTokens: 10, outputTokens: 20 }));

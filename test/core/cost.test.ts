@@ -1,4 +1,4 @@
-import { invocationCostUsd } from '../../lambdas/core/cost';
+import { invocationCostUsd, servedTierPrices } from '../../lambdas/core/cost';
 
 describe('invocationCostUsd', () => {
   test('input and output tokens are billed at their own price per 1,000', () => {
@@ -61,5 +61,35 @@ describe('invocationCostUsd', () => {
         }
       }
     });
+  });
+});
+
+describe('the service tier that served a request', () => {
+  // Nova Pro: Standard $0.0008 / $0.0032 per 1K tokens, Flex 0.5x, Priority 1.75x.
+  const novaPro = {
+    inputPricePer1k: 0.0008,
+    outputPricePer1k: 0.0032,
+    serviceTierPrices: { flex: { inputPricePer1k: 0.0004, outputPricePer1k: 0.0016 }, priority: { inputPricePer1k: 0.0014, outputPricePer1k: 0.0056 } },
+  };
+  const usage = { inputTokens: 1_000, outputTokens: 1_000 };
+
+  test('prices a response at the service tier it says served it, whatever was asked for', () => {
+    expect(invocationCostUsd({ ...novaPro, serviceTier: 'priority' as const }, usage, 'flex')).toBe(0.002);
+    expect(invocationCostUsd({ ...novaPro, serviceTier: 'flex' as const }, usage, 'priority')).toBe(0.007);
+    // Asked for Priority, served at Standard (`default`): billed at Standard.
+    expect(invocationCostUsd({ ...novaPro, serviceTier: 'priority' as const }, usage, 'default')).toBe(0.004);
+  });
+
+  test('falls back to the service tier asked for when the response names none', () => {
+    expect(invocationCostUsd({ ...novaPro, serviceTier: 'flex' as const }, usage)).toBe(0.002);
+    expect(invocationCostUsd({ ...novaPro, serviceTier: 'priority' as const }, usage)).toBe(0.007);
+    expect(invocationCostUsd(novaPro, usage)).toBe(0.004);
+  });
+
+  test('charges Standard for Reserved and for a served tier without a configured price', () => {
+    expect(invocationCostUsd({ ...novaPro, serviceTier: 'priority' as const }, usage, 'reserved')).toBe(0.004);
+    expect(invocationCostUsd({ inputPricePer1k: 0.0008, outputPricePer1k: 0.0032, serviceTier: 'flex' as const }, usage, 'flex')).toBe(0.004);
+    expect(servedTierPrices({ inputPricePer1k: 1, outputPricePer1k: 2, serviceTierPrices: { priority: { inputPricePer1k: 3, outputPricePer1k: 4 } } }, 'flex'))
+      .toEqual({ inputPricePer1k: 1, outputPricePer1k: 2 });
   });
 });

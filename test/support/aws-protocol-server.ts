@@ -55,6 +55,8 @@ export interface ModelCallRequest {
   readonly messages: SeenMessage[];
   readonly maxTokens?: number;
   readonly temperature?: number;
+  /** Bedrock service tier asked for (Converse `serviceTier.type`). */
+  readonly serviceTier?: string;
 }
 
 export interface ModelScript {
@@ -64,6 +66,11 @@ export interface ModelScript {
   readonly usage?: TokenUsage;
   /** Default: `end_turn` (Bedrock) or `stop` (SageMaker). */
   readonly stopReason?: string;
+  /**
+   * Bedrock: the service tier the response says served it (`serviceTier.type`); `null` sends
+   * none. Default: the one asked for, as Bedrock does when it has the capacity; none if none was.
+   */
+  readonly servedTier?: string | null;
   /**
    * An odd answer: this JSON body is sent (status 200) instead of the well-formed one built from
    * `reply`, `usage` and `stopReason` (e.g. a Converse `{}`, or `content: []`).
@@ -448,6 +455,7 @@ export class LocalAwsServer {
         stopReason: script.stopReason ?? 'end_turn',
         usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.inputTokens + usage.outputTokens },
         metrics: { latencyMs: 1 },
+        ...servedTierField(script.servedTier === undefined ? request.serviceTier : script.servedTier),
       });
     }
     res.setHeader('x-amzn-invoked-production-variant', 'AllTraffic');
@@ -620,6 +628,7 @@ function fromConverse(target: string, body: unknown): ModelCallRequest {
     messages?: Array<{ role?: string; content?: unknown }>;
     system?: unknown;
     inferenceConfig?: { maxTokens?: number; temperature?: number };
+    serviceTier?: { type?: unknown };
   };
   const system = Array.isArray(b.system) ? blocksText(b.system) : undefined;
   return {
@@ -629,7 +638,13 @@ function fromConverse(target: string, body: unknown): ModelCallRequest {
     messages: (b.messages ?? []).map((m) => ({ role: String(m.role), text: blocksText(m.content) })),
     maxTokens: b.inferenceConfig?.maxTokens,
     temperature: b.inferenceConfig?.temperature,
+    serviceTier: typeof b.serviceTier?.type === 'string' ? b.serviceTier.type : undefined,
   };
+}
+
+/** The Converse response's `serviceTier` member, when there is a tier to report. */
+function servedTierField(tier: string | null | undefined): { serviceTier?: { type: string } } {
+  return tier ? { serviceTier: { type: tier } } : {};
 }
 
 /** Normalizes an OpenAI chat-completions request body. */
