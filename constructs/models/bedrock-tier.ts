@@ -1,10 +1,11 @@
 import { Arn, ArnFormat, Aws, Duration, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
+import { BedrockServiceTier, ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
 import { bedrockMetric } from './tier-metrics';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TIER_TIMEOUT, validateBaseProps } from './tier-support';
 import { acknowledgeOnOwnedGrantee } from '../internal/nag';
+import { modelPricesOf } from '../planning/prices';
 
 /** Properties of a Bedrock model tier. */
 export interface BedrockTierProps extends ModelTierBaseProps {
@@ -43,6 +44,30 @@ export interface BedrockTierProps extends ModelTierBaseProps {
    * @default - any Region (`*`), still limited to this model and this profile
    */
   readonly destinationRegions?: string[];
+  /**
+   * The Bedrock service tier every request to this tier asks for. `inputPricePer1kTokens` and
+   * `outputPricePer1kTokens` stay the Standard prices; the router reports the cost of each request
+   * at the service tier the response says served it. Whether the model offers Flex or Priority in
+   * your Region cannot be checked at synth (see `BedrockServiceTier`): Bedrock refuses a request
+   * for a tier the model lacks.
+   *
+   * @default BedrockServiceTier.STANDARD
+   */
+  readonly serviceTier?: BedrockServiceTier;
+  /**
+   * What Bedrock bills for a request served at Flex, as a multiple of the Standard prices (0.5
+   * is half). Required for `serviceTier` FLEX when the price file has no Flex price for the model.
+   *
+   * @default - the price file's Flex factor for the model (0.5 for Nova Pro and Nova 2 Lite); none otherwise
+   */
+  readonly flexPriceFactor?: number;
+  /**
+   * What Bedrock bills for a request served at Priority, as a multiple of the Standard prices.
+   * Required for `serviceTier` PRIORITY when the price file has no Priority price for the model.
+   *
+   * @default - the price file's Priority factor for the model (1.75 for Nova Pro); none otherwise
+   */
+  readonly priorityPriceFactor?: number;
 }
 
 // Geography prefixes of system-defined cross-region inference profiles.
@@ -64,6 +89,9 @@ export class BedrockModelTier implements IModelTier {
   public readonly timeout: Duration;
   /** Whether `modelIdentifier` names an inference profile rather than a foundation model. */
   public readonly usesInferenceProfile: boolean;
+  public readonly serviceTier: BedrockServiceTier;
+  public readonly flexPriceFactor?: number;
+  public readonly priorityPriceFactor?: number;
   private readonly foundationModelIds: string[];
   /** The foundation model ARN given as `modelId`, granted as is. */
   private readonly foundationModelArn?: string;
@@ -91,6 +119,18 @@ export class BedrockModelTier implements IModelTier {
     this.maxTokens = props.maxTokens ?? DEFAULT_MAX_TOKENS;
     this.timeout = props.timeout ?? DEFAULT_TIER_TIMEOUT;
     this.destinationRegions = props.destinationRegions;
+    this.serviceTier = props.serviceTier ?? BedrockServiceTier.STANDARD;
+    const listed = modelPricesOf(props.modelId)?.prices;
+    this.flexPriceFactor = priceFactor(where, 'flexPriceFactor', props.flexPriceFactor) ?? listed?.flex?.factor;
+    this.priorityPriceFactor = priceFactor(where, 'priorityPriceFactor', props.priorityPriceFactor) ?? listed?.priority?.factor;
+    if (this.serviceTier === BedrockServiceTier.FLEX && this.flexPriceFactor === undefined) {
+      throw new Error(`${where}: serviceTier FLEX needs the Flex price of ${props.modelId}, which the price file does not have: `
+        + 'set flexPriceFactor (Flex prices as a multiple of the Standard ones, from the Bedrock pricing page), after checking the model offers Flex in your Region');
+    }
+    if (this.serviceTier === BedrockServiceTier.PRIORITY && this.priorityPriceFactor === undefined) {
+      throw new Error(`${where}: serviceTier PRIORITY needs the Priority price of ${props.modelId}, which the price file does not have: `
+        + 'set priorityPriceFactor (Priority prices as a multiple of the Standard ones, from the Bedrock pricing page), after checking the model offers Priority in your Region');
+    }
 
     const parsed = parseModelId(where, props.modelId, props.profileModelIds);
     this.usesInferenceProfile = parsed.profileArn !== undefined;
@@ -159,6 +199,13 @@ export class BedrockModelTier implements IModelTier {
     const regions = this.profileArn ? (this.destinationRegions ?? ['*']) : [Aws.REGION];
     return this.foundationModelIds.flatMap((id) => regions.map((region) => foundationModelArn(region, id)));
   }
+}
+
+function priceFactor(where: string, key: string, factor: number | undefined): number | undefined {
+  if (factor !== undefined && (!Number.isFinite(factor) || factor <= 0 || factor > 10)) {
+    throw new Error(`${where}: ${key} must be a multiple of the Standard prices above 0 and at most 10; got ${factor}`);
+  }
+  return factor;
 }
 
 function foundationModelArn(region: string, modelId: string): string {

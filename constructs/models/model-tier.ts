@@ -10,6 +10,31 @@ export enum ModelProvider {
   SAGEMAKER = 'sagemaker',
 }
 
+/**
+ * The Amazon Bedrock service tier a request asks for: Bedrock bills, queues and throttles each
+ * differently, and chooses per request (the Converse `serviceTier` field).
+ *
+ * Which models and Regions offer Flex and Priority is listed in the Bedrock User Guide ("Service
+ * tiers for optimizing performance and cost") and changes over time: it cannot be checked at
+ * synth. A model or Region without the tier refuses the request (`ValidationException`), which the
+ * router answers 400 without falling back, so name a tier only for a model that has it.
+ */
+export enum BedrockServiceTier {
+  /** Standard: the on-demand price, for everyday traffic (Bedrock's default when none is named). */
+  STANDARD = 'default',
+  /**
+   * Flex: about half the Standard price, for work that can wait (the batch worker's queue,
+   * evaluations, summaries). Under high demand Flex requests are served after the other tiers,
+   * so expect higher and more variable latency, and throttling.
+   */
+  FLEX = 'flex',
+  /**
+   * Priority: about 1.75x the Standard price; served ahead of Standard and Flex under high demand,
+   * with up to 25% faster output for most models, for latency-critical, customer-facing tiers.
+   */
+  PRIORITY = 'priority',
+}
+
 /** The request/response format a SageMaker inference container speaks. */
 export enum SageMakerApiFormat {
   /**
@@ -46,6 +71,18 @@ export interface IModelTier {
   readonly inferenceComponentName?: string;
   /** Most instances auto scaling may run (SageMaker tiers with auto scaling); undefined otherwise. */
   readonly maxInstanceCount?: number;
+  /** The Bedrock service tier requests to this tier ask for (Bedrock tiers); undefined otherwise. */
+  readonly serviceTier?: BedrockServiceTier;
+  /**
+   * What Bedrock bills for a request served at Flex, as a multiple of this tier's (Standard)
+   * prices; undefined when unknown (the tier is then never called at Flex).
+   */
+  readonly flexPriceFactor?: number;
+  /**
+   * What Bedrock bills for a request served at Priority, as a multiple of this tier's (Standard)
+   * prices; undefined when unknown.
+   */
+  readonly priorityPriceFactor?: number;
 
   /** Grants `grantee` permission to invoke exactly this tier's model, profile or endpoint. */
   grantInvoke(grantee: iam.IGrantable): iam.Grant;

@@ -1,6 +1,6 @@
 import { Duration, Token } from 'aws-cdk-lib';
-import { ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
-import type { TierRuntimeConfig } from '../contract/runtime-config';
+import { BedrockServiceTier, ModelProvider, type IModelTier, type ModelTierBaseProps } from './model-tier';
+import type { ServiceTierPricesRuntimeConfig, TierPricesRuntimeConfig, TierRuntimeConfig } from '../contract/runtime-config';
 
 // Internal helpers shared by the tier implementations; not part of the public API.
 
@@ -40,7 +40,22 @@ export function tierRuntimeConfig(tier: IModelTier): TierRuntimeConfig {
     outputPricePer1k: tier.outputPricePer1kTokens,
     maxTokens: tier.maxTokens,
     timeoutMs: tier.timeout.toMilliseconds(),
+    // Standard is Bedrock's default: the field is left out (and older handlers read the same config).
+    serviceTier: tier.serviceTier === BedrockServiceTier.STANDARD ? undefined : tier.serviceTier,
+    serviceTierPrices: serviceTierPrices(tier),
   };
+}
+
+/** The Flex and Priority prices of a tier, from its price factors (absent: none known). */
+function serviceTierPrices(tier: IModelTier): ServiceTierPricesRuntimeConfig | undefined {
+  const at = (factor: number | undefined): TierPricesRuntimeConfig | undefined => factor === undefined ? undefined : {
+    // 12 significant digits: 0.0008 x 1.75 is 0.0014, not 0.0013999999999999998.
+    inputPricePer1k: Number((tier.inputPricePer1kTokens * factor).toPrecision(12)),
+    outputPricePer1k: Number((tier.outputPricePer1kTokens * factor).toPrecision(12)),
+  };
+  const flex = at(tier.flexPriceFactor);
+  const priority = at(tier.priorityPriceFactor);
+  return flex || priority ? { flex, priority } : undefined;
 }
 
 /**

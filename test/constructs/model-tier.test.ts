@@ -4,9 +4,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import {
   acknowledgements, actionsOf, flatten, iamPolicyStatements, newGrantee, newStack, onlyResource,
-  resourcesAllowing, resourcesOf, statementsAllowing, wildcardActions,
+  resourcesAllowing, resourcesOf, routerConfig, statementsAllowing, wildcardActions,
 } from './helpers';
-import { BedrockModelTier, ModelProvider, ModelTier, SageMakerApiFormat, SageMakerModelTier, TieredRouter, type BedrockTierProps, type IModelTier, type SageMakerTierProps } from '../../constructs';
+import { BedrockModelTier, BedrockServiceTier, ModelProvider, ModelTier, SageMakerApiFormat, SageMakerModelTier, TieredRouter, type BedrockTierProps, type IModelTier, type SageMakerTierProps } from '../../constructs';
 
 const INVOKE = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
 const PROFILE_CONDITION_KEY = 'bedrock:InferenceProfileArn';
@@ -189,6 +189,58 @@ describe('ModelTier.bedrock: validation names the offending prop', () => {
     ['timeout 29 s', { timeout: Duration.seconds(29) }],
   ])('accepts %s', (_name, props) => {
     expect(() => bedrock(props)).not.toThrow();
+  });
+});
+
+describe('ModelTier.bedrock: service tiers', () => {
+  const novaPro = (props: Partial<BedrockTierProps> = {}) => bedrock({
+    tierId: 'large', modelId: 'us.amazon.nova-pro-v1:0', inputPricePer1kTokens: 0.0008, outputPricePer1kTokens: 0.0032, ...props,
+  });
+
+  /** The tier's runtime configuration, as a router writes it into its function. */
+  function runtimeTier(tier: IModelTier): any {
+    const stack = newStack();
+    new TieredRouter(stack, 'Router', { tiers: [tier] });
+    return routerConfig(Template.fromStack(stack)).tiers[0];
+  }
+
+  test('Standard by default: no service tier is sent, and the price file\'s Flex and Priority prices ride along', () => {
+    const tier = novaPro();
+    expect(tier.serviceTier).toBe(BedrockServiceTier.STANDARD);
+    const config = runtimeTier(tier);
+    expect(config).not.toHaveProperty('serviceTier');
+    // Nova Pro in the price file: Flex 0.5x and Priority 1.75x of Standard.
+    expect(config.serviceTierPrices).toEqual({
+      flex: { inputPricePer1k: 0.0004, outputPricePer1k: 0.0016 },
+      priority: { inputPricePer1k: 0.0014, outputPricePer1k: 0.0056 },
+    });
+    expect(config.inputPricePer1k).toBe(0.0008);
+  });
+
+  test('a tier at Priority asks for it; its prices stay Standard', () => {
+    const config = runtimeTier(novaPro({ serviceTier: BedrockServiceTier.PRIORITY }));
+    expect(config).toMatchObject({ serviceTier: 'priority', inputPricePer1k: 0.0008, outputPricePer1k: 0.0032 });
+  });
+
+  test('a model the price file has no Flex price for needs flexPriceFactor for FLEX', () => {
+    expect(() => bedrock({ serviceTier: BedrockServiceTier.FLEX })).toThrow(/serviceTier FLEX.*flexPriceFactor/);
+    expect(() => bedrock({ serviceTier: BedrockServiceTier.PRIORITY })).toThrow(/serviceTier PRIORITY.*priorityPriceFactor/);
+    const config = runtimeTier(bedrock({ serviceTier: BedrockServiceTier.FLEX, flexPriceFactor: 0.5 }));
+    expect(config).toMatchObject({ serviceTier: 'flex', serviceTierPrices: { flex: { inputPricePer1k: 0.0000175, outputPricePer1k: 0.00007 } } });
+    expect(config.serviceTierPrices).not.toHaveProperty('priority');
+  });
+
+  test('a model without Flex or Priority prices has none in its configuration', () => {
+    expect(runtimeTier(bedrock())).not.toHaveProperty('serviceTierPrices');
+  });
+
+  test('a given factor overrides the price file\'s', () => {
+    expect(runtimeTier(novaPro({ priorityPriceFactor: 2 })).serviceTierPrices.priority).toEqual({ inputPricePer1k: 0.0016, outputPricePer1k: 0.0064 });
+  });
+
+  test.each([0, -0.5, NaN, 11])('price factor %p is refused, naming the prop', (factor) => {
+    expect(() => bedrock({ flexPriceFactor: factor })).toThrow(/flexPriceFactor/);
+    expect(() => bedrock({ priorityPriceFactor: factor })).toThrow(/priorityPriceFactor/);
   });
 });
 
