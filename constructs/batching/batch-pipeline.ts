@@ -14,6 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { batchServiceTier } from './batch-service-tier';
 import type { IBatchPipeline } from './pipeline-interface';
 import { AiMetricNames } from '../contract/metrics';
 import { BULK_JOB_NAME_PREFIX, JOBS_CONFIG_ENV, type BulkRuntimeConfig, type JobsRuntimeConfig } from '../contract/runtime-config';
@@ -22,7 +23,7 @@ import { createLoggedBucket } from '../internal/logged-bucket';
 import { acknowledgeOnOwnedGrantee, markOwned, nagResourceId } from '../internal/nag';
 import { AwsServiceEndpoint, requireAwsServices } from '../internal/service-endpoints';
 import { BedrockModelTier } from '../models/bedrock-tier';
-import type { IModelTier } from '../models/model-tier';
+import type { BedrockServiceTier, IModelTier } from '../models/model-tier';
 import type { ITieredRouter } from '../routing/router-interface';
 import type { HandlerTracing } from '../tracing/handler-tracing';
 
@@ -131,6 +132,16 @@ export interface BatchPipelineOptions {
    * @default 4
    */
   readonly tierConcurrency?: number;
+  /**
+   * The Bedrock service tier the worker calls the router's Bedrock tiers with, instead of each
+   * tier's own: the queue's requests can wait, so FLEX (about half the Standard price, slower and
+   * throttled first under high demand) suits them, and STANDARD keeps a router's PRIORITY tiers
+   * from paying the premium for them. FLEX and PRIORITY go only to the tiers priced at them
+   * (`flexPriceFactor` / `priorityPriceFactor`, or the price file); the others keep their own.
+   * Bulk jobs are Bedrock batch inference, priced apart.
+   * @default - each tier's own `serviceTier`
+   */
+  readonly serviceTier?: BedrockServiceTier;
   /**
    * Most concurrent worker invocations the event source starts (2 to 1000): the cap on the
    * load the queue puts on the tiers.
@@ -420,6 +431,7 @@ export class BatchPipeline extends Construct implements IBatchPipeline {
       maxItemsPerJob: settings.maxItemsPerJob,
       maxReceiveCount,
       tierConcurrency: settings.tierConcurrency,
+      serviceTier: batchServiceTier(props.serviceTier, router.tiers),
       bulk: bulkConfig,
     };
     // Every handler also gets the router's configuration (router.attachRoutingConfiguration): it

@@ -22,6 +22,7 @@ import { onFirstUse, readRouterConfig } from '../adapters/router-config';
 import { ChatService } from '../core/chat-service';
 import { HeuristicClassifier } from '../core/classifier';
 import { JobBatch, type JobBatchDeps } from '../core/jobs/batch-processing';
+import { withBatchServiceTier } from '../core/jobs/batch-service-tier';
 import { TierLimitedInvoker } from '../core/jobs/tier-limiter';
 import { QuestionGuard } from '../core/semantic/question-guard';
 import { DependencyBuilder } from '../router/dependencies';
@@ -39,7 +40,8 @@ const guard = new QuestionGuard();
 const processor = new BatchProcessor(EventType.SQS);
 /** The router's configuration (from the environment, or SSM at cold start) and what is built from it. */
 const runtime = onFirstUse(async () => {
-  const routerConfig = await readRouterConfig();
+  // The queue's requests may ask for a cheaper service tier than the router's (JobsRuntimeConfig.serviceTier).
+  const routerConfig = withBatchServiceTier(await readRouterConfig(), jobsConfig.serviceTier);
   return {
     routerConfig,
     dependencies: new DependencyBuilder(routerConfig, guard, logger),

@@ -12,7 +12,7 @@ import {
   resourcesOf, roleStatements, routerConfig, statementsAllowing, wildcardActions, type PolicyStatementJson, logicalIdOf,
 } from './helpers';
 import {
-  AiMetricNames, BatchPipeline, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend,
+  AiMetricNames, BatchPipeline, BedrockServiceTier, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend,
   UserContextStore, VectorStore, type BatchPipelineProps, type IModelTier,
 } from '../../constructs';
 import { BULK_JOB_NAME_PREFIX } from '../../constructs/contract/runtime-config';
@@ -795,5 +795,38 @@ describe('ScalableAiService: batchPipeline', () => {
 
   test('no IAM statement has a wildcard action', () => {
     expect(wildcardActions(template)).toEqual([]);
+  });
+});
+
+describe('BatchPipeline: the service tier of the queue', () => {
+  /** Nova Pro: the price file has its Flex (0.5x) and Priority (1.75x) prices. */
+  const novaPro = (): IModelTier => ModelTier.bedrock({
+    tierId: 'medium', modelId: 'us.amazon.nova-pro-v1:0', inputPricePer1kTokens: 0.0008, outputPricePer1kTokens: 0.0032,
+  });
+
+  function worker(tiers: IModelTier[], serviceTier?: BedrockServiceTier): { jobs: any; router: any } {
+    const stack = newStack();
+    const router = new TieredRouter(stack, 'Router', { tiers });
+    const pipeline = new BatchPipeline(stack, 'Pipeline', { router, serviceTier });
+    const template = Template.fromStack(stack);
+    return { jobs: jobsConfigOf(template, stack, pipeline.workerFunction), router: routerConfig(template) };
+  }
+
+  test('by default the worker calls each tier at its own service tier', () => {
+    expect(worker([smallTier(), novaPro()]).jobs).not.toHaveProperty('serviceTier');
+  });
+
+  test('FLEX: the worker is told to call its tiers priced at Flex at Flex; the router\'s own tiers are unchanged', () => {
+    const { jobs, router } = worker([smallTier(), novaPro()], BedrockServiceTier.FLEX);
+    expect(jobs.serviceTier).toBe('flex');
+    expect(router.tiers.map((t: { serviceTier?: string }) => t.serviceTier)).toEqual([undefined, undefined]);
+  });
+
+  test('FLEX with no tier priced at Flex is refused, naming the prop to set', () => {
+    expect(() => worker([smallTier(), largeTier()], BedrockServiceTier.FLEX)).toThrow(/serviceTier flex .*none is \(tiers: small, large\): set flexPriceFactor/);
+  });
+
+  test('STANDARD needs no price', () => {
+    expect(worker([smallTier()], BedrockServiceTier.STANDARD).jobs.serviceTier).toBe('default');
   });
 });

@@ -235,7 +235,8 @@ describe('ModelTier.bedrock: service tiers', () => {
   });
 
   test('a given factor overrides the price file\'s', () => {
-    expect(runtimeTier(novaPro({ priorityPriceFactor: 2 })).serviceTierPrices.priority).toEqual({ inputPricePer1k: 0.0016, outputPricePer1k: 0.0064 });
+    const priority = runtimeTier(novaPro({ priorityPriceFactor: 2 })).serviceTierPrices.priority;
+    expect(priority).toEqual({ inputPricePer1k: 0.0016, outputPricePer1k: 0.0064 });
   });
 
   test.each([0, -0.5, NaN, 11])('price factor %p is refused, naming the prop', (factor) => {

@@ -69,7 +69,10 @@ describe('the service tier that served a request', () => {
   const novaPro = {
     inputPricePer1k: 0.0008,
     outputPricePer1k: 0.0032,
-    serviceTierPrices: { flex: { inputPricePer1k: 0.0004, outputPricePer1k: 0.0016 }, priority: { inputPricePer1k: 0.0014, outputPricePer1k: 0.0056 } },
+    serviceTierPrices: {
+      flex: { inputPricePer1k: 0.0004, outputPricePer1k: 0.0016 },
+      priority: { inputPricePer1k: 0.0014, outputPricePer1k: 0.0056 },
+    },
   };
   const usage = { inputTokens: 1_000, outputTokens: 1_000 };
 
@@ -89,7 +92,8 @@ describe('the service tier that served a request', () => {
   test('charges Standard for Reserved and for a served tier without a configured price', () => {
     expect(invocationCostUsd({ ...novaPro, serviceTier: 'priority' as const }, usage, 'reserved')).toBe(0.004);
     expect(invocationCostUsd({ inputPricePer1k: 0.0008, outputPricePer1k: 0.0032, serviceTier: 'flex' as const }, usage, 'flex')).toBe(0.004);
-    expect(servedTierPrices({ inputPricePer1k: 1, outputPricePer1k: 2, serviceTierPrices: { priority: { inputPricePer1k: 3, outputPricePer1k: 4 } } }, 'flex'))
+    const priorityOnly = { inputPricePer1k: 1, outputPricePer1k: 2, serviceTierPrices: { priority: { inputPricePer1k: 3, outputPricePer1k: 4 } } };
+    expect(servedTierPrices(priorityOnly, 'flex'))
       .toEqual({ inputPricePer1k: 1, outputPricePer1k: 2 });
   });
 });

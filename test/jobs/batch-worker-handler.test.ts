@@ -11,7 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import Valkey from 'iovalkey';
 import {
   callApi, callWorker, getEvent, jobsConfig, JOBS_TABLES, LARGE_MODEL, question, RESULTS_TABLE, routerConfig, SMALL_MODEL, submitEvent,
-  TENANT_A, TENANT_A_USER_1, TENANT_A_USER_2, TENANT_B_USER_1, useEnvironment, type JobBody, type SubmitBody,
+  TENANT_A, TENANT_A_USER_1, TENANT_A_USER_2, TENANT_B_USER_1, TIERS, useEnvironment, type JobBody, type SubmitBody,
 } from './harness';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { ROUTER_CONFIG_ENV, ROUTER_CONFIG_PARAMETER_ENV } from '../../constructs/contract/runtime-config';
@@ -27,6 +27,7 @@ import { LocalSqsServer, type SentMessage } from '../support/sqs-protocol-server
 
 const MAX_RECEIVE_COUNT = 3;
 const TIER_CONCURRENCY = 2;
+const LARGE_FLEX_PRICES = { inputPricePer1k: 0.0004, outputPricePer1k: 0.002 };
 
 let dynamo: TransactionalDynalite;
 let sqs: LocalSqsServer;
@@ -53,12 +54,14 @@ beforeAll(async () => {
   admin = new Valkey({ host: redis.host, port: redis.port, maxRetriesPerRequest: 2 });
   admin.on('error', () => undefined);
   const router = routerConfig({
+    // The large tier is priced at Flex, so the pipeline's serviceTier 'flex' takes it there; the small one stays Standard.
+    tiers: [TIERS[0], { ...TIERS[1], serviceTierPrices: { flex: LARGE_FLEX_PRICES } }],
     cache: { host: redis.host, port: redis.port, tls: false, keyPrefix: 'sai:', timeoutMs: 1_000 },
     exactCache: { ttlSeconds: 3_600 },
   });
   env = useEnvironment(
     { ...aws.env(), ...dynamo.env(), ...sqs.env() },
-    { router, jobs: jobsConfig(queueUrl, { maxReceiveCount: MAX_RECEIVE_COUNT, tierConcurrency: TIER_CONCURRENCY }) },
+    { router, jobs: jobsConfig(queueUrl, { maxReceiveCount: MAX_RECEIVE_COUNT, tierConcurrency: TIER_CONCURRENCY, serviceTier: 'flex' }) },
   );
   // Not a mock: every connection goes through; it only remembers the clients to close them.
   const connect = Valkey.prototype.connect;
@@ -120,6 +123,20 @@ function rawMessage(body: string): SentMessage {
 }
 
 const texts = (job: JobBody): Array<string | undefined> => (job.results ?? []).map((r) => r.output?.text);
+
+describe('the service tier of the queue (serviceTier flex)', () => {
+  test('a tier priced at Flex is called at Flex and its result costs the Flex price; the others at their own tier', async () => {
+    aws.setModel(LARGE_MODEL, { reply: 'a long considered answer', usage: { inputTokens: 1_000, outputTokens: 1_000 } });
+    const job = await submit([question('Compare your two savings accounts', { tier: 'large' }), question('Open hours?', { tier: 'small' })]);
+    expect((await deliver(job.messages)).failed).toEqual([]);
+
+    expect((aws.callsOf(LARGE_MODEL)[0].body as { serviceTier?: unknown }).serviceTier).toEqual({ type: 'flex' });
+    expect(aws.callsOf(SMALL_MODEL)[0].body).not.toHaveProperty('serviceTier');
+    const [large] = (await status(job.jobId)).results!;
+    // 1,000 × 0.0004 / 1,000 + 1,000 × 0.002 / 1,000, where Standard would be 0.0048.
+    expect(large).toMatchObject({ tier: 'large', costUsd: 0.0024 });
+  });
+});
 
 describe('deduplication within a batch', () => {
   test('5 identical requests from 2 jobs of one tenant + 2 distinct: 3 model calls, every item answered', async () => {
