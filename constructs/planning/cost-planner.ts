@@ -1,5 +1,5 @@
 import type { BillOption, CostItem, CostPlan, PhasePlan } from './cost-plan';
-import { inferenceScopeOf, modelPricesOf, PRICE_FILE, PRICE_KEYS, type ModelPrices } from './prices';
+import { inferenceScopeOf, modelPricesOf, PRICE_FILE, PRICE_KEYS, TITAN_EMBED_TEXT_V2, type ModelPrices } from './prices';
 import { CapacityPlan, ScalingPhase } from '../scaling/capacity-plan';
 
 /** Where the semantic cache keeps its vectors (what `VectorStore` provisions). */
@@ -374,7 +374,8 @@ export class CostPlanner {
 
   private price(key: string): number {
     if (key in this.overrides) return this.overrides[key];
-    if (key === 'embeddings.per1kTokens') return 0;
+    // The semantic cache's default embedder, Titan Text Embeddings V2.
+    if (key === 'embeddings.per1kTokens') return PRICE_FILE.embeddings[TITAN_EMBED_TEXT_V2].usd;
     return this.infra(key, key);
   }
 

@@ -9,7 +9,8 @@
  * - `source` is the page the number was read from. Where the AWS page renders its prices in the
  *   browser (Bedrock, Lambda, ElastiCache and others do), the number was read from a copy that
  *   quotes the AWS page, named in `note`; the AWS page stays the `source` to check against.
- * - `asOf` is the date of the reading: the page's own date when it shows one, else 2026-12-07.
+ * - `asOf` is the date of the reading: the page's own date when it shows one, else 2026-12-07 (or
+ *   2026-12-08, for the entries read again then). The file's `asOf` is the latest of them.
  * - Users override any price with `CostPlannerProps.priceOverrides` (keys: see `PRICE_KEYS`).
  *
  * Internal: not exported from the package root (the planner's API is `CostPlanner`).
@@ -65,6 +66,8 @@ export interface PriceFile {
   readonly region: string;
   readonly currency: string;
   readonly models: { readonly [modelId: string]: ModelPrices };
+  /** Bedrock embedding models, USD per 1,000 input tokens, on-demand. */
+  readonly embeddings: { readonly [modelId: string]: Price };
   /** Infrastructure prices by key (see `PRICE_KEYS`). */
   readonly infrastructure: { readonly [key: string]: Price };
   /** What the planner would need but could not find a price for, and why. */
@@ -72,6 +75,8 @@ export interface PriceFile {
 }
 
 const AS_OF = '2026-12-07';
+/** The date of this update's readings (the Lambda request price, Titan, the service tiers): the file's `asOf`. */
+const REREAD = '2026-12-08';
 const BEDROCK_PRICING = 'https://aws.amazon.com/bedrock/pricing/';
 /** The AWS Price List Bulk API offer file of Amazon Bedrock in us-east-1 (machine-readable, official). */
 const BEDROCK_PRICE_LIST = 'https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonBedrock/current/us-east-1/index.json';
@@ -79,13 +84,19 @@ const PRICE_LIST_ASOF = '2026-09-01';
 const PRICE_LIST_NOTE = 'Price List publication 2026-09-01T20:50:51Z, as transcribed in github.com/api-evangelist/amazon-nova plans/amazon-nova-plans-pricing.yml';
 const PROMPT_CACHING_DOC = 'https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html';
 const GLOBAL_CRIS_DOC = 'https://docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html';
+/** The Bedrock User Guide page on service tiers: the request field, and which models and Regions offer Flex and Priority. */
+const SERVICE_TIERS_DOC = 'https://docs.aws.amazon.com/bedrock/latest/userguide/service-tiers-inference.html';
+/** The id of Amazon Titan Text Embeddings V2, the semantic cache's default embedder. */
+export const TITAN_EMBED_TEXT_V2 = 'amazon.titan-embed-text-v2:0';
 const BATCH_NOTE = 'the Bedrock pricing page states batch inference at a 50% lower price than on-demand (page text captured 2026-10-07 in github.com/api-evangelist/amazon-bedrock)';
 
 const perK = (usd: number, source: string, asOf: string, note?: string): Price => ({ usd, unit: '1K tokens', source, asOf, note });
 const batchHalf: Factor = { factor: 0.5, source: BEDROCK_PRICING, asOf: '2026-10-07', note: BATCH_NOTE };
-// Flex and Priority of Nova Pro in the Price List are exactly 0.5x and 1.75x its Standard prices.
-const flexHalf: Factor = { factor: 0.5, source: BEDROCK_PRICE_LIST, asOf: PRICE_LIST_ASOF, note: PRICE_LIST_NOTE };
-const priority175: Factor = { factor: 1.75, source: BEDROCK_PRICE_LIST, asOf: PRICE_LIST_ASOF, note: PRICE_LIST_NOTE };
+// Flex and Priority of Nova Pro in the Price List are exactly 0.5x and 1.75x its Standard prices
+// (input_tokens_flex 0.0004, input_tokens_priority 0.0014 against 0.0008, and the same for output).
+const TIER_NOTE = `${PRICE_LIST_NOTE}; the request field and the models offering each tier: ${SERVICE_TIERS_DOC}`;
+const flexHalf: Factor = { factor: 0.5, source: BEDROCK_PRICE_LIST, asOf: PRICE_LIST_ASOF, note: TIER_NOTE };
+const priority175: Factor = { factor: 1.75, source: BEDROCK_PRICE_LIST, asOf: PRICE_LIST_ASOF, note: TIER_NOTE };
 const novaCacheRead: Factor = {
   factor: 0.25,
   source: BEDROCK_PRICING,
@@ -102,7 +113,7 @@ const SONNET_NOTE = 'the AWS page renders prices in the browser; $3 input / $15 
   + 'regional 10% above global, read from clauder-navi.com/en/bedrock-claude-cost and crazyrouter.com/en/blog/claude-sonnet-4-5-pricing';
 
 export const PRICE_FILE: PriceFile = {
-  asOf: AS_OF,
+  asOf: REREAD,
   region: 'us-east-1',
   currency: 'USD',
   models: {
@@ -160,13 +171,24 @@ export const PRICE_FILE: PriceFile = {
       },
     },
   },
+  embeddings: {
+    [TITAN_EMBED_TEXT_V2]: {
+      usd: 0.00002,
+      unit: '1K input tokens',
+      source: BEDROCK_PRICING,
+      asOf: REREAD,
+      note: 'THIRD-PARTY: no AWS page with the number was found (the Bedrock pricing page renders it in the browser, and the Price List '
+        + 'transcription read here covers Nova only); $0.02 per 1M tokens as openrouter.ai/amazon/titan-embed-text-v2 lists Amazon Bedrock '
+        + '(passed through without markup). Check it against the AWS page.',
+    },
+  },
   infrastructure: {
     'lambda.requestsPerMillion': {
       usd: 0.2,
       unit: '1M requests',
       source: 'https://aws.amazon.com/lambda/pricing/',
-      asOf: AS_OF,
-      note: 'read from cloudchipr.com/blog/aws-lambda-pricing (US East prices of the AWS page)',
+      asOf: REREAD,
+      note: 'the AWS page\'s own worked example (US East (N. Virginia)): "The monthly request price is $0.20 per 1 million requests"',
     },
     'lambda.armGbSecond': {
       usd: 0.0000133334,
@@ -270,8 +292,16 @@ export const PRICE_FILE: PriceFile = {
     },
   },
   missing: [
-    { item: 'Amazon Titan Text Embeddings V2 (the semantic cache\'s embedder)', reason: 'no page with its price was found; embeddings are charged $0 unless priceOverrides sets "embeddings.per1kTokens"' },
-    { item: 'Flex and Priority for Nova Micro, Nova Lite and Claude Sonnet 4.5', reason: 'the Price List lists Flex/Priority only for Nova Pro and Nova 2 Lite (Flex); the planner shows no saving for tiers without them' },
+    {
+      item: 'Flex and Priority for Nova Micro, Nova Lite and Claude Sonnet 4.5',
+      reason: 'the Price List lists Flex/Priority only for Nova Pro and Nova 2 Lite (Flex), and the service tiers page of the Bedrock User Guide '
+        + 'does not list these models; the planner shows no saving for tiers without them, and ModelTier.bedrock() needs flexPriceFactor / '
+        + 'priorityPriceFactor to call them at Flex or Priority',
+    },
+    {
+      item: 'Flex and Priority of the other models that offer them (OpenAI gpt-oss, DeepSeek, Qwen3 and others on the service tiers page)',
+      reason: 'not in the Price List transcription read here; not in this file, so give their factors to ModelTier.bedrock()',
+    },
     { item: 'Prompt cache writes of Amazon Nova', reason: 'no write price was found; the planner charges Nova cache writes at the input price' },
     { item: 'Lambda provisioned concurrency', reason: 'its Arm price per GB-s was not found; the router\'s provisioned concurrency (CapacityPlan) is not charged' },
     { item: 'RDS Proxy', reason: 'its price per ACU-hour was not found; the proxy of ReadReplicaDatabase is not charged' },
@@ -295,6 +325,20 @@ export function modelPricesOf(modelId: string): { readonly id: string; readonly 
   const base = tail.replace(/^(us|eu|apac|us-gov|jp|au|ca|global)\./, '');
   const prices = PRICE_FILE.models[base];
   return prices ? { id: base, prices } : undefined;
+}
+
+/**
+ * The on-demand (Standard) prices of a Bedrock model id or inference profile id, USD per 1,000
+ * tokens, from the price file: a geographic profile (`us.`, `eu.`...) at the model's geographic
+ * premium over the global price where the file has one. Undefined for a model it does not price.
+ */
+export function onDemandPricesOf(modelId: string): { readonly inputPer1k: number; readonly outputPer1k: number } | undefined {
+  const entry = modelPricesOf(modelId);
+  if (!entry) return undefined;
+  const premium = inferenceScopeOf(modelId) === 'geographic' ? entry.prices.geographicPremium?.factor ?? 1 : 1;
+  // 12 significant digits: 0.003 x 1.1 is 0.0033, not 0.0033000000000000004.
+  const at = (usd: number) => Number((usd * premium).toPrecision(12));
+  return { inputPer1k: at(entry.prices.input.usd), outputPer1k: at(entry.prices.output.usd) };
 }
 
 /** `global`, `geographic` or `in-region`: which kind of inference a model id names. */

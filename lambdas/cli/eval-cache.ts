@@ -8,6 +8,7 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { CliError } from './errors';
 import { readLabelledCsv } from './labelled-csv';
 import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
+import { PRICE_FILE } from '../../constructs/planning/prices';
 import { MiniLmEmbedder, MiniLmUnavailableError } from '../adapters/minilm-embedder';
 import { BedrockEmbedder, TITAN_EMBED_TEXT_V2, TITAN_V2_DIMENSIONS } from '../adapters/titan-embedder';
 import { DEFAULT_SWEEP, type LabelledRow, type ReplayReport, type ReplayRates, replayCache } from '../core/semantic/cache-replay';
@@ -16,8 +17,8 @@ import type { Embedder } from '../core/semantic/ports';
 export const EMBEDDERS = ['minilm', 'titan'] as const;
 export type EmbedderName = (typeof EMBEDDERS)[number];
 
-/** Titan Text Embeddings V2 on-demand list price, USD per 1,000 input tokens (check current pricing). */
-export const TITAN_V2_USD_PER_1K_TOKENS = 0.00002;
+/** Titan Text Embeddings V2 on-demand price, USD per 1,000 input tokens, from the package's price file (its source is there). */
+export const TITAN_V2_USD_PER_1K_TOKENS = PRICE_FILE.embeddings[TITAN_EMBED_TEXT_V2].usd;
 
 export const EVAL_CACHE_USAGE = `Usage: cdk-scalable-ai eval-cache --queries FILE.csv [--queries FILE2.csv ...] [options]
 

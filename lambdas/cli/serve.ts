@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { CliError } from './errors';
 import type { CliIo } from './eval-cache';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
+import { onDemandPricesOf } from '../../constructs/planning/prices';
 import { fromHttpApiResult, lambdaContext, LOCAL_ACCOUNT_ID, toHttpApiEvent, type LocalAuthorizer } from '../adapters/http-api-event';
 
 export const SERVE_DEFAULTS = {
@@ -39,16 +40,21 @@ export const SERVE_DEFAULTS = {
 export const LOCAL_TENANT_HEADER = 'x-local-tenant';
 export const LOCAL_USER_HEADER = 'x-local-user';
 
+/** A Bedrock model at its on-demand prices in the package's price file (USD per 1,000 tokens). */
+function listedModel(modelId: string): Pick<TierRuntimeConfig, 'modelId' | 'inputPricePer1k' | 'outputPricePer1k'> {
+  const prices = onDemandPricesOf(modelId);
+  if (!prices) throw new Error(`serve: the price file has no price for ${modelId}`);
+  return { modelId, inputPricePer1k: prices.inputPer1k, outputPricePer1k: prices.outputPer1k };
+}
+
 /**
  * Tiers when no --config gives them: the e-commerce example's Bedrock tiers (examples/ecommerce-assistant.ts),
- * with its on-demand list prices in USD per 1,000 tokens, so `x-cost-usd` means something.
+ * at the price file's on-demand prices (a US profile at its geographic price), so `x-cost-usd` means something.
  */
 export const DEFAULT_TIERS: TierRuntimeConfig[] = [
-  { id: 'small', provider: 'bedrock', modelId: 'us.amazon.nova-micro-v1:0', inputPricePer1k: 0.000035, outputPricePer1k: 0.00014, maxTokens: 512, timeoutMs: 8_000 },
-  { id: 'medium', provider: 'bedrock', modelId: 'us.amazon.nova-lite-v1:0', inputPricePer1k: 0.00006, outputPricePer1k: 0.00024, maxTokens: 1_024, timeoutMs: 10_000 },
-  {
-    id: 'large', provider: 'bedrock', modelId: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0', inputPricePer1k: 0.003, outputPricePer1k: 0.015, maxTokens: 2_048, timeoutMs: 20_000,
-  },
+  { id: 'small', provider: 'bedrock', ...listedModel('us.amazon.nova-micro-v1:0'), maxTokens: 512, timeoutMs: 8_000 },
+  { id: 'medium', provider: 'bedrock', ...listedModel('us.amazon.nova-lite-v1:0'), maxTokens: 1_024, timeoutMs: 10_000 },
+  { id: 'large', provider: 'bedrock', ...listedModel('us.anthropic.claude-sonnet-4-5-20250929-v1:0'), maxTokens: 2_048, timeoutMs: 20_000 },
 ];
 
 export const SERVE_USAGE = `Usage: cdk-scalable-ai serve [options]

@@ -68,7 +68,9 @@ describe('CostPlanner', () => {
     expect(item(p, 'vpcEndpoints')).toBeCloseTo(4 * 2 * 2 * 24 * infra('vpc.interfaceEndpointHour'), 10);
     // 20% of 5,000 model calls are jobs: 3 SQS requests each
     expect(item(p, 'sqs')).toBeCloseTo(3 * 1000 / 1e6 * infra('sqs.standardRequestsPerMillion'), 12);
-    expect(item(p, 'embeddings')).toBe(0); // Titan's price is in the missing list
+    // Titan Text Embeddings V2 from the price file: 10,000 requests × 50% not answered by the exact cache × 100 tokens
+    expect(item(p, 'embeddings')).toBeCloseTo(10_000 * 0.5 * 100 / 1000 * PRICE_FILE.embeddings['amazon.titan-embed-text-v2:0'].usd, 12);
+    expect(item(phase({ semanticCache: true, priceOverrides: { 'embeddings.per1kTokens': 0.001 } }), 'embeddings')).toBeCloseTo(0.5, 10);
     const none = phase({ responseCache: false });
     expect(none.costBreakdown.map((i) => i.item)).not.toContain('elasticache');
   });

@@ -1,4 +1,4 @@
-import { PRICE_FILE, PRICE_KEYS, inferenceScopeOf, modelPricesOf } from '../../constructs/planning/prices';
+import { PRICE_FILE, PRICE_KEYS, inferenceScopeOf, modelPricesOf, onDemandPricesOf } from '../../constructs/planning/prices';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const URL = /^https:\/\/[a-z0-9.-]+\.(amazonaws\.com|amazon\.com)\//;
@@ -13,6 +13,7 @@ function sourced(): Array<[string, { source: string; asOf: string }]> {
     }
   }
   for (const [key, price] of Object.entries(PRICE_FILE.infrastructure)) out.push([key, price]);
+  for (const [id, price] of Object.entries(PRICE_FILE.embeddings)) out.push([id, price]);
   return out;
 }
 
@@ -55,4 +56,20 @@ test('the models of the examples are priced, whatever inference profile names th
   expect(inferenceScopeOf('us.amazon.nova-micro-v1:0')).toBe('geographic');
   expect(inferenceScopeOf('global.anthropic.claude-sonnet-4-5-20250929-v1:0')).toBe('global');
   expect(inferenceScopeOf('amazon.nova-micro-v1:0')).toBe('in-region');
+});
+
+test('on-demand prices of a model id: a geographic profile at its premium, a global or in-Region id at the file\'s price', () => {
+  const sonnet = PRICE_FILE.models['anthropic.claude-sonnet-4-5-20250929-v1:0'];
+  expect(onDemandPricesOf('global.anthropic.claude-sonnet-4-5-20250929-v1:0')).toEqual({ inputPer1k: sonnet.input.usd, outputPer1k: sonnet.output.usd });
+  // Claude Sonnet 4.5 through a US profile: 10% above global.
+  expect(onDemandPricesOf('us.anthropic.claude-sonnet-4-5-20250929-v1:0')).toEqual({ inputPer1k: 0.0033, outputPer1k: 0.0165 });
+  // Nova has no geographic premium in the file.
+  expect(onDemandPricesOf('us.amazon.nova-micro-v1:0')).toEqual({ inputPer1k: 0.000035, outputPer1k: 0.00014 });
+  expect(onDemandPricesOf('meta.llama3-70b-instruct-v1:0')).toBeUndefined();
+});
+
+test('a price from a third-party page says so in its note', () => {
+  const titan = PRICE_FILE.embeddings['amazon.titan-embed-text-v2:0'];
+  expect(titan.usd).toBeGreaterThan(0);
+  expect(titan.note).toMatch(/^THIRD-PARTY/);
 });
