@@ -1,6 +1,6 @@
 import { PRICE_FILE } from '../../constructs/planning/prices';
-import { DEFAULT_TIERS } from '../../lambdas/cli/serve';
 import { TITAN_V2_USD_PER_1K_TOKENS } from '../../lambdas/cli/eval-cache';
+import { DEFAULT_TIERS } from '../../lambdas/cli/serve';
 
 test('serve\'s default tiers are priced from the price file, a US profile at its geographic price', () => {
   const nova = PRICE_FILE.models['amazon.nova-micro-v1:0'];
