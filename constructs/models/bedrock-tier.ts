@@ -89,7 +89,7 @@ export class BedrockModelTier implements IModelTier {
   public readonly timeout: Duration;
   /** Whether `modelIdentifier` names an inference profile rather than a foundation model. */
   public readonly usesInferenceProfile: boolean;
-  public readonly serviceTier: BedrockServiceTier;
+  public readonly serviceTier?: BedrockServiceTier;
   public readonly flexPriceFactor?: number;
   public readonly priorityPriceFactor?: number;
   private readonly foundationModelIds: string[];
