@@ -12,8 +12,8 @@ import {
   resourcesOf, roleStatements, routerConfig, statementsAllowing, wildcardActions, type PolicyStatementJson, logicalIdOf,
 } from './helpers';
 import {
-  AiMetricNames, BatchPipeline, BedrockServiceTier, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter, UserContextBackend,
-  UserContextStore, VectorStore, type BatchPipelineProps, type IModelTier,
+  AiMetricNames, BatchPipeline, BedrockServiceTier, ModelTier, ResponseCache, RouterAuthorization, ScalableAiService, TieredRouter,
+  UserContextBackend, UserContextStore, VectorStore, type BatchPipelineProps, type IModelTier,
 } from '../../constructs';
 import { BULK_JOB_NAME_PREFIX } from '../../constructs/contract/runtime-config';
 

@@ -623,7 +623,10 @@ describe('ChatService: cost and usage', () => {
     const medium: TierRuntimeConfig = {
       ...MEDIUM,
       serviceTier: 'priority',
-      serviceTierPrices: { flex: { inputPricePer1k: 0.0005, outputPricePer1k: 0.002 }, priority: { inputPricePer1k: 0.00175, outputPricePer1k: 0.007 } },
+      serviceTierPrices: {
+        flex: { inputPricePer1k: 0.0005, outputPricePer1k: 0.002 },
+        priority: { inputPricePer1k: 0.00175, outputPricePer1k: 0.007 },
+      },
     };
     const { service, invoker, metrics } = setup({ score: SCORE.medium, withCache: false, config: { tiers: [SMALL, medium, LARGE] } });
     invoker.script('medium', { respond: { text: 'ok', usage: { inputTokens: 1_000, outputTokens: 2_000 }, serviceTier: 'flex' } });
