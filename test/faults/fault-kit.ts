@@ -49,10 +49,10 @@ export class MovableClock {
 }
 
 export interface RouterContainer {
-  /** Invokes the handler with a chat of one user turn. */
-  ask(text: string, options?: EventOptions & { extra?: Record<string, unknown> }): Promise<Reply>;
   /** The Valkey clients this container opened. */
   readonly valkeyClients: ReadonlySet<Valkey>;
+  /** Invokes the handler with a chat of one user turn. */
+  ask(text: string, options?: EventOptions & { extra?: Record<string, unknown> }): Promise<Reply>;
   /** Closes the container's Valkey clients and restores the environment and the mocks. */
   stop(): Promise<void>;
 }
