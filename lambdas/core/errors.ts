@@ -84,5 +84,9 @@ export function classifyAwsError(tierId: string, err: unknown, timedOut: boolean
   if (/ModelError|InternalServer|ServiceUnavailable|ModelTimeout/i.test(name)) {
     return new ModelInvocationError('server', tierId, message, status);
   }
+  if (status !== undefined && status >= 200 && status < 300) {
+    // An answer arrived but could not be read (not JSON, cut short): the provider's fault, not the network's.
+    return new ModelInvocationError('server', tierId, `unreadable answer (${message})`, status);
+  }
   return new ModelInvocationError('network', tierId, message, status);
 }

@@ -41,6 +41,7 @@ describe('classifyAwsError', () => {
     ['SageMaker ModelError (424)', sdkError('ModelError', 424), 'server'],
     ['any error with status 502', sdkError('BadGateway', 502), 'server'],
     ['InternalServerException without metadata', sdkError('InternalServerException'), 'server'],
+    ['an answer (200) the SDK could not deserialize', sdkError('SyntaxError', 200, 'Unexpected token < in JSON at position 0'), 'server'],
     // No HTTP response at all.
     ['a socket error', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 'network'],
     ['a plain Error', new Error('boom'), 'network'],

@@ -10,7 +10,7 @@
  */
 import * as net from 'node:net';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import Valkey from 'iovalkey';
+import type Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type * as RouterHandler from '../../lambdas/router/handler';
@@ -43,11 +43,20 @@ function baseConfig(overrides: Partial<RouterRuntimeConfig> = {}): RouterRuntime
   };
 }
 
+/** The Valkey clients the containers opened (each container has its own copy of iovalkey), closed after each test. */
+const containerClients = new Set<Valkey>();
+
 /** A fresh handler module (a new container) with this configuration. */
 function loadHandler(config: RouterRuntimeConfig): typeof RouterHandler.handler {
   process.env[ROUTER_CONFIG_ENV] = JSON.stringify(config);
   let handler!: typeof RouterHandler.handler;
   jest.isolateModules(() => {
+    const { default: ContainerValkey } = jest.requireActual<{ default: typeof Valkey }>('iovalkey');
+    const connect = ContainerValkey.prototype.connect;
+    jest.spyOn(ContainerValkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
+      containerClients.add(this);
+      return connect.apply(this, args);
+    });
     ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
   });
   return handler;
@@ -109,6 +118,12 @@ beforeAll(async () => {
 beforeEach(() => {
   aws.reset();
   aws.resetConnectionCounts();
+});
+
+afterEach(() => {
+  // A client left open would reconnect forever to a stopped server and keep jest from exiting.
+  for (const c of containerClients) c.disconnect();
+  containerClients.clear();
 });
 
 afterAll(async () => {
@@ -188,12 +203,6 @@ describe('a dependency that hangs never hangs the router', () => {
 describe('a cache outage', () => {
   test('the exact and user context levels are skipped after 3 failures each (BreakerSkips), instead of every request paying their timeouts', async () => {
     const redis = await RedisServer.start();
-    const clients = new Set<Valkey>();
-    const connect = Valkey.prototype.connect;
-    const spy = jest.spyOn(Valkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
-      clients.add(this);
-      return connect.apply(this, args);
-    });
     try {
       const handler = loadHandler(baseConfig({
         cache: { host: redis.host, port: redis.port, tls: false, keyPrefix: 'sai:', timeoutMs: 200 },
@@ -215,8 +224,7 @@ describe('a cache outage', () => {
       // A skipped level makes no call, so it waits for no command timeout (the skips above count them).
       expect(exactErrors.slice(2).every((n) => n === 0)).toBe(true);
     } finally {
-      spy.mockRestore();
-      for (const c of clients) c.disconnect();
+      for (const c of containerClients) c.disconnect();
       await redis.dispose();
     }
   }, 30_000);

@@ -76,6 +76,8 @@ export interface ModelScript {
    * `reply`, `usage` and `stopReason` (e.g. a Converse `{}`, or `content: []`).
    */
   readonly body?: unknown;
+  /** A broken answer: this text is sent verbatim (status 200, `application/json`), e.g. a truncated or non-JSON body. */
+  readonly rawBody?: string;
 }
 
 /** A failure to inject into a model's next call(s). */
@@ -445,6 +447,12 @@ export class LocalAwsServer {
     const usage = script.usage ?? { inputTokens: words(promptText), outputTokens: words(text) };
     call.status = 200;
     call.response = { text, usage };
+    if (script.rawBody !== undefined && !res.writableEnded) {
+      res.statusCode = 200;
+      res.setHeader('content-type', 'application/json');
+      res.end(script.rawBody);
+      return;
+    }
     if (script.body !== undefined) {
       if (service === 'sagemaker') res.setHeader('x-amzn-invoked-production-variant', 'AllTraffic');
       return this.send(res, 200, 'application/json', script.body);

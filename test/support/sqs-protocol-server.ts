@@ -18,6 +18,15 @@
  * {@link LocalSqsServer.createQueue}; everything is recorded. Failures can be injected: whole calls
  * ({@link LocalSqsServer.failNextCalls}) or single batch entries ({@link LocalSqsServer.failEntries}).
  * {@link LocalSqsServer.lambdaEvent} turns sent messages into the SQS event Lambda would deliver.
+ *
+ * The queues also hold their messages, for tests that run a consumer the way Lambda's event
+ * source mapping does: ReceiveMessage (`{ Messages: [{ MessageId, ReceiptHandle, MD5OfBody, Body,
+ * Attributes }] }`; a received message is invisible until its visibility timeout passes, and its
+ * `ApproximateReceiveCount` grows with each receive), DeleteMessage and DeleteMessageBatch (by
+ * receipt handle; a stale handle of a message received again is ignored, as SQS does once the
+ * handle's receive is over). A queue created with a redrive policy moves a message to its
+ * dead-letter queue instead of receiving it a `maxReceiveCount + 1`-th time, as SQS does. Time is
+ * the test's: {@link LocalSqsServer.elapseVisibilityTimeout} makes the received messages visible again.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
@@ -37,6 +46,23 @@ export interface SentMessage {
   readonly sentAt: number;
   /** The operation that sent it. */
   readonly via: 'SendMessage' | 'SendMessageBatch';
+}
+
+/** A queue's redrive policy: after `maxReceiveCount` receives a message goes to the dead-letter queue. */
+export interface RedrivePolicy {
+  readonly deadLetterQueueUrl: string;
+  readonly maxReceiveCount: number;
+}
+
+/** A message a queue holds (sent and not yet deleted). */
+interface StoredMessage {
+  readonly message: SentMessage;
+  receiveCount: number;
+  firstReceivedAt?: number;
+  /** Receipt handle of the latest receive; undefined until received. */
+  receiptHandle?: string;
+  /** Invisible (in flight) until it is made visible again. */
+  inFlight: boolean;
 }
 
 export interface RecordedSqsCall {
@@ -97,6 +123,9 @@ export class LocalSqsServer {
 
   private readonly http: http.Server;
   private readonly queues = new Set<string>();
+  /** What each queue holds, in order of arrival. */
+  private readonly held = new Map<string, StoredMessage[]>();
+  private readonly redrive = new Map<string, RedrivePolicy>();
   private readonly callFailures: SqsCallError[] = [];
   private entryFailure?: (entry: { id: string; body: string }) => EntryFailure | undefined;
 
@@ -113,10 +142,27 @@ export class LocalSqsServer {
   }
 
   /** Creates a queue; returns its URL (`<url>/<account>/<name>`, as SQS's own URLs are shaped). */
-  createQueue(name: string): string {
+  createQueue(name: string, options: { redrive?: RedrivePolicy } = {}): string {
     const queueUrl = `${this.url}/${ACCOUNT}/${name}`;
     this.queues.add(queueUrl);
+    this.held.set(queueUrl, []);
+    if (options.redrive) this.redrive.set(queueUrl, options.redrive);
     return queueUrl;
+  }
+
+  /** The messages a queue holds (visible or in flight), with how often each was received. */
+  queueContents(queueUrl: string): Array<{ body: string; messageId: string; receiveCount: number; inFlight: boolean }> {
+    return (this.held.get(queueUrl) ?? []).map((m) => ({
+      body: m.message.body,
+      messageId: m.message.messageId,
+      receiveCount: m.receiveCount,
+      inFlight: m.inFlight,
+    }));
+  }
+
+  /** Makes every message received from the queue and not deleted visible again (its visibility timeout passed). */
+  elapseVisibilityTimeout(queueUrl: string): void {
+    for (const m of this.held.get(queueUrl) ?? []) m.inFlight = false;
   }
 
   /** Environment that points SDK clients at this server (the SQS endpoint variable). */
@@ -143,6 +189,7 @@ export class LocalSqsServer {
   reset(): void {
     this.calls.length = 0;
     this.sent.length = 0;
+    for (const messages of this.held.values()) messages.length = 0;
     this.callFailures.length = 0;
     this.entryFailure = undefined;
   }
@@ -231,6 +278,28 @@ export class LocalSqsServer {
       }
       case 'SendMessageBatch':
         return this.sendMessageBatch(res, input.QueueUrl, input.Entries, fail);
+      case 'ReceiveMessage':
+        return this.receiveMessage(res, input.QueueUrl, body as { MaxNumberOfMessages?: unknown });
+      case 'DeleteMessage': {
+        const handle = (body as { ReceiptHandle?: unknown }).ReceiptHandle;
+        if (typeof handle !== 'string' || handle === '') {
+          return fail({ status: 400, name: 'MissingParameter', message: 'The request must contain the parameter ReceiptHandle.' });
+        }
+        this.deleteByHandle(input.QueueUrl, handle);
+        return this.send(res, {});
+      }
+      case 'DeleteMessageBatch': {
+        const entries = (body as { Entries?: unknown }).Entries;
+        if (!Array.isArray(entries) || entries.length === 0 || entries.length > 10) {
+          return fail({ status: 400, name: 'EmptyBatchRequest', queryCode: 'AWS.SimpleQueueService.EmptyBatchRequest', message: 'There should be 1 to 10 DeleteMessageBatchRequestEntry in the request.' });
+        }
+        const Successful: Array<{ Id: string }> = [];
+        for (const e of entries as Array<{ Id?: unknown; ReceiptHandle?: unknown }>) {
+          if (typeof e.ReceiptHandle === 'string') this.deleteByHandle(input.QueueUrl, e.ReceiptHandle);
+          Successful.push({ Id: String(e.Id) });
+        }
+        return this.send(res, { Successful, Failed: [] });
+      }
       default:
         return fail({ status: 400, name: 'UnknownOperationException', message: `operation ${operation} is not implemented by the local server` });
     }
@@ -281,7 +350,55 @@ export class LocalSqsServer {
   private accept(queueUrl: string, body: string, via: SentMessage['via']): SentMessage {
     const m: SentMessage = { queueUrl, messageId: randomUUID(), body, md5OfBody: createHash('md5').update(body, 'utf8').digest('hex'), sentAt: Date.now(), via };
     this.sent.push(m);
+    this.held.get(queueUrl)?.push({ message: m, receiveCount: 0, inFlight: false });
     return m;
+  }
+
+  /**
+   * Up to `MaxNumberOfMessages` (1-10, default 1) visible messages, oldest first, each made
+   * invisible. A message already received `maxReceiveCount` times is moved to the dead-letter
+   * queue instead (SQS's redrive), keeping its id and body.
+   */
+  private receiveMessage(res: http.ServerResponse, queueUrl: string, input: { MaxNumberOfMessages?: unknown }): void {
+    const max = Math.min(10, Math.max(1, typeof input.MaxNumberOfMessages === 'number' ? input.MaxNumberOfMessages : 1));
+    const messages = this.held.get(queueUrl) ?? [];
+    const policy = this.redrive.get(queueUrl);
+    const out: Array<Record<string, unknown>> = [];
+    for (const stored of [...messages]) {
+      if (out.length >= max) break;
+      if (stored.inFlight) continue;
+      if (policy && stored.receiveCount >= policy.maxReceiveCount) {
+        messages.splice(messages.indexOf(stored), 1);
+        const moved: SentMessage = { ...stored.message, queueUrl: policy.deadLetterQueueUrl };
+        this.held.get(policy.deadLetterQueueUrl)?.push({ message: moved, receiveCount: 0, inFlight: false });
+        continue;
+      }
+      const now = Date.now();
+      stored.receiveCount++;
+      stored.firstReceivedAt ??= now;
+      stored.inFlight = true;
+      stored.receiptHandle = Buffer.from(`${stored.message.messageId}:${stored.receiveCount}:${randomUUID()}`).toString('base64');
+      out.push({
+        MessageId: stored.message.messageId,
+        ReceiptHandle: stored.receiptHandle,
+        MD5OfBody: stored.message.md5OfBody,
+        Body: stored.message.body,
+        Attributes: {
+          ApproximateReceiveCount: String(stored.receiveCount),
+          SentTimestamp: String(stored.message.sentAt),
+          ApproximateFirstReceiveTimestamp: String(stored.firstReceivedAt),
+          SenderId: 'AROALOCALTEST:jobs-api',
+        },
+      });
+    }
+    this.send(res, out.length > 0 ? { Messages: out } : {});
+  }
+
+  /** Deletes the message whose latest receive gave `handle` (a stale or unknown handle deletes nothing). */
+  private deleteByHandle(queueUrl: string, handle: string): void {
+    const messages = this.held.get(queueUrl) ?? [];
+    const i = messages.findIndex((m) => m.receiptHandle === handle);
+    if (i >= 0) messages.splice(i, 1);
   }
 
   private send(res: http.ServerResponse, body: unknown): void {
