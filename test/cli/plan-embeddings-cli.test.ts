@@ -28,7 +28,8 @@ interface Run {
 function run(args: string[], cache: string, cli = CLI): Promise<Run> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
   return new Promise((done) => {
-    execFile(process.execPath, [cli, ...args], { env: { ...base, XDG_CACHE_HOME: cache }, cwd: tmpdir(), timeout: 170_000, maxBuffer: 16 * 1024 * 1024 },
+    const options = { env: { ...base, XDG_CACHE_HOME: cache }, cwd: tmpdir(), timeout: 170_000, maxBuffer: 16 * 1024 * 1024 };
+    execFile(process.execPath, [cli, ...args], options,
       (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
   });
 }
