@@ -74,7 +74,7 @@ test('a fresh install without the MiniLM packages plans banking77 with the seman
   expect(plan.phases[0].hitRate.semantic).toBeGreaterThan(0.2);
   // Nothing was embedded, so nothing was cached.
   expect(existsSync(cache)).toBe(false);
-});
+}, 200_000);
 
 test('the shipped int8 vectors give the hit rates and tier shares of live MiniLM on a sample, within one row of it', async () => {
   const [shipped, live] = await Promise.all([
