@@ -8,8 +8,9 @@
  * - An on-disk cache under `$XDG_CACHE_HOME/cdk-scalable-ai/embeddings/` (default `~/.cache/...`)
  *   keeps, as float32, every vector a run had to embed live, so a later run of the same trace
  *   embeds nothing either. Each run that embedded something writes one new shard file, to a
- *   temporary name then renamed: a crash leaves no partial shard under a shard's name, and a shard
- *   that does not parse is skipped (and its texts embedded again).
+ *   temporary name then renamed: a crash leaves no partial shard under a shard's name (its temporary
+ *   file is removed by a later save after an hour), and a shard that does not parse is skipped (and
+ *   its texts embedded again).
  *
  * Entries are keyed by a hash of the model and the text (SHA-256 of `model NUL text`, first 8
  * bytes): another model, another weights package or another text never finds them. The cache holds
@@ -21,7 +22,7 @@
  * (value × scale, then normalised to unit length), for `float32` the `count × dimensions` values.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { endianness, homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Embedder } from '../core/semantic/ports';
@@ -36,6 +37,8 @@ export const SHIPPED_EMBEDDINGS_FILE = 'all-MiniLM-L6-v2.int8.bin';
 const MAGIC = Buffer.from('CSAIEMB1', 'latin1');
 /** Shards the disk cache keeps before it merges them into one. */
 const MAX_SHARDS = 8;
+/** A temporary file older than this was left by a run that died before its rename. */
+const STALE_TMP_MS = 3_600_000;
 
 export type EmbeddingEncoding = 'int8' | 'float32';
 
@@ -188,6 +191,7 @@ export class EmbeddingDiskCache {
   save(vectors: ReadonlyMap<string, Float32Array>): string | undefined {
     if (vectors.size === 0) return undefined;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.removeStaleTemporaries();
     const path = this.write(vectors);
     const names = this.shardNames();
     if (names.length > MAX_SHARDS) {
@@ -207,6 +211,17 @@ export class EmbeddingDiskCache {
     writeFileSync(tmp, encodeEmbeddings(this.model, this.dimensions, 'float32', vectors), { mode: 0o600 });
     renameSync(tmp, path);
     return path;
+  }
+
+  private removeStaleTemporaries(): void {
+    for (const name of readdirSync(this.dir).filter((n) => n.endsWith('.tmp'))) {
+      const path = join(this.dir, name);
+      try {
+        if (Date.now() - statSync(path).mtimeMs > STALE_TMP_MS) rmSync(path, { force: true });
+      } catch {
+        // Renamed or removed by its run meanwhile.
+      }
+    }
   }
 
   private shardNames(): string[] {

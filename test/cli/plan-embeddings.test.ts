@@ -2,7 +2,7 @@
  * Stored embeddings of `plan`: the file format, the on-disk cache, the stored-first embedder, and
  * the shipped vectors of the default trace.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MINILM_DIMENSIONS, MINILM_VECTORS_ID } from '../../lambdas/adapters/minilm-embedder';
@@ -113,6 +113,19 @@ describe('EmbeddingDiskCache', () => {
     expect(embeddings.get('a')).toBeDefined();
     // Owner-only: the cache is the user's, not the machine's.
     expect((statSync(good).mode % 0o1000).toString(8)).toBe('600');
+  });
+
+  test('a save removes temporary files a dead run left over an hour ago, not those of a running one', () => {
+    const cache = new EmbeddingDiskCache(dir, MODEL, D);
+    cache.save(vectorsOf(['a']));
+    const stale = join(cache.dir, '.stale.tmp');
+    const recent = join(cache.dir, '.recent.tmp');
+    writeFileSync(stale, 'x');
+    writeFileSync(recent, 'x');
+    const twoHoursAgo = new Date(Date.now() - 7_200_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    cache.save(vectorsOf(['b']));
+    expect(readdirSync(cache.dir).filter((n) => n.endsWith('.tmp'))).toEqual(['.recent.tmp']);
   });
 
   test('past 8 shards it merges them into one, losing nothing', () => {
