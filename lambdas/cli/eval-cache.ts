@@ -3,9 +3,9 @@
  * on my labelled traffic? Replays CSV rows through an empty cache with the library's own cache
  * logic (see lambdas/core/semantic/cache-replay.ts) and prints a threshold sweep.
  */
-import { parseArgs } from 'node:util';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { CliError } from './errors';
+import { integerFlag, parseFlags } from './flags';
 import { readLabelledCsv } from './labelled-csv';
 import { SEMANTIC_DEFAULTS } from '../../constructs/contract/semantic-defaults';
 import { PRICE_FILE } from '../../constructs/planning/prices';
@@ -71,38 +71,28 @@ export interface EvalCacheArgs {
 
 /** Parses the arguments after `eval-cache`; throws {@link CliError} on bad ones. */
 export function parseEvalCacheArgs(argv: readonly string[]): EvalCacheArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'queries': { type: 'string', multiple: true },
-        'embedder': { type: 'string' },
-        'threshold': { type: 'string' },
-        'target': { type: 'string' },
-        'sweep': { type: 'string' },
-        'margin': { type: 'string' },
-        'rival-support': { type: 'string' },
-        'neighbours': { type: 'string' },
-        'dimensions': { type: 'string' },
-        'region': { type: 'string' },
-        'threads': { type: 'string' },
-        'json': { type: 'boolean' },
-        'help': { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    'queries': { type: 'string', multiple: true },
+    'embedder': { type: 'string' },
+    'threshold': { type: 'string' },
+    'target': { type: 'string' },
+    'sweep': { type: 'string' },
+    'margin': { type: 'string' },
+    'rival-support': { type: 'string' },
+    'neighbours': { type: 'string' },
+    'dimensions': { type: 'string' },
+    'region': { type: 'string' },
+    'threads': { type: 'string' },
+    'json': { type: 'boolean' },
+    'help': { type: 'boolean', short: 'h' },
+  });
   const help = values.help ?? false;
   const queries = values.queries ?? [];
   if (!help && queries.length === 0) throw new CliError('--queries FILE.csv is required');
   const embedder = (values.embedder ?? 'minilm') as EmbedderName;
   if (!EMBEDDERS.includes(embedder)) throw new CliError(`unknown embedder "${values.embedder}": use ${EMBEDDERS.join(' or ')}`);
   const threshold = values.threshold === undefined ? undefined : rate('--threshold', values.threshold);
-  const dimensions = values.dimensions === undefined ? 1024 : integer('--dimensions', values.dimensions, 1);
+  const dimensions = values.dimensions === undefined ? 1024 : integerFlag('--dimensions', values.dimensions, 1);
   if (!TITAN_V2_DIMENSIONS.includes(dimensions)) throw new CliError(`--dimensions must be ${TITAN_V2_DIMENSIONS.join(', ')}; got ${values.dimensions}`);
   if (values.dimensions !== undefined && embedder !== 'titan') throw new CliError('--dimensions applies to --embedder titan only (minilm has 384)');
   if (values.threads !== undefined && embedder !== 'minilm') throw new CliError('--threads applies to --embedder minilm only');
@@ -113,11 +103,11 @@ export function parseEvalCacheArgs(argv: readonly string[]): EvalCacheArgs {
     target: values.target === undefined ? 0.01 : rate('--target', values.target),
     sweep: values.sweep === undefined ? [...DEFAULT_SWEEP] : parseSweep(values.sweep),
     margin: values.margin === undefined ? SEMANTIC_DEFAULTS.margin : number('--margin', values.margin, 0, 2),
-    rivalSupport: values['rival-support'] === undefined ? SEMANTIC_DEFAULTS.rivalSupport : integer('--rival-support', values['rival-support'], 1),
-    neighbours: values.neighbours === undefined ? SEMANTIC_DEFAULTS.neighbours : integer('--neighbours', values.neighbours, 1),
+    rivalSupport: values['rival-support'] === undefined ? SEMANTIC_DEFAULTS.rivalSupport : integerFlag('--rival-support', values['rival-support'], 1),
+    neighbours: values.neighbours === undefined ? SEMANTIC_DEFAULTS.neighbours : integerFlag('--neighbours', values.neighbours, 1),
     dimensions,
     region: values.region,
-    threads: values.threads === undefined ? undefined : integer('--threads', values.threads, 1),
+    threads: values.threads === undefined ? undefined : integerFlag('--threads', values.threads, 1),
     json: values.json ?? false,
     help,
   };
@@ -316,12 +306,6 @@ function number(flag: string, raw: string, min: number, max: number): number {
 
 function rate(flag: string, raw: string): number {
   return number(flag, raw, 0, 1);
-}
-
-function integer(flag: string, raw: string, min: number): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new CliError(`${flag} must be an integer >= ${min}; got "${raw}"`);
-  return value;
 }
 
 function usd(x: number): string {

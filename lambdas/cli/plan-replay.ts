@@ -97,6 +97,18 @@ export interface PlanReplay {
   readonly staticAnswers: boolean;
 }
 
+/** The answer a miss stores: the row's label, else the question itself (see the module comment). */
+function answerText(row: TraceRow): string {
+  return row.label ?? row.text;
+}
+
+/** Every text a replay of `rows` embeds (distinct): the questions, the answers it stores, the static answers' questions. */
+export function textsToEmbed(rows: readonly TraceRow[], staticAnswers: readonly StaticAnswerFile[] = []): string[] {
+  return [...new Set([
+    ...rows.map((r) => r.text), ...rows.map(answerText), ...staticAnswers.flatMap((f) => f.answers.flatMap((a) => a.questions)),
+  ])];
+}
+
 /** Replays the rows; see the module comment. */
 export async function replayTrace(rows: readonly TraceRow[], options: PlanReplayOptions): Promise<PlanReplay> {
   if (rows.length === 0) throw new Error('nothing to replay: no rows');
@@ -110,11 +122,8 @@ export async function replayTrace(rows: readonly TraceRow[], options: PlanReplay
   }));
   const exact = options.exactCache ?? true;
   const order = shuffle(rows, options.seed ?? 1);
-  const answerText = (row: TraceRow) => row.label ?? row.text;
 
-  const embedder = options.embedder ? await precompute(options.embedder, [
-    ...order.map((r) => r.text), ...order.map(answerText), ...(options.staticAnswers ?? []).flatMap((f) => f.answers.flatMap((a) => a.questions)),
-  ]) : undefined;
+  const embedder = options.embedder ? await precompute(options.embedder, textsToEmbed(order, options.staticAnswers)) : undefined;
   const guard = new QuestionGuard();
   const config: RouterRuntimeConfig = {
     tiers,

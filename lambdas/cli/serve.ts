@@ -15,9 +15,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { CliError } from './errors';
 import type { CliIo } from './eval-cache';
+import { parseFlags } from './flags';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig, type TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { onDemandPricesOf } from '../../constructs/planning/prices';
 import { fromHttpApiResult, lambdaContext, LOCAL_ACCOUNT_ID, toHttpApiEvent, type LocalAuthorizer } from '../adapters/http-api-event';
@@ -122,35 +122,25 @@ export interface ServeArgs {
 
 /** Parses the arguments after `serve`; throws {@link CliError} on bad ones (a non-loopback host included). */
 export function parseServeArgs(argv: readonly string[]): ServeArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'config': { type: 'string' },
-        'redis': { type: 'string' },
-        'bedrock-endpoint': { type: 'string' },
-        'sagemaker-endpoint': { type: 'string' },
-        'region': { type: 'string' },
-        'host': { type: 'string' },
-        'allow-remote': { type: 'boolean' },
-        'port': { type: 'string' },
-        'tenant': { type: 'string' },
-        'user': { type: 'string' },
-        'max-body-bytes': { type: 'string' },
-        'timeout-ms': { type: 'string' },
-        'grace-ms': { type: 'string' },
-        'router-bundle': { type: 'string' },
-        'emf': { type: 'boolean' },
-        'quiet': { type: 'boolean' },
-        'help': { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n\n${SERVE_USAGE}`);
-  }
+  const values = parseFlags(argv, {
+    'config': { type: 'string' },
+    'redis': { type: 'string' },
+    'bedrock-endpoint': { type: 'string' },
+    'sagemaker-endpoint': { type: 'string' },
+    'region': { type: 'string' },
+    'host': { type: 'string' },
+    'allow-remote': { type: 'boolean' },
+    'port': { type: 'string' },
+    'tenant': { type: 'string' },
+    'user': { type: 'string' },
+    'max-body-bytes': { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    'grace-ms': { type: 'string' },
+    'router-bundle': { type: 'string' },
+    'emf': { type: 'boolean' },
+    'quiet': { type: 'boolean' },
+    'help': { type: 'boolean', short: 'h' },
+  }, SERVE_USAGE);
   const host = values.host ?? SERVE_DEFAULTS.host;
   const allowRemote = values['allow-remote'] ?? false;
   if (!allowRemote && !isLoopback(host)) {

@@ -114,6 +114,8 @@ test.each([
   ['bad --users', ['--users', '1000,,10'], /--users must be a comma-separated list of numbers/],
   ['an unknown option', ['--budget', '3'], /Unknown option '--budget'/],
   ['an unknown embedder', ['--embedder', 'titan'], /unknown embedder "titan": use minilm or none/],
+  ['--live-embeddings without an embedder', ['--embedder', 'none', '--live-embeddings'], /--live-embeddings applies to --embedder minilm only/],
+  ['an empty --seed', ['--seed', ''], /--seed must be an integer >= 0; got ""/],
 ])('plan with %s exits 2 with a message', async (_name, args, message) => {
   const { code, stdout, stderr } = await run(['plan', ...args]);
   expect(code).toBe(2);
