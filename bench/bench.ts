@@ -37,6 +37,8 @@ import { RedisServer } from '../test/support/redis-server';
 const REPO = path.resolve(__dirname, '..');
 const SEMANTIC_RESULT = path.join(REPO, 'bench', 'results', 'eval-cache-banking77.json');
 const PORTKEY = path.join(REPO, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
+/** Makes Portkey listen on 127.0.0.1 (it listens on every interface, with no option to change it). */
+const LOOPBACK_PRELOAD = path.join(REPO, 'bench', 'listen-loopback.cjs');
 const DEFAULT_CONFIG = 'Bedrock, no cache';
 const EVERY_STORE_CONFIG = 'Bedrock + SageMaker + Valkey + pgvector + DynamoDB user context';
 
@@ -202,10 +204,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts the Portkey gateway (its own start-server bin) and waits until it answers. */
+/** Starts the Portkey gateway (its own start-server bin) on loopback and waits until it answers. */
 async function startPortkey(): Promise<{ child: ChildProcess; url: URL }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [PORTKEY, `--port=${port}`, '--headless'], {
+  const child = spawn(process.execPath, ['--require', LOOPBACK_PRELOAD, PORTKEY, `--port=${port}`, '--headless'], {
     env: { ...process.env, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

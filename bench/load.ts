@@ -27,6 +27,7 @@
 import * as http from 'node:http';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
+import { servedBy } from './load-outcome';
 import { percentile, post, processCpuMs, startServe, stopChild } from './serve-process';
 import { DEFAULT_TIERS } from '../lambdas/cli/serve';
 import { Failures, LocalAwsServer } from '../test/support/aws-protocol-server';
@@ -120,7 +121,8 @@ type Kind = 'hit' | 'miss' | 'fallback';
 interface Outcome {
   readonly ok: boolean;
   readonly ms: number;
-  readonly status: number | 'network';
+  /** The HTTP status; `network` for no answer; `200-not-a-chat-answer` for a 200 whose body is no chat answer. */
+  readonly status: number | 'network' | '200-not-a-chat-answer';
   readonly servedBy?: 'hit' | 'miss' | 'fallback';
 }
 
@@ -203,10 +205,12 @@ async function main(): Promise<void> {
             outcomes.push({ ok: false, ms, status: res.status });
             continue;
           }
-          const cache = String(res.headers['x-cache'] ?? '');
-          const attempts = (JSON.parse(res.body) as { routing?: { attempts?: unknown[] } }).routing?.attempts?.length ?? 0;
-          const servedBy = cache === 'miss' ? (attempts > 1 ? 'fallback' : 'miss') : 'hit';
-          outcomes.push({ ok: true, ms, status: 200, servedBy });
+          const served = servedBy(res.headers['x-cache'], res.body);
+          if (served === 'not-a-chat-answer') {
+            outcomes.push({ ok: false, ms, status: '200-not-a-chat-answer' });
+            continue;
+          }
+          outcomes.push({ ok: true, ms, status: 200, servedBy: served });
         } catch {
           outcomes.push({ ok: false, ms: Date.now() - scheduled, status: 'network' });
         }

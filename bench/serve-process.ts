@@ -17,6 +17,8 @@ export interface ServeProcess {
   readonly child: ChildProcess;
   readonly url: string;
   readonly stderrTail: () => string;
+  /** The exit code, once the process exits. */
+  readonly exited: Promise<number | null>;
 }
 
 /** Starts the CLI's `serve` as a child process and waits for its "listening on URL" line. */
@@ -26,6 +28,7 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv): Promis
   child.stderr!.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString('utf8')).slice(-4_000);
   });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`serve did not start within 30 s:\n${stderr}`)), 30_000);
@@ -44,7 +47,7 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv): Promis
       reject(new Error(`serve exited (${code}) before listening:\n${stderr}`));
     });
   });
-  return { child, url, stderrTail: () => stderr };
+  return { child, url, stderrTail: () => stderr, exited };
 }
 
 /** SIGTERM, then SIGKILL after 15 s; resolves to the exit code. */

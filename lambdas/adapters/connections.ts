@@ -8,6 +8,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttp2Handler, NodeHttpHandler } from '@smithy/node-http-handler';
 import type Valkey from 'iovalkey';
 import { traced } from './powertools-tracing';
+import { PerCallSignalHandler, withPerCallSignals } from './sdk-handler-cache';
 import { BedrockEmbedder } from './titan-embedder';
 import { connectValkey } from './valkey-answer-cache';
 import type { CacheConnectionRuntimeConfig, EmbedderRuntimeConfig } from '../../constructs/contract/runtime-config';
@@ -35,25 +36,34 @@ const sageMakerClients = new Map<number, SageMakerRuntimeClient>();
 /**
  * The container's Bedrock Runtime client (one per `maxAttempts`). The SDK's default HTTP/2 handler
  * sets `disableConcurrentStreams`, which opens a new connection (TCP + TLS + HTTP/2 handshake) for
- * every call; this one keeps one HTTP/2 session per endpoint and multiplexes the calls on it.
+ * every call; this one keeps one HTTP/2 session per endpoint and multiplexes the calls on it. Its
+ * middleware stack is composed once, not per call (sdk-handler-cache.ts).
  */
 export function bedrockRuntimeClient(maxAttempts = 1): BedrockRuntimeClient {
   let client = bedrockClients.get(maxAttempts);
   if (!client) {
-    client = traced(new BedrockRuntimeClient({ maxAttempts, requestHandler: new NodeHttp2Handler({ disableConcurrentStreams: false }) }));
+    client = withPerCallSignals(traced(new BedrockRuntimeClient({
+      maxAttempts,
+      cacheMiddleware: true,
+      requestHandler: new PerCallSignalHandler(new NodeHttp2Handler({ disableConcurrentStreams: false })),
+    })));
     bedrockClients.set(maxAttempts, client);
   }
   return client;
 }
 
-/** The container's SageMaker Runtime client (one per `maxAttempts`), on keep-alive connections. */
+/** The container's SageMaker Runtime client (one per `maxAttempts`), on keep-alive connections, its middleware composed once. */
 export function sageMakerRuntimeClient(maxAttempts = 1): SageMakerRuntimeClient {
   let client = sageMakerClients.get(maxAttempts);
   if (!client) {
     // Loaded on first use: a router without SageMaker tiers or embedders never loads this client.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const sdk = require('@aws-sdk/client-sagemaker-runtime') as typeof import('@aws-sdk/client-sagemaker-runtime');
-    client = traced(new sdk.SageMakerRuntimeClient({ maxAttempts, requestHandler: keepAliveHandler() }));
+    client = withPerCallSignals(traced(new sdk.SageMakerRuntimeClient({
+      maxAttempts,
+      cacheMiddleware: true,
+      requestHandler: new PerCallSignalHandler(keepAliveHandler()),
+    })));
     sageMakerClients.set(maxAttempts, client);
   }
   return client;

@@ -66,7 +66,8 @@ export class EmfWriter {
   readonly serviceName: string;
   private readonly write: (text: string) => void;
   private readonly now: () => number;
-  private readonly disabled: boolean;
+  /** Nothing is written: recorders keep nothing and serialize nothing. */
+  readonly disabled: boolean;
 
   constructor(options: EmfWriterOptions) {
     this.namespace = options.namespace ?? AiMetricNames.NAMESPACE;
@@ -154,7 +155,8 @@ export class EmfMetricsRecorder implements MetricsRecorder {
   constructor(private readonly writer: EmfWriter) {}
 
   add(name: string, unit: MetricUnit, value: number, dimensions: Record<string, string> = {}): void {
-    const key = JSON.stringify([name, unit, Object.entries(dimensions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
+    if (this.writer.disabled) return;
+    const key = seriesKey(name, unit, dimensions);
     const sample = this.current.get(key);
     if (sample && sample.values.length < MAX_VALUES) {
       sample.values.push(value);
@@ -171,10 +173,24 @@ export class EmfMetricsRecorder implements MetricsRecorder {
    * first document) and forgets them.
    */
   flush(properties?: Record<string, unknown>): void {
+    if (this.writer.disabled) return;
     this.writer.emit(this.writer.serialize(this.samples, properties));
     this.samples.length = 0;
     this.current.clear();
   }
+}
+
+/**
+ * The series a sample belongs to: name, unit and dimensions in key order. Built on every `add`, so
+ * concatenated rather than JSON-serialized; the separators are control characters (NUL, SOH),
+ * which the names, units and dimension values (contract identifiers, tier ids, routes) do not hold.
+ */
+function seriesKey(name: string, unit: string, dimensions: Record<string, string>): string {
+  const keys = Object.keys(dimensions);
+  if (keys.length > 1) keys.sort();
+  let key = `${name}\u0000${unit}`;
+  for (const k of keys) key += `\u0000${k}\u0001${dimensions[k]}`;
+  return key;
 }
 
 function sameValues<T>(a: readonly T[], b: readonly T[]): boolean {

@@ -124,6 +124,20 @@ test('disabled (POWERTOOLS_METRICS_DISABLED=true) writes nothing', () => {
   expect(out).toEqual([]);
 });
 
+test('disabled, a recorder keeps and serializes nothing (serve runs the router so unless --emf)', () => {
+  const w = EmfWriter.fromEnvironment('svc', { POWERTOOLS_METRICS_DISABLED: 'true' });
+  const serialize = jest.spyOn(w, 'serialize');
+  const r = w.recorder();
+  r.add(M.REQUESTS, 'Count', 1);
+  r.flush({ message: 'request' });
+  expect(serialize).not.toHaveBeenCalled();
+});
+
+test('the same dimensions in another key order are one series', () => {
+  const metrics = parseEmf(emit([['Tokens', 'Count', 1, { Tier: 'a', CacheLevel: 'exact' }], ['Tokens', 'Count', 2, { CacheLevel: 'exact', Tier: 'a' }]]));
+  expect(metrics.filter((m) => m.name === 'Tokens').map((m) => m.values)).toEqual([[1, 2]]);
+});
+
 test('a series of more than 100 samples (a batch of 10,000 items) keeps every value, 100 to a document at most', () => {
   const records: Rec[] = [
     ...Array.from({ length: 250 }, (): Rec => ['Tokens', 'Count', 1, { Tier: 'a' }]),

@@ -57,3 +57,13 @@ test('bad flags are refused with the usage (exit 2)', async () => {
   expect(code).toBe(2);
   expect(stderr).toMatch(/--runs must be an integer from 1 to 50/);
 });
+
+test('the Portkey preload (bench/listen-loopback.cjs) makes a listen without a host bind 127.0.0.1 only', async () => {
+  // What @hono/node-server's serve({ fetch, port }) does: server.listen(port, undefined, callback).
+  const script = "const s = require('node:http').createServer(); s.listen(0, undefined, () => { console.log(s.address().address); s.close(); });";
+  const run = (preload: string[]): Promise<string> => new Promise((done, fail) => {
+    execFile(process.execPath, [...preload, '-e', script], { timeout: 10_000 }, (err, stdout) => (err ? fail(err) : done(stdout.trim())));
+  });
+  expect(await run(['--require', join(ROOT, 'bench/listen-loopback.cjs')])).toBe('127.0.0.1');
+  expect(await run([])).not.toBe('127.0.0.1');
+});

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { servedBy } from '../../bench/load-outcome';
 
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'assets/lambdas/cli/main/index.mjs');
@@ -57,4 +58,20 @@ test('bad flags are refused with the usage (exit 2)', async () => {
   const { code, stderr } = await load(['--multiplier', '10']);
   expect(code).toBe(2);
   expect(stderr).toMatch(/--multiplier needs --expected-rps/);
+});
+
+describe('how the driver counts an answer (bench/load-outcome.ts)', () => {
+  const answer = (attempts: number): string => JSON.stringify({ output: { text: 'Hello' }, routing: { attempts: Array.from({ length: attempts }, () => ({})) } });
+
+  test('a chat answer is a hit, a miss, or a fallback by x-cache and its attempts', () => {
+    expect(servedBy('exact', answer(0))).toBe('hit');
+    expect(servedBy('miss', answer(1))).toBe('miss');
+    expect(servedBy('miss', answer(2))).toBe('fallback');
+  });
+
+  test('a 200 whose body is not a chat answer is an error', () => {
+    for (const body of ['', '<html>ok</html>', 'null', '{}', JSON.stringify({ error: { code: 'x' } }), JSON.stringify({ output: { text: 42 } })]) {
+      expect(servedBy('miss', body)).toBe('not-a-chat-answer');
+    }
+  });
 });

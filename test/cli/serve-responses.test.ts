@@ -3,14 +3,12 @@
  * stand-in handler (`--router-bundle`) that echoes its event, answers with cookies and a base64
  * body, throws, or never answers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-
-const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'assets/lambdas/cli/main/index.mjs');
+import { join } from 'node:path';
+import { CLI, startServe } from '../../bench/serve-process';
 
 const STAND_IN = `
 exports.handler = async (event, context) => {
@@ -57,19 +55,10 @@ beforeAll(async () => {
   const bundle = join(dir, 'index.js');
   writeFileSync(bundle, STAND_IN);
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-  child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--router-bundle', bundle, '--timeout-ms', '500', '--tenant', 'acme', '--quiet',
-    '--bedrock-endpoint', 'http://127.0.0.1:9'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  port = await new Promise<number>((done, fail) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString('utf8');
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) done(Number(m[1]));
-    });
-    child.once('exit', (code) => fail(new Error(`serve exited (${code}):\n${stderr}`)));
-  });
+  const served = await startServe(['--port', '0', '--router-bundle', bundle, '--timeout-ms', '500', '--tenant', 'acme', '--quiet',
+    '--bedrock-endpoint', 'http://127.0.0.1:9'], env);
+  child = served.child;
+  port = Number(new URL(served.url).port);
 });
 
 afterAll(() => {

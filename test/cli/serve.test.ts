@@ -4,11 +4,12 @@
  * speaking Bedrock Converse over HTTP/2. The child gets no AWS settings from the machine: serve
  * must sign with dummy credentials because every endpoint is local.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
+import { startServe as spawnServe } from '../../bench/serve-process';
 import { isLoopback, parseServeArgs, serveConfig } from '../../lambdas/cli/serve';
 import { Failures, LocalAwsServer } from '../support/aws-protocol-server';
 import { RedisServer } from '../support/redis-server';
@@ -28,21 +29,10 @@ interface Served {
   readonly exited: Promise<number | null>;
 }
 
+/** The CLI bundle's serve on a free port, with the shared spawn helper of the load and bench scripts. */
 async function startServe(args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  const url = await new Promise<string>((done, fail) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      stdout += c.toString('utf8');
-      const m = /^listening on (\S+)$/m.exec(stdout);
-      if (m) done(m[1]);
-    });
-    void exited.then((code) => fail(new Error(`serve exited (${code}) before listening:\n${stderr}`)));
-  });
-  return { child, url: new URL(url), stderr: () => stderr, exited };
+  const s = await spawnServe(['--port', '0', ...args], cleanEnv());
+  return { child: s.child, url: new URL(s.url), stderr: s.stderrTail, exited: s.exited };
 }
 
 interface Reply {
