@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { OriginVerificationOptions } from './origin-verification-options';
+import { bindQuotas, type QuotaOptions } from './quota-options';
 import { RouterAuthorization } from './router-authorization';
 import type { ITieredRouter } from './router-interface';
 import { provisionedRouterAlias, type RouterProvisionedConcurrency } from './router-scaling';
@@ -187,6 +188,14 @@ export interface TieredRouterOptions {
    * @default - no user profiles
    */
   readonly userProfiles?: UserProfilesOptions;
+  /**
+   * Per-tenant (and per-user) quotas of `POST /v1/chat`, counted in `cache` (which they need):
+   * requests per minute and model cost per day, with overrides per tenant in an SSM parameter
+   * that can be changed without a deploy. Over a limit: 429 with `retry-after`. Off unless set,
+   * so that no existing caller is refused; `{}` limits each tenant to 600 requests per minute.
+   * @default - no quotas
+   */
+  readonly quotas?: QuotaOptions;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -415,6 +424,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
         edgeCacheSeconds: (props.originVerification.edgeCacheTtl ?? EDGE_CACHE_TTL_DEFAULT).toSeconds(),
       } : undefined,
       userProfiles,
+      quotas: props.quotas ? bindQuotas(this, props.quotas, routerFunction, props.cache !== undefined) : undefined,
     };
     if (props.originVerification) {
       // GetSecretValue of the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions (and kms:Decrypt with a key).
