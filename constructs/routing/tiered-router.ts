@@ -431,6 +431,8 @@ export class TieredRouter extends Construct implements ITieredRouter {
       props.originVerification.originSecret.grantRead(routerFunction);
       requireAwsServices(routerFunction, AwsServiceEndpoint.SECRETS_MANAGER);
     }
+    // The quota overrides are read from SSM Parameter Store: the function needs its endpoint too.
+    if (config.quotas) this.runtimeConfigReaders.push(routerFunction);
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
     this.attachRoutingConfiguration(routerFunction);
     if (props.provisionedConcurrency) this.alias = provisionedRouterAlias(this, routerFunction, props.provisionedConcurrency);
@@ -539,12 +541,12 @@ export class TieredRouter extends Construct implements ITieredRouter {
 
   /**
    * The functions that read the router's configuration from SSM Parameter Store at cold start
-   * (none while it fits their environment). They need a route to SSM: in a VPC without internet
-   * access, an `ssm` interface endpoint.
+   * (none while it fits their environment), and the router function with quotas (it reads their
+   * overrides). They need a route to SSM: in a VPC without internet access, an `ssm` interface endpoint.
    * @internal
    */
   public get _runtimeConfigReaders(): lambda.Function[] {
-    return [...this.runtimeConfigReaders];
+    return [...new Set(this.runtimeConfigReaders)];
   }
 
   /**

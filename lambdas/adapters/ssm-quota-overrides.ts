@@ -40,7 +40,8 @@ export class SsmQuotaOverrides implements QuotaOverridesSource {
   constructor(private readonly parameterName: string, private readonly options: SsmQuotaOverridesOptions) {
     this.ttlMs = options.ttlSeconds * 1000;
     this.timeoutMs = options.timeoutMs ?? PARAMETER_ATTEMPT_TIMEOUT_MS;
-    this.now = options.now ?? Date.now;
+    // Read at each call, not captured: whatever Date.now is then.
+    this.now = options.now ?? (() => Date.now());
     this.breaker = new CircuitBreaker('quota-overrides', { failureThreshold: 1, coolDownMs: this.ttlMs, now: this.now });
     this.client = options.client;
   }

@@ -163,7 +163,8 @@ export class QuotaGate {
     private readonly options: QuotaGateOptions = {},
   ) {
     this.breaker = options.breaker ?? new CircuitBreaker('quota');
-    this.now = options.now ?? Date.now;
+    // Read at each call, not captured: whatever Date.now is then.
+    this.now = options.now ?? (() => Date.now());
   }
 
   /**

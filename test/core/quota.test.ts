@@ -68,7 +68,8 @@ async function refusal(p: Promise<unknown>): Promise<HttpError> {
 
 describe('parseQuotaOverrides', () => {
   test('reads the limits per tenant; null lifts a limit, a limit left out keeps the default', () => {
-    const overrides = parseQuotaOverrides(JSON.stringify({ tenants: { big: { requestsPerMinute: 1000, costPerDayUsd: null }, small: { costPerDayUsd: 0.5 } } }));
+    const tenants = { big: { requestsPerMinute: 1000, costPerDayUsd: null }, small: { costPerDayUsd: 0.5 } };
+    const overrides = parseQuotaOverrides(JSON.stringify({ tenants }));
     const defaults = { requestsPerMinute: 10, costPerDayUsd: 2 };
     expect(limitsOf(defaults, overrides, 'big')).toEqual({ requestsPerMinute: 1000, costPerDayUsd: null, userRequestsPerMinute: undefined, userCostPerDayUsd: undefined });
     expect(limitsOf(defaults, overrides, 'small')).toMatchObject({ requestsPerMinute: 10, costPerDayUsd: 0.5 });
@@ -231,8 +232,14 @@ test('tenantDimension keeps printable ASCII ids of up to 64 characters and hashe
 describe('handleChat with quotas', () => {
   const TIER: TierRuntimeConfig = { id: 'small', provider: 'bedrock', modelId: 'm-s', inputPricePer1k: 1, outputPricePer1k: 1, maxTokens: 512, timeoutMs: 10_000 };
   const CONFIG: RouterRuntimeConfig = {
-    tiers: [TIER], tierHintPolicy: 'any', maxRequestBytes: 1_024, maxMessages: 10, tenant: { source: 'iam' }, personalCaching: 'user',
-    cache: { host: 'cache.internal', port: 6379, tls: true, keyPrefix: 't:', timeoutMs: 50 }, exactCache: { ttlSeconds: 60 },
+    tiers: [TIER],
+    tierHintPolicy: 'any',
+    maxRequestBytes: 1_024,
+    maxMessages: 10,
+    tenant: { source: 'iam' },
+    personalCaching: 'user',
+    cache: { host: 'cache.internal', port: 6379, tls: true, keyPrefix: 't:', timeoutMs: 50 },
+    exactCache: { ttlSeconds: 60 },
   };
 
   function setup() {
@@ -246,7 +253,8 @@ describe('handleChat with quotas', () => {
     const entries = new Map<string, CachedAnswer>();
     const cache: AnswerCache = { get: async (k) => entries.get(k), set: async (k, v) => void entries.set(k, v) };
     const metrics = new RecordingMetrics();
-    const service = new ChatService({ config: CONFIG, invoker, classifier: { classify: () => ({ score: 0.1, reasons: [] }) }, metrics, exactCache: cache, now: () => NOW });
+    const classifier = { classify: () => ({ score: 0.1, reasons: [] }) };
+    const service = new ChatService({ config: CONFIG, invoker, classifier, metrics, exactCache: cache, now: () => NOW });
     const { g: quotas, store } = gate({ defaults: { requestsPerMinute: 100, costPerDayUsd: 2.5 } });
     const ask = (text: string, body?: string) => handleChat(service, CONFIG, metrics, {
       body: body ?? JSON.stringify({ messages: [{ role: 'user', content: text }] }), caller: A, deadline: NOW + 30_000, now: () => NOW, requestId: 'r', quotas,
