@@ -152,7 +152,8 @@ export class AiMetricNames {
   public static readonly QUOTA_REFUSALS = 'QuotaRefusals';
   /**
    * Count of requests whose quota state could not be read or charged (Valkey down, a timeout, the
-   * breaker open): admitted (fail mode `open`) or answered 503 (`closed`). Dimensions: service.
+   * breaker open): admitted (fail mode `open`) or answered 503 (`closed`). Dimensions: service. The quota
+   * breaker's own counts are `CircuitOpened` and `BreakerSkips` with `Dependency=quota`.
    */
   public static readonly QUOTA_ERRORS = 'QuotaErrors';
   /**
