@@ -180,10 +180,13 @@ test('hostile tenant ids: every counter key is the prefix and fixed-length hashe
 });
 
 describe('quota state that cannot be read (the cache server down)', () => {
-  // The harness tracks (and closes at the end) the Valkey clients these modules open too.
   const saved = process.env[ROUTER_CONFIG_ENV];
+  /** The Valkey clients of the fresh modules (which reconnect for ever unless closed). */
+  const clients = new Set<Valkey>();
   afterEach(() => {
     process.env[ROUTER_CONFIG_ENV] = saved;
+    for (const c of clients) c.disconnect();
+    clients.clear();
   });
 
   /** A fresh handler module (a new container) on a cache port where nothing listens (read at its first request). */
@@ -191,6 +194,13 @@ describe('quota state that cannot be read (the cache server down)', () => {
     process.env[ROUTER_CONFIG_ENV] = JSON.stringify(config({ failMode, overridesParameter: undefined }, 1));
     let handler!: typeof RouterHandler.handler;
     jest.isolateModules(() => {
+      // The module registry's own iovalkey: the one the handler loaded here uses.
+      const isolated = jest.requireActual<{ default: typeof Valkey }>('iovalkey').default;
+      const connect = isolated.prototype.connect;
+      jest.spyOn(isolated.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
+        clients.add(this);
+        return connect.apply(this, args);
+      });
       ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
     });
     return handler;
