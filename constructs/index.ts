@@ -16,6 +16,7 @@ export * from './routing/tiered-router';
 export { type UserProfilesOptions } from './routing/user-profiles-options';
 // The contract of ReadReplicaDatabase (H-data's construct) that userProfiles takes.
 export { type RouterProvisionedConcurrency } from './routing/router-scaling';
+export { QuotaFailMode, type QuotaOptions } from './routing/quota-options';
 export { DayOfWeek, type TrafficPeak, type WeeklyTrafficProfile } from './scaling/traffic-profile';
 export * from './scaling/capacity-plan';
 export * from './batching/pipeline-interface';

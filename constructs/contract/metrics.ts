@@ -139,5 +139,28 @@ export class AiMetricNames {
   /** Bulk (Bedrock batch inference) jobs that ended, by outcome. Dimensions: service + Reason (`completed`, `partial`, `failed`). */
   public static readonly BULK_JOBS_COMPLETED = 'BulkJobsCompleted';
 
+  // Per-tenant quotas (the router's `quotas`).
+  /**
+   * Dimension: the tenant of a request refused by its quota. Only `QuotaRefusals` carries it, so
+   * only tenants that reach a limit make series. An id that is not 1-64 printable ASCII characters
+   * is given as `h-` and its hash (lambdas/core/hashing.ts `idHash`).
+   */
+  public static readonly DIMENSION_TENANT = 'Tenant';
+  /** Dimension: the limit that refused a request (`requests-per-minute`, `cost-per-day`, `user-requests-per-minute`, `user-cost-per-day`). */
+  public static readonly DIMENSION_LIMIT = 'Limit';
+  /** Count of chat requests refused (429) by a quota. Dimensions: service + Limit; and service + Tenant + Limit. */
+  public static readonly QUOTA_REFUSALS = 'QuotaRefusals';
+  /**
+   * Count of requests whose quota state could not be read or charged (Valkey down, a timeout, the
+   * breaker open): admitted (fail mode `open`) or answered 503 (`closed`). Dimensions: service. The quota
+   * breaker's own counts are `CircuitOpened` and `BreakerSkips` with `Dependency=quota`.
+   */
+  public static readonly QUOTA_ERRORS = 'QuotaErrors';
+  /**
+   * Count of reads of the quota overrides parameter that failed or held invalid JSON: the router
+   * keeps the last good overrides (or the defaults). Dimensions: service + Reason (`read`, `invalid`).
+   */
+  public static readonly QUOTA_OVERRIDES_ERRORS = 'QuotaOverridesErrors';
+
   private constructor() {}
 }

@@ -212,6 +212,35 @@ export interface RouterRuntimeConfig {
   readonly originVerification?: OriginVerificationRuntimeConfig;
   /** User profiles in Aurora PostgreSQL: read through the reader endpoint, written through the writer. */
   readonly userProfiles?: UserProfilesRuntimeConfig;
+  /** Per-tenant (and per-user) quotas, counted on the cache connection; absent: none. */
+  readonly quotas?: QuotasRuntimeConfig;
+}
+
+/**
+ * Limits of one tenant (and of each of its users). A limit that is absent or null is not
+ * enforced; 0 refuses every request.
+ */
+export interface QuotaLimitsRuntimeConfig {
+  /** Requests per UTC minute of the tenant. */
+  readonly requestsPerMinute?: number | null;
+  /** Model cost in USD per UTC day of the tenant. */
+  readonly costPerDayUsd?: number | null;
+  /** Requests per UTC minute of one user of the tenant. */
+  readonly userRequestsPerMinute?: number | null;
+  /** Model cost in USD per UTC day of one user of the tenant. */
+  readonly userCostPerDayUsd?: number | null;
+}
+
+/** Per-tenant quotas of the router. */
+export interface QuotasRuntimeConfig {
+  /** The limits of every tenant without an override. */
+  readonly defaults: QuotaLimitsRuntimeConfig;
+  /** Quota state that cannot be read: admit the request (`open`) or answer 503 (`closed`). */
+  readonly failMode: 'open' | 'closed';
+  /** SSM parameter (String) with the overrides JSON `{ "tenants": { "<tenant>": limits } }`; absent: none. */
+  readonly overridesParameter?: string;
+  /** Seconds the router keeps the overrides before reading them again. */
+  readonly overridesTtlSeconds: number;
 }
 
 /** The origin secret a request through the edge carries (see constructs/contract/edge.ts). */

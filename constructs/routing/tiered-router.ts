@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { OriginVerificationOptions } from './origin-verification-options';
+import { bindQuotas, type QuotaOptions } from './quota-options';
 import { RouterAuthorization } from './router-authorization';
 import type { ITieredRouter } from './router-interface';
 import { provisionedRouterAlias, type RouterProvisionedConcurrency } from './router-scaling';
@@ -187,6 +188,14 @@ export interface TieredRouterOptions {
    * @default - no user profiles
    */
   readonly userProfiles?: UserProfilesOptions;
+  /**
+   * Per-tenant (and per-user) quotas of `POST /v1/chat`, counted in `cache` (which they need):
+   * requests per minute and model cost per day, with overrides per tenant in an SSM parameter
+   * that can be changed without a deploy. Over a limit: 429 with `retry-after`. Off unless set,
+   * so that no existing caller is refused; `{}` limits each tenant to 600 requests per minute.
+   * @default - no quotas
+   */
+  readonly quotas?: QuotaOptions;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -415,12 +424,15 @@ export class TieredRouter extends Construct implements ITieredRouter {
         edgeCacheSeconds: (props.originVerification.edgeCacheTtl ?? EDGE_CACHE_TTL_DEFAULT).toSeconds(),
       } : undefined,
       userProfiles,
+      quotas: props.quotas ? bindQuotas(this, props.quotas, routerFunction, props.cache !== undefined) : undefined,
     };
     if (props.originVerification) {
       // GetSecretValue of the AWSCURRENT, AWSPENDING and AWSPREVIOUS versions (and kms:Decrypt with a key).
       props.originVerification.originSecret.grantRead(routerFunction);
       requireAwsServices(routerFunction, AwsServiceEndpoint.SECRETS_MANAGER);
     }
+    // The quota overrides are read from SSM Parameter Store: the function needs its endpoint too.
+    if (config.quotas) this.runtimeConfigReaders.push(routerFunction);
     this.runtimeConfigJson = Stack.of(this).toJsonString(config);
     this.attachRoutingConfiguration(routerFunction);
     if (props.provisionedConcurrency) this.alias = provisionedRouterAlias(this, routerFunction, props.provisionedConcurrency);
@@ -529,12 +541,12 @@ export class TieredRouter extends Construct implements ITieredRouter {
 
   /**
    * The functions that read the router's configuration from SSM Parameter Store at cold start
-   * (none while it fits their environment). They need a route to SSM: in a VPC without internet
-   * access, an `ssm` interface endpoint.
+   * (none while it fits their environment), and the router function with quotas (it reads their
+   * overrides). They need a route to SSM: in a VPC without internet access, an `ssm` interface endpoint.
    * @internal
    */
   public get _runtimeConfigReaders(): lambda.Function[] {
-    return [...this.runtimeConfigReaders];
+    return [...new Set(this.runtimeConfigReaders)];
   }
 
   /**

@@ -4,6 +4,7 @@ import type { ChatResult, ChatService } from './chat-service';
 import { HttpError } from './errors';
 import { recordServing, type ServingRecordStore } from './feedback';
 import type { MetricsRecorder } from './ports';
+import type { QuotaGate } from './quota';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 
@@ -70,6 +71,8 @@ export async function handleChat(
     requestId: string;
     /** Where the serving record of the answer is written (`POST /v1/feedback`); absent: none is. */
     servingRecords?: ServingRecordStore;
+    /** The caller's quotas: checked before the answer, charged its cost after; absent: none. */
+    quotas?: QuotaGate;
   },
 ): Promise<HttpResponse> {
   const now = input.now ?? Date.now;
@@ -84,7 +87,10 @@ export async function handleChat(
       maxMessages: config.maxMessages,
       tierIds: config.tiers.map((t) => t.id),
     });
+    // After validation (a request refused for its content costs nothing), before any cache or model.
+    const admission = await input.quotas?.admit(input.caller, metrics);
     const result = await service.chat(req, input.caller, input.deadline);
+    await input.quotas?.charge(admission, result.costUsd, metrics);
     if (input.servingRecords) {
       const record = { requestId: input.requestId, caller: input.caller, result, deadline: input.deadline };
       await recordServing(input.servingRecords, config, metrics, record, now);

@@ -5,6 +5,7 @@ import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig, VectorStoreRuntim
 import { createEmbedder, DEFAULT_SECRET_TIMEOUT_MS, openCacheConnection, readSecret } from '../adapters/connections';
 import { createUserProfileDependencies, type UserProfileDependencies } from '../adapters/user-profile-store';
 import { ValkeyAnswerCache } from '../adapters/valkey-answer-cache';
+import { quotaGates } from '../adapters/valkey-quota-store';
 import { ValkeyServingRecords } from '../adapters/valkey-serving-records';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
 import { ValkeyUserContextStore } from '../adapters/valkey-user-context-store';
@@ -15,6 +16,7 @@ import type { ChatMessage } from '../core/chat-request';
 import { CircuitBreaker, CircuitOpenError, type CircuitBreakerOptions } from '../core/circuit-breaker';
 import type { ServingRecordStore } from '../core/feedback';
 import type { AnswerCache, MetricsRecorder } from '../core/ports';
+import type { QuotaGate } from '../core/quota';
 import type { Embedder, SemanticEntry, StoreOptions, VectorMatch, VectorStore } from '../core/semantic/ports';
 import type { PairGuard } from '../core/semantic/question-guard';
 import { SemanticCache } from '../core/semantic/semantic-cache';
@@ -30,6 +32,8 @@ export interface RouterDependencies {
   readonly servingRecords?: ServingRecordStore;
   /** User profiles (reads on the reader endpoint, writes on the writer); absent when not configured. */
   readonly userProfiles?: UserProfileDependencies;
+  /** The per-tenant quotas of `POST /v1/chat`; absent without quotas (or without a cache). */
+  readonly quotas?: QuotaGate;
 }
 
 /**
@@ -80,6 +84,7 @@ export class DependencyBuilder {
   private readonly builds: Array<Build<unknown>> = [];
   private readonly breakers = {} as Record<'exact' | 'semantic' | 'static' | 'context' | 'feedback', CircuitBreaker>;
   private readonly userProfiles?: UserProfileDependencies;
+  private readonly quotaGate?: (valkey: Valkey | undefined) => QuotaGate;
   private withCache?: ContainerDependencies;
   private withoutCache?: ContainerDependencies;
 
@@ -95,6 +100,7 @@ export class DependencyBuilder {
     for (const level of ['exact', 'semantic', 'static', 'context', 'feedback'] as const) this.breakers[level] = this.breaker(level);
     // Pools connect on first use: no build to bound here; each read and write is bounded.
     if (config.userProfiles) this.userProfiles = createUserProfileDependencies(config.userProfiles);
+    this.quotaGate = quotaGates(config, this.breaker('quota'), { error: (message, attributes) => logger.error(message, attributes) });
     const cache = config.cache;
     if (cache) {
       // The connection object exists at once (iovalkey connects in the background and its
@@ -138,6 +144,7 @@ export class DependencyBuilder {
       userContext,
       servingRecords: base.servingRecords,
       userProfiles: this.userProfiles,
+      quotas: base.quotas,
     };
   }
 
@@ -179,7 +186,8 @@ export class DependencyBuilder {
       userContext = new ValkeyUserContextStore(valkey, prefix);
     }
     const servingRecords = valkey && c.feedback ? new ValkeyServingRecords(valkey, this.breakers.feedback) : undefined;
-    return { exactCache, semanticCache, staticAnswers, staticIndex, userContext, servingRecords };
+    const quotas = this.quotaGate?.(valkey);
+    return { exactCache, semanticCache, staticAnswers, staticIndex, userContext, servingRecords, quotas };
   }
 
   private unavailable(what: string, err: unknown, metrics: MetricsRecorder): void {
@@ -277,6 +285,7 @@ interface ContainerDependencies {
   readonly staticIndex?: { readonly embedder: Embedder; readonly built: BuiltStore | undefined; prefetch(): void };
   readonly userContext?: UserContextStore;
   readonly servingRecords?: ServingRecordStore;
+  readonly quotas?: QuotaGate;
 }
 
 interface BuiltStore {

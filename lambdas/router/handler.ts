@@ -59,7 +59,7 @@ async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<
     const service = new ChatService({ config, invoker, classifier, guard, metrics, spans, ...deps, profiles: deps.userProfiles?.lookup });
     const routes: RouteHandlers = {
       'POST /v1/chat': ({ body, caller }) => handleChat(service, config, metrics, {
-        body, caller, deadline: Date.now() + context.getRemainingTimeInMillis(), requestId, servingRecords: deps.servingRecords,
+        body, caller, deadline: Date.now() + context.getRemainingTimeInMillis(), requestId, servingRecords: deps.servingRecords, quotas: deps.quotas,
       }),
       'GET /v1/static-answers': ({ query, caller, edgeTenant }) => handleStaticAnswer(service.caches, config, metrics, { question: query.q, caller, edgeTenant }),
       'PUT /v1/context/preferences': ({ body, caller }) => handleUserContext(deps.userContext, config, metrics, { method: 'PUT', body, caller }),
