@@ -35,6 +35,7 @@ import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets
 import type { IModelTier } from '../models/model-tier';
 import { tierRuntimeConfig, tierWarnings } from '../models/tier-support';
 import type { HandlerTracing } from '../tracing/handler-tracing';
+import { coalescingRuntimeConfig, type RequestCoalescingOptions } from './coalescing-options';
 
 /** Whether the router honours the `tier` a request asks for. */
 export enum TierHintPolicy {
@@ -187,6 +188,12 @@ export interface TieredRouterOptions {
    * @default - no user profiles
    */
   readonly userProfiles?: UserProfilesOptions;
+  /**
+   * Request coalescing: identical cacheable requests in flight share one model call (the others
+   * wait for its answer, bounded by `maxWait`, and are answered `x-cache: coalesced`).
+   * @default - on with a cache (maxWait 3 seconds), off without one
+   */
+  readonly coalescing?: RequestCoalescingOptions;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -405,6 +412,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
       personalCaching: props.personalCaching ?? PersonalCaching.USER,
       cache: props.cache ? cacheConnectionConfig(props.cache, cacheTimeout) : undefined,
       exactCache: props.cache ? { ttlSeconds: props.cache.exactCacheTtl.toSeconds() } : undefined,
+      coalescing: coalescingRuntimeConfig(props.coalescing, props.cache !== undefined, props.timeout ?? Duration.seconds(29), props.tiers),
       semanticCache: semantic?.config,
       staticAnswers: props.staticAnswers ? staticAnswersRuntimeConfig(props.staticAnswers) : undefined,
       userContext: props.userContext ? userContextRuntimeConfig(props.userContext) : undefined,
