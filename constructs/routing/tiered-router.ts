@@ -10,6 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { coalescingRuntimeConfig, type RequestCoalescingOptions } from './coalescing-options';
 import type { OriginVerificationOptions } from './origin-verification-options';
 import { RouterAuthorization } from './router-authorization';
 import type { ITieredRouter } from './router-interface';
@@ -35,7 +36,6 @@ import { defaultPrivateSubnets, selectPrivateSubnets } from '../internal/subnets
 import type { IModelTier } from '../models/model-tier';
 import { tierRuntimeConfig, tierWarnings } from '../models/tier-support';
 import type { HandlerTracing } from '../tracing/handler-tracing';
-import { coalescingRuntimeConfig, type RequestCoalescingOptions } from './coalescing-options';
 
 /** Whether the router honours the `tier` a request asks for. */
 export enum TierHintPolicy {
