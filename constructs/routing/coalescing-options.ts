@@ -3,11 +3,12 @@ import type { CoalescingRuntimeConfig } from '../contract/runtime-config';
 import type { IModelTier } from '../models/model-tier';
 
 /**
- * Request coalescing of a `TieredRouter`: of identical cacheable requests that miss the caches
- * at the same time (in any of the router's containers, and in the batch worker), one takes a
- * short lease in the response cache and asks a model; the others wait for its answer and are
- * answered from the exact cache (`x-cache: coalesced`), or call a model themselves when the wait
- * runs out or the lease holder fails. Scoped like the exact cache key (tenant, and user for
+ * Request coalescing of a `TieredRouter`: identical cacheable requests in flight share one model call.
+ *
+ * Of the requests that miss the caches at the same time (in any of the router's containers, and
+ * in the batch worker), one takes a short lease in the response cache and asks a model. The
+ * others wait for its answer and are answered from the exact cache (`x-cache: coalesced`), or
+ * call a model themselves when the wait runs out or the lease holder fails. Scoped like the exact cache key (tenant, and user for
  * personal answers). The lease lives as long as its holder's model calls may take (the tiers'
  * timeouts); a cache that fails leaves each request to call a model, as without coalescing.
  */
