@@ -113,7 +113,7 @@ export class Coalescer {
     const ttl = Math.max(1, Math.ceil(leaseTtlMs));
     const acquired = await this.guarded('acquire', () => this.deps.leases.acquire(leaseKey, token, ttl));
     if (acquired === null) return { kind: 'alone' };
-    if (acquired) return this.holder(leaseKey, token);
+    if (acquired) return this.took(exactKey, leaseKey, token);
 
     let pause = FIRST_POLL_MS;
     for (;;) {
@@ -134,20 +134,34 @@ export class Coalescer {
       if (taken) {
         // The lease was free and no answer came: the holder failed. This request takes its place.
         this.count('holder-failed');
-        return this.holder(leaseKey, token);
+        return this.took(exactKey, leaseKey, token);
       }
     }
   }
 
-  private holder(leaseKey: string, token: string): Claim {
+  /**
+   * This request has just taken the lease. A holder stores its answer before it releases the
+   * lease, so an answer stored between this request's cache miss and its lease is there now: read
+   * once more, and if it is, hand the lease back and use it, instead of paying a second call.
+   */
+  private async took(exactKey: string, leaseKey: string, token: string): Promise<Claim> {
+    const release = this.releaser(leaseKey, token);
+    const answer = await this.guarded('poll', () => this.deps.exact.get(exactKey));
+    if (answer) {
+      await release();
+      this.deps.metrics.add(M.COALESCED_REQUESTS, 'Count', 1);
+      return { kind: 'answer', answer };
+    }
+    // Unread (a failure) or not there: this request asks a model, holding the lease.
+    return { kind: 'holder', release };
+  }
+
+  private releaser(leaseKey: string, token: string): () => Promise<void> {
     let released = false;
-    return {
-      kind: 'holder',
-      release: async () => {
-        if (released) return;
-        released = true;
-        await this.guarded('release', () => this.deps.leases.release(leaseKey, token));
-      },
+    return async () => {
+      if (released) return;
+      released = true;
+      await this.guarded('release', () => this.deps.leases.release(leaseKey, token));
     };
   }
 

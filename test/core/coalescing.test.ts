@@ -109,6 +109,16 @@ describe('Coalescer', () => {
     expect(metrics.named(M.COALESCING_FALL_THROUGHS)).toEqual([]);
   });
 
+  test('a request that takes the lease just after a holder stored its answer uses that answer and gives the lease back', async () => {
+    const { coalescer: c, leases, exact, metrics, clock } = coalescer();
+    // The previous holder stored, then released, between this request's cache miss and its lease.
+    await exact.set(KEY, CACHED, 60);
+    expect(await c.claim(PREFIX, KEY, 10_000, clock.time + 3_000)).toEqual({ kind: 'answer', answer: CACHED });
+    expect(leases.releases).toHaveLength(1);
+    expect(leases.leases.size).toBe(0);
+    expect(metrics.sum(M.COALESCED_REQUESTS)).toBe(1);
+  });
+
   test('the holder releases its own lease only, once', async () => {
     const { coalescer: c, leases, clock } = coalescer();
     const first = (await c.claim(PREFIX, KEY, 100, clock.time + 3_000)) as Extract<Claim, { kind: 'holder' }>;
@@ -206,7 +216,7 @@ class GatedInvoker implements ModelInvoker {
   open(): void {
     this.gate();
   }
-  async invoke(tier: TierRuntimeConfig, request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
+  async invoke(tier: TierRuntimeConfig, request: ModelRequest): Promise<ModelResponse> {
     this.calls.push({ tierId: tier.id, request });
     await this.opened;
     return this.inner.invoke(tier, request);
