@@ -50,6 +50,7 @@ function containers(c: RouterRuntimeConfig, n = CONTAINERS): Array<typeof Router
   return Array.from({ length: n }, () => {
     let handler!: typeof RouterHandler.handler;
     jest.isolateModules(() => {
+      trackValkeyClients();
       ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
     });
     return handler;
@@ -224,3 +225,19 @@ describe('a cache that is down', () => {
     }
   }, 60_000);
 });
+
+/**
+ * Remembers the Valkey clients that the modules loaded next (in this isolated module registry,
+ * which has its own iovalkey) open, so that afterAll can close them. Not a mock: every
+ * connection goes through.
+ */
+function trackValkeyClients(): void {
+  const loaded = jest.requireActual<{ default?: typeof Valkey }>('iovalkey');
+  const IsolatedValkey = (loaded.default ?? loaded) as typeof Valkey;
+  if (IsolatedValkey === Valkey) return;
+  const connect = IsolatedValkey.prototype.connect;
+  jest.spyOn(IsolatedValkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
+    clients.add(this);
+    return connect.apply(this, args);
+  });
+}

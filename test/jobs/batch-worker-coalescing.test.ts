@@ -75,6 +75,7 @@ function workers(c: RouterRuntimeConfig, n = WORKERS): Array<typeof Worker.handl
   return Array.from({ length: n }, () => {
     let handler!: typeof Worker.handler;
     jest.isolateModules(() => {
+      trackValkeyClients();
       ({ handler } = jest.requireActual<typeof Worker>('../../lambdas/batch-worker/handler'));
     });
     return handler;
@@ -125,3 +126,19 @@ describe('the batch worker coalesces across containers', () => {
     expect(jobs.every((j) => j.status === 'succeeded')).toBe(true);
   }, 60_000);
 });
+
+/**
+ * Remembers the Valkey clients that the modules loaded next (in this isolated module registry,
+ * which has its own iovalkey) open, so that afterAll can close them. Not a mock: every
+ * connection goes through.
+ */
+function trackValkeyClients(): void {
+  const loaded = jest.requireActual<{ default?: typeof Valkey }>('iovalkey');
+  const IsolatedValkey = (loaded.default ?? loaded) as typeof Valkey;
+  if (IsolatedValkey === Valkey) return;
+  const connect = IsolatedValkey.prototype.connect;
+  jest.spyOn(IsolatedValkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
+    valkeyClients.add(this);
+    return connect.apply(this, args);
+  });
+}
