@@ -9,6 +9,7 @@ export * from './cache/vector-store';
 export * from './cache/semantic-cache';
 export * from './cache/static-answers';
 export * from './cache/user-context-store';
+export { type RequestCoalescingOptions } from './routing/coalescing-options';
 export * from './routing/origin-verification-options';
 export * from './routing/router-authorization';
 export * from './routing/router-interface';

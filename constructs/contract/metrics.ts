@@ -14,7 +14,10 @@ export class AiMetricNames {
   public static readonly DIMENSION_SERVICE = 'service';
   /** Dimension: the model tier id (`small`, `medium`, ...). */
   public static readonly DIMENSION_TIER = 'Tier';
-  /** Dimension: how a request was served: `static`, `exact`, `semantic`, `model`, or `error` (a 4xx/5xx answer). */
+  /**
+   * Dimension: how a request was served: `static`, `exact`, `semantic`, `model`, `coalesced` (the
+   * answer of an identical request in flight, see `COALESCED_REQUESTS`), or `error` (a 4xx/5xx answer).
+   */
   public static readonly DIMENSION_SERVED_BY = 'ServedBy';
   /**
    * Dimension: the cache level (`static`, `exact`, `semantic`, `context`; for `CacheErrors` also
@@ -69,6 +72,21 @@ export class AiMetricNames {
    * Dimensions: service + Dependency.
    */
   public static readonly BREAKER_SKIPS = 'BreakerSkips';
+
+  // Request coalescing (lambdas/core/coalescing.ts).
+  /**
+   * Count of requests answered with the answer of an identical request in flight: they waited
+   * for the holder of the request's lease instead of calling a model (`x-cache: coalesced`).
+   * Dimensions: service.
+   */
+  public static readonly COALESCED_REQUESTS = 'CoalescedRequests';
+  /**
+   * Count of requests that waited for an identical request's answer and then called a model
+   * themselves: `timeout` (the wait ran out), `holder-failed` (the lease was released or expired
+   * without an answer: this request took it over), `unavailable` (the cache failed during the wait).
+   * Dimensions: service + Reason.
+   */
+  public static readonly COALESCING_FALL_THROUGHS = 'CoalescingFallThroughs';
   /** Count of model invocations attempted. Dimensions: service + Tier. */
   public static readonly MODEL_INVOCATIONS = 'ModelInvocations';
   /** Input tokens reported by the model. Dimensions: service + Tier. */

@@ -88,6 +88,16 @@ export interface ExactCacheRuntimeConfig {
   readonly ttlSeconds: number;
 }
 
+/**
+ * Request coalescing: of identical cacheable requests that miss the caches at the same time, one
+ * asks a model and the others wait for its answer in the exact cache (see lambdas/core/coalescing.ts).
+ * The lease lives as long as its holder's model calls may take (derived from the tiers' timeouts).
+ */
+export interface CoalescingRuntimeConfig {
+  /** Milliseconds a request waits for an identical request's answer before it calls a model itself. */
+  readonly maxWaitMs: number;
+}
+
 /** Embedding model of the semantic cache and the static answers. */
 export interface EmbedderRuntimeConfig {
   /** `bedrock` (Titan Text Embeddings V2 or another Bedrock embedding model) or `sagemaker`. */
@@ -203,6 +213,8 @@ export interface RouterRuntimeConfig {
   /** The Valkey connection shared by the cache levels that live in Valkey. */
   readonly cache?: CacheConnectionRuntimeConfig;
   readonly exactCache?: ExactCacheRuntimeConfig;
+  /** Request coalescing of identical requests in flight (needs `exactCache`); absent: off. */
+  readonly coalescing?: CoalescingRuntimeConfig;
   readonly semanticCache?: SemanticCacheRuntimeConfig;
   readonly staticAnswers?: StaticAnswersRuntimeConfig;
   readonly userContext?: UserContextRuntimeConfig;

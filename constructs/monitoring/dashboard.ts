@@ -7,7 +7,7 @@ import { SageMakerModelTier } from '../models/sagemaker-tier';
 import type { ITieredRouter } from '../routing/router-interface';
 
 /** How requests are served (the `ServedBy` values a dashboard and the feedback rates show). */
-export const SERVED_BY = ['static', 'exact', 'semantic', 'model'];
+export const SERVED_BY = ['static', 'exact', 'semantic', 'coalesced', 'model'];
 const PERCENTILES = ['p50', 'p95', 'p99'];
 
 export interface DashboardSources {

@@ -10,6 +10,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { coalescingRuntimeConfig, type RequestCoalescingOptions } from './coalescing-options';
 import type { OriginVerificationOptions } from './origin-verification-options';
 import { bindQuotas, type QuotaOptions } from './quota-options';
 import { RouterAuthorization } from './router-authorization';
@@ -196,6 +197,12 @@ export interface TieredRouterOptions {
    * @default - no quotas
    */
   readonly quotas?: QuotaOptions;
+  /**
+   * Request coalescing: identical cacheable requests in flight share one model call (the others
+   * wait for its answer, bounded by `maxWait`, and are answered `x-cache: coalesced`).
+   * @default - on with a cache (maxWait 3 seconds), off without one
+   */
+  readonly coalescing?: RequestCoalescingOptions;
 }
 
 /** Properties of a {@link TieredRouter}. */
@@ -414,6 +421,7 @@ export class TieredRouter extends Construct implements ITieredRouter {
       personalCaching: props.personalCaching ?? PersonalCaching.USER,
       cache: props.cache ? cacheConnectionConfig(props.cache, cacheTimeout) : undefined,
       exactCache: props.cache ? { ttlSeconds: props.cache.exactCacheTtl.toSeconds() } : undefined,
+      coalescing: coalescingRuntimeConfig(props.coalescing, props.cache !== undefined, props.timeout ?? Duration.seconds(29), props.tiers),
       semanticCache: semantic?.config,
       staticAnswers: props.staticAnswers ? staticAnswersRuntimeConfig(props.staticAnswers) : undefined,
       userContext: props.userContext ? userContextRuntimeConfig(props.userContext) : undefined,

@@ -21,7 +21,7 @@ export interface ChatResponseBody {
   readonly output: { readonly text: string };
   /** Tier that answered; null when a cache did. */
   readonly tier: string | null;
-  /** How the request was served: `static`, `exact`, `semantic` (a cache level) or `miss` (a model answered). */
+  /** How the request was served: `static`, `exact`, `semantic` (a cache level), `coalesced` (the answer of an identical request in flight) or `miss` (a model answered). */
   readonly cache: string;
   readonly usage: { readonly inputTokens: number; readonly outputTokens: number };
   readonly costUsd: number;

@@ -1,8 +1,9 @@
 import { withDeadline } from './abortable';
-import { AnswerCaches, type AnswerLocations, type CacheHit, type StaticAnswersDeps } from './answer-caches';
+import { AnswerCaches, type AnswerLocations, type CacheHit, type PendingWrites, type StaticAnswersDeps } from './answer-caches';
 import { isPersonal, type Caller } from './cache-key';
 import { lastUserText, type ChatRequest } from './chat-request';
 import { defaultThresholds, tierIndexForScore, type ComplexityClassifier } from './classifier';
+import { Coalescer, type Claim, type LeaseStore } from './coalescing';
 import { mergeUserContext } from './context-merge';
 import { invocationCostUsd, type TokenUsage } from './cost';
 import { HttpError, ModelInvocationError, classifyAwsError } from './errors';
@@ -16,7 +17,8 @@ import { mergeUserProfile, type ProfileLookup, type UserProfile } from './user-p
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 
-export type ServedBy = 'static' | 'exact' | 'semantic' | 'model';
+/** `coalesced`: the answer of an identical request in flight, found in the exact cache (see core/coalescing). */
+export type ServedBy = 'static' | 'exact' | 'semantic' | 'model' | 'coalesced';
 
 export interface AttemptRecord {
   readonly tierId: string;
@@ -63,6 +65,8 @@ export interface ChatServiceDeps {
   readonly exactCache?: AnswerCache;
   /** The semantic cache; absent when disabled. */
   readonly semanticCache?: SemanticCache;
+  /** Leases of request coalescing (with `exactCache` and `config.coalescing`); absent: no coalescing. */
+  readonly leases?: LeaseStore;
   /** Static answers; absent when none are configured. */
   readonly staticAnswers?: StaticAnswersDeps;
   /** User context; absent when disabled. */
@@ -93,6 +97,7 @@ export class ChatService {
   private readonly spans: Spans;
 
   readonly caches: AnswerCaches;
+  private readonly coalescer?: Coalescer;
 
   constructor(private readonly deps: ChatServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -107,6 +112,9 @@ export class ChatService {
       staticAnswers: deps.staticAnswers,
       spans: this.spans,
     });
+    if (deps.leases && deps.exactCache) {
+      this.coalescer = new Coalescer({ leases: deps.leases, exact: deps.exactCache, metrics: deps.metrics, spans: this.spans, now: this.now });
+    }
   }
 
   /**
@@ -139,6 +147,14 @@ export class ChatService {
       await this.saveContext(req, caller, hit.answer.text);
       return this.cacheResult(hit, classified, plan.hintHonoured, contextTurns);
     }
+    // Of identical requests in flight, one asks a model and the others wait for its answer.
+    const claim = await this.coalesce(pending, plan.attempts, deadline);
+    if (claim.kind === 'answer') {
+      metrics.add(M.COST_USD, 'None', 0);
+      await this.saveContext(req, caller, claim.answer.text);
+      return this.coalescedResult(claim.answer, pending.exactKey!, classified, plan.hintHonoured, contextTurns);
+    }
+    const releaseLease = claim.kind === 'holder' ? claim.release : () => Promise.resolve();
 
     const attempts: AttemptRecord[] = [];
     let lastError: ModelInvocationError | undefined;
@@ -174,6 +190,8 @@ export class ChatService {
             locations = await this.caches.store(pending, answer);
           }
           await this.saveContext(req, caller, response.text);
+          // After the store: a waiter that finds the lease gone finds the answer too (or takes over).
+          await releaseLease();
         });
         return {
           text: response.text,
@@ -198,6 +216,7 @@ export class ChatService {
         // the tier's invocations, and a caller's invalid request must not page anyone.
         if (error.retryable) metrics.add(M.MODEL_ERRORS, 'Count', 1, { [M.DIMENSION_TIER]: tier.id });
         if (!error.retryable) {
+          await releaseLease();
           throw new HttpError(400, `The model rejected the request: ${error.message}`, 'model-rejected');
         }
         lastError = error;
@@ -205,6 +224,7 @@ export class ChatService {
         release();
       }
     }
+    await releaseLease();
     metrics.add(M.UNAVAILABLE, 'Count', 1);
     const tried = attempts.map((a) => `${a.tierId} (${a.errorKind})`).join(', ') || 'none (deadline reached)';
     throw new HttpError(503, `No model tier could answer; tried: ${tried}. Retry after ${RETRY_AFTER_SECONDS} seconds.`, 'unavailable', {
@@ -225,6 +245,29 @@ export class ChatService {
     } catch {
       // Given up at the deadline (or failed, which the writes count themselves): fail open.
     }
+  }
+
+  /**
+   * The request's part in coalescing: only a request whose answer goes into the exact cache
+   * coalesces (the lease is keyed by that cache key), so an answer that would not be cached never
+   * makes anyone wait. The lease lives as long as the holder's model calls may take: each tier of
+   * its plan up to its timeout, within the deadline. A waiter stops waiting at `maxWaitMs`, and
+   * early enough to still give the selected tier its whole timeout.
+   */
+  private async coalesce(pending: PendingWrites, attempts: TierRuntimeConfig[], deadline: number): Promise<Claim> {
+    const { config } = this.deps;
+    if (!this.coalescer || !pending.exactKey || !config.coalescing || !config.cache) return { kind: 'alone' };
+    const left = this.timeLeft(deadline);
+    const leaseTtlMs = Math.min(left, attempts.reduce((sum, t) => sum + t.timeoutMs, 0)) + DEADLINE_MARGIN_MS;
+    const waitMs = Math.min(config.coalescing.maxWaitMs, left - attempts[0].timeoutMs);
+    return this.coalescer.claim(config.cache.keyPrefix, pending.exactKey, leaseTtlMs, this.now() + waitMs);
+  }
+
+  /** A coalesced answer: the exact cache's entry at `exactKey` (and the copies it names) is where it is cached. */
+  private coalescedResult(answer: CachedAnswer, exactKey: string, complexity: ChatResult['complexity'], hintHonoured: boolean, contextTurns: number): ChatResult {
+    const exactKeys = [...new Set([exactKey, ...(answer.copies?.exactKeys ?? [])])];
+    const hit: CacheHit = { level: 'exact', answer, locations: { answerId: answer.id, exactKeys, semantic: answer.copies?.semantic } };
+    return { ...this.cacheResult(hit, complexity, hintHonoured, contextTurns), servedBy: 'coalesced' };
   }
 
   /** Milliseconds left for model calls before `deadline`, less the margin for the cache writes and the response. */

@@ -5,6 +5,7 @@ import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig, VectorStoreRuntim
 import { createEmbedder, DEFAULT_SECRET_TIMEOUT_MS, openCacheConnection, readSecret } from '../adapters/connections';
 import { createUserProfileDependencies, type UserProfileDependencies } from '../adapters/user-profile-store';
 import { ValkeyAnswerCache } from '../adapters/valkey-answer-cache';
+import { ValkeyLeaseStore } from '../adapters/valkey-lease';
 import { quotaGates } from '../adapters/valkey-quota-store';
 import { ValkeyServingRecords } from '../adapters/valkey-serving-records';
 import { ValkeyStaticAnswers } from '../adapters/valkey-static-answers';
@@ -14,6 +15,7 @@ import { abortable, withDeadline } from '../core/abortable';
 import type { StaticAnswersDeps } from '../core/answer-caches';
 import type { ChatMessage } from '../core/chat-request';
 import { CircuitBreaker, CircuitOpenError, type CircuitBreakerOptions } from '../core/circuit-breaker';
+import type { LeaseStore } from '../core/coalescing';
 import type { ServingRecordStore } from '../core/feedback';
 import type { AnswerCache, MetricsRecorder } from '../core/ports';
 import type { QuotaGate } from '../core/quota';
@@ -25,6 +27,8 @@ import type { UserContext, UserContextLimits, UserContextStore } from '../core/u
 /** The stores and clients a router container keeps between invocations. */
 export interface RouterDependencies {
   readonly exactCache?: AnswerCache;
+  /** Leases of request coalescing (on the cache connection, under the exact level's breaker); absent without coalescing. */
+  readonly leases?: LeaseStore;
   readonly semanticCache?: SemanticCache;
   readonly staticAnswers?: StaticAnswersDeps;
   readonly userContext?: UserContextStore;
@@ -139,6 +143,7 @@ export class DependencyBuilder {
       : undefined;
     return {
       exactCache: base.exactCache,
+      leases: base.leases,
       semanticCache: base.semanticCache,
       staticAnswers,
       userContext,
@@ -153,6 +158,7 @@ export class DependencyBuilder {
     const c = this.config;
     const prefix = c.cache?.keyPrefix ?? '';
     const exactCache = valkey && c.exactCache ? new ValkeyAnswerCache(valkey, this.breakers.exact) : undefined;
+    const leases = exactCache && c.coalescing ? new ValkeyLeaseStore(valkey!, this.breakers.exact) : undefined;
 
     let semanticCache: SemanticCache | undefined;
     if (c.semanticCache) {
@@ -187,7 +193,7 @@ export class DependencyBuilder {
     }
     const servingRecords = valkey && c.feedback ? new ValkeyServingRecords(valkey, this.breakers.feedback) : undefined;
     const quotas = this.quotaGate?.(valkey);
-    return { exactCache, semanticCache, staticAnswers, staticIndex, userContext, servingRecords, quotas };
+    return { exactCache, leases, semanticCache, staticAnswers, staticIndex, userContext, servingRecords, quotas };
   }
 
   private unavailable(what: string, err: unknown, metrics: MetricsRecorder): void {
@@ -280,6 +286,7 @@ export class DependencyBuilder {
 /** What a container builds once: with the cache connection, or without it. */
 interface ContainerDependencies {
   readonly exactCache?: AnswerCache;
+  readonly leases?: LeaseStore;
   readonly semanticCache?: SemanticCache;
   readonly staticAnswers?: StaticAnswersDeps;
   readonly staticIndex?: { readonly embedder: Embedder; readonly built: BuiltStore | undefined; prefetch(): void };

@@ -43,6 +43,8 @@ const EXCLUDED: Record<string, string> = {
   [`${M.UNAVAILABLE}{service=${SERVICE}}`]: 'only when every tier failed (503)',
   [`${M.LATENCY}{ServedBy=static,service=${SERVICE}}`]: 'a static answer needs a published static index (static answers loader); this stack has none',
   [`${M.FEEDBACK}{ServedBy=static,Verdict=wrong,service=${SERVICE}}`]: 'a verdict on a static answer: no static answers here (see above)',
+  [`${M.LATENCY}{ServedBy=coalesced,service=${SERVICE}}`]: 'only in a burst of identical requests in flight (test/handlers/router-coalescing.test.ts)',
+  [`${M.FEEDBACK}{ServedBy=coalesced,Verdict=wrong,service=${SERVICE}}`]: 'a verdict on a coalesced answer: only in a burst (see above)',
 };
 
 let redis: RedisServer;
