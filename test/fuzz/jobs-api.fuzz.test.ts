@@ -117,7 +117,7 @@ describe('POST /v1/jobs', () => {
           expect(message.request).toEqual(requests[message.index]);
         }
       }),
-      fcParams(150),
+      fcParams(120),
     );
   });
 });
@@ -146,7 +146,7 @@ describe('GET /v1/jobs/{id}', () => {
         if (id === own.body.jobId && userArn !== TENANT_A_USER_1) expect(r.status).not.toBe(200);
         if (r.status === 200) expect(r.body.jobId).toBe(id);
       }),
-      fcParams(150),
+      fcParams(120),
     );
   });
 
@@ -165,7 +165,7 @@ describe('GET /v1/jobs/{id}', () => {
         expectAnswerOrRefusal(r, `${route} with ${JSON.stringify(auth)}`);
         if (r.status >= 400) expect(await state()).toEqual(before);
       }),
-      fcParams(80),
+      fcParams(60),
     );
   });
 });
