@@ -160,7 +160,8 @@ export class PgVectorStore implements VectorStore {
    * breaker, so that a few such requests of one caller would switch the level off for every caller.
    */
   async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
-    if (!storable(entry.question) || !storable(JSON.stringify(entry.answer))) return;
+    const answer = JSON.stringify(entry.answer);
+    if (!storable(entry.question) || !storable(answer)) return;
     const ttl = Math.max(1, Math.ceil(options.ttlSeconds));
     const max = Math.max(0, Math.floor(options.maxEntriesPerScope));
     await this.transaction(async (db) => {
@@ -176,7 +177,7 @@ export class PgVectorStore implements VectorStore {
           entry.scope,
           entry.question,
           toVectorLiteral(entry.vector),
-          JSON.stringify(entry.answer),
+          answer,
           entry.answerVector ? toVectorLiteral(entry.answerVector) : null,
           entry.answerKey,
           entry.createdAt,
