@@ -118,6 +118,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'playwright-core@^1.65.0',
     // `npm run bench` measures the router against the open-source Portkey gateway in the same run.
     '@portkey-ai/gateway@^1.15.2',
+    // Property-based tests of the parsers and handlers against hostile input (test/fuzz).
+    'fast-check@^4.10.0',
   ],
 });
 

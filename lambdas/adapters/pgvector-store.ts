@@ -1,6 +1,7 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { HnswRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { abortable } from '../core/abortable';
+import { isWellFormedUnicode } from '../core/hashing';
 import type { CachedAnswer } from '../core/ports';
 import type { SemanticEntry, StoreOptions, VectorMatch, VectorStore } from '../core/semantic/ports';
 
@@ -15,6 +16,16 @@ export interface PgVectorStoreOptions {
    * @default 'auto'
    */
   readonly iterativeScan?: 'auto' | 'strict_order' | 'relaxed_order' | 'off';
+}
+
+/**
+ * Whether PostgreSQL can store a string, or the JSON text of a value (JSON.stringify writes a NUL
+ * as the escape \u0000 and a lone surrogate as \udXXX, which jsonb refuses): no NUL, no lone
+ * surrogate, no such escape. Text that merely spells an escape (a backslash, then "u0000") is
+ * left out too: rare, and only a cache entry is lost.
+ */
+function storable(text: string): boolean {
+  return isWellFormedUnicode(text) && !text.includes('\u0000') && !/\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(text);
 }
 
 /** A plain (unquoted) Postgres identifier: the only table names accepted, so none can inject SQL. */
@@ -142,7 +153,15 @@ export class PgVectorStore implements VectorStore {
     }));
   }
 
+  /**
+   * Writes an entry, except one PostgreSQL cannot hold: text with NUL (no `text` or `jsonb` value
+   * can hold it) or a lone surrogate (`jsonb` refuses its escape). That entry is left out of this
+   * level (the exact cache keeps it): a failed write would count against the level's circuit
+   * breaker, so that a few such requests of one caller would switch the level off for every caller.
+   */
   async put(entry: SemanticEntry, options: StoreOptions, signal?: AbortSignal): Promise<void> {
+    const answer = JSON.stringify(entry.answer);
+    if (!storable(entry.question) || !storable(answer)) return;
     const ttl = Math.max(1, Math.ceil(options.ttlSeconds));
     const max = Math.max(0, Math.floor(options.maxEntriesPerScope));
     await this.transaction(async (db) => {
@@ -158,7 +177,7 @@ export class PgVectorStore implements VectorStore {
           entry.scope,
           entry.question,
           toVectorLiteral(entry.vector),
-          JSON.stringify(entry.answer),
+          answer,
           entry.answerVector ? toVectorLiteral(entry.answerVector) : null,
           entry.answerKey,
           entry.createdAt,

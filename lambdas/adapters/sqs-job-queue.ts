@@ -54,7 +54,7 @@ export class SqsJobQueue implements JobQueue {
   }
 
   async enqueue(messages: JobMessage[]): Promise<void> {
-    const chunks = chunk(messages.map((m) => ({ Id: `m${m.index}`, MessageBody: JSON.stringify(m), index: m.index })));
+    const chunks = chunk(messages.map((m) => ({ Id: `m${m.index}`, MessageBody: messageBody(m), index: m.index })));
     const failures: Array<{ indexes: number[]; error: unknown }> = [];
     await mapLimit(chunks, this.concurrency, async (entries) => {
       try {
@@ -96,6 +96,16 @@ export class SqsJobQueue implements JobQueue {
       }
     }
   }
+}
+
+/**
+ * The JSON of a message in the characters SQS accepts in a body (#x9, #xA, #xD, #x20-#xD7FF,
+ * #xE000-#xFFFD, #x10000-#x10FFFF; it refuses a body with any other as InvalidMessageContents).
+ * JSON.stringify already escapes the control characters and lone surrogates; the non-characters
+ * U+FFFE and U+FFFF, valid in a request, are escaped here too, so the body parses back the same.
+ */
+function messageBody(message: JobMessage): string {
+  return JSON.stringify(message).replace(/[\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 function chunk<T extends { MessageBody?: string }>(entries: T[]): T[][] {

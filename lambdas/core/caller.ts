@@ -26,13 +26,18 @@ export interface AuthorizerContext {
  *
  * @returns undefined (a 401) when the context carries no tenant, or a tenant or user id that is
  * not well-formed Unicode (a lone surrogate): such an id would be stored and hashed as if its lone
- * surrogate were U+FFFD, and so receive the turns, preferences and cached answers of another id.
+ * surrogate were U+FFFD, and so receive the turns, preferences and cached answers of another id;
+ * or one that holds NUL, which no PostgreSQL text (the user profiles' key) can hold.
  */
 export function callerFromAuthorizer(authorizer: AuthorizerContext | undefined, source: TenantSource, claim = 'tenant_id'): Caller | undefined {
   const caller = fromAuthorizer(authorizer, source, claim);
   if (!caller) return undefined;
-  if (!isWellFormedUnicode(caller.tenantId) || (caller.userId !== undefined && !isWellFormedUnicode(caller.userId))) return undefined;
+  if (!isValidId(caller.tenantId) || (caller.userId !== undefined && !isValidId(caller.userId))) return undefined;
   return caller;
+}
+
+function isValidId(id: string): boolean {
+  return isWellFormedUnicode(id) && !id.includes('\u0000');
 }
 
 function fromAuthorizer(authorizer: AuthorizerContext | undefined, source: TenantSource, claim: string): Caller | undefined {

@@ -3,6 +3,7 @@ import type { Caller } from './cache-key';
 import type { ChatRequest } from './chat-request';
 import { CircuitBreaker, CircuitOpenError } from './circuit-breaker';
 import { HttpError } from './errors';
+import { isWellFormedUnicode } from './hashing';
 
 /**
  * A user's profile (personal data): what the router adds to the model request of its user.
@@ -50,8 +51,20 @@ function text(body: Record<string, unknown>, field: string): string | undefined 
   if (typeof value !== 'string' || value.length === 0 || value.length > PROFILE_LIMITS.maxTextChars) {
     throw invalid(`${field} must be a non-empty string of at most ${PROFILE_LIMITS.maxTextChars} characters`);
   }
+  if (!storable(value)) throw invalid(NOT_STORABLE(field));
   return value;
 }
+
+/**
+ * Whether PostgreSQL can store a string in the profile's jsonb: jsonb refuses the escapes of NUL
+ * (`\u0000`) and of a lone surrogate, which JSON.stringify writes for them (the write would
+ * fail, a 503, for what is the client's mistake).
+ */
+function storable(value: string): boolean {
+  return isWellFormedUnicode(value) && !value.includes('\u0000');
+}
+
+const NOT_STORABLE = (what: string): string => `${what} must be well-formed Unicode (no lone surrogate) without NUL characters`;
 
 /**
  * The profile of a `PUT /v1/profile` body.
@@ -76,6 +89,7 @@ export function parseUserProfile(body: unknown): UserProfile {
       if (typeof value !== 'string' || value.length > PROFILE_LIMITS.maxAttributeValueChars) {
         throw invalid(`attribute ${key} must be a string of at most ${PROFILE_LIMITS.maxAttributeValueChars} characters`);
       }
+      if (!storable(value)) throw invalid(NOT_STORABLE(`attribute ${key}`));
       attributes[key] = value;
     }
   }

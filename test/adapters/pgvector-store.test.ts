@@ -134,6 +134,19 @@ test('scopes are isolated: identical vectors in two scopes never see each other'
   expect(await store.search('f'.repeat(32), v, 5)).toEqual([]);
 });
 
+test('an entry PostgreSQL cannot hold (NUL, a lone surrogate) is left out without an error; the others are written', async () => {
+  // Found by test/fuzz: each such write failed, and 3 failures opened the semantic level's breaker for every caller.
+  const { store } = newStore();
+  await store.ensureIndex(DIM);
+  const v = direction(3, 0.2);
+  const answer = (text: string) => ({ text, tierId: 'small', usage: { inputTokens: 1, outputTokens: 1 }, costUsd: 0, createdAt: 1 });
+  await store.put(entry('nul-question', SCOPE_A, v, 1, { question: 'x\u0000' }), OPTS);
+  await store.put(entry('nul-answer', SCOPE_A, v, 2, { answer: answer('answer to: x\u0000') }), OPTS);
+  await store.put(entry('lone-surrogate', SCOPE_A, v, 3, { answer: answer('answer to: \ud800') }), OPTS);
+  await store.put(entry('plain', SCOPE_A, v, 4, { question: 'x \ud83d\ude00', answer: answer('ok \ud83d\ude00') }), OPTS);
+  expect((await store.search(SCOPE_A, v, 5)).map((m) => [m.entry.id, m.entry.answer.text])).toEqual([['plain', 'ok \ud83d\ude00']]);
+});
+
 test('a small scope is found among many rows of other scopes', async () => {
   const { store, table } = newStore();
   await store.ensureIndex(DIM);

@@ -108,7 +108,7 @@ describe('callerFromAuthorizer: Cognito identity pool credentials', () => {
   });
 });
 
-describe('callerFromAuthorizer: ids that are not well-formed Unicode', () => {
+describe('callerFromAuthorizer: ids that are not well-formed Unicode or hold NUL', () => {
   test.each([
     ['a JWT sub with a lone high surrogate', { jwt: { claims: { tenant_id: 'acme', sub: 'user-\uD800' } } }, 'jwt'],
     ['a JWT sub with a lone low surrogate', { jwt: { claims: { tenant_id: 'acme', sub: '\uDC00user' } } }, 'jwt'],
@@ -117,6 +117,10 @@ describe('callerFromAuthorizer: ids that are not well-formed Unicode', () => {
     ['an IAM Cognito identity with a lone surrogate', {
       iam: { userArn: 'arn:aws:sts::123456789012:assumed-role/Shop/CognitoIdentityCredentials', cognitoIdentity: { identityId: 'eu-west-1:\uDFFF' } },
     }, 'iam'],
+    // Found by test/fuzz: PostgreSQL text cannot hold NUL, so a profile request of such a caller was a 503.
+    ['a JWT tenant with NUL', { jwt: { claims: { tenant_id: 'acme\u0000', sub: 'user-1' } } }, 'jwt'],
+    ['a JWT sub with NUL', { jwt: { claims: { tenant_id: 'acme', sub: '\u0000' } } }, 'jwt'],
+    ['an IAM role session name with NUL', { iam: { userArn: 'arn:aws:sts::123456789012:assumed-role/Shop/user\u0000' } }, 'iam'],
   ] as const)('%s: no caller (401)', (_name, authorizer, source) => {
     expect(callerFromAuthorizer(authorizer, source)).toBeUndefined();
   });

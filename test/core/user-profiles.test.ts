@@ -21,6 +21,11 @@ describe('parseUserProfile', () => {
     [{ attributes: { 'bad key': 'v' } }, /attribute name "bad key"/],
     [{ attributes: { k: 1 } }, /attribute k must be a string/],
     [{ attributes: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v'])) }, /at most 20 attributes, got 21/],
+    // PostgreSQL's jsonb refuses the escapes of NUL and of a lone surrogate: stored, they were a 503 (found by test/fuzz).
+    [{ segment: ':\udfffo' }, /segment must be well-formed Unicode/],
+    [{ displayName: 'Ada\u0000' }, /displayName must be well-formed Unicode \(no lone surrogate\) without NUL/],
+    [{ attributes: { k: 'v\ud800' } }, /attribute k must be well-formed Unicode/],
+    [{ attributes: { k: '\u0000' } }, /attribute k must be well-formed Unicode/],
   ])('rejects %j with a 400 that says what is wrong', (body, message) => {
     let error: unknown;
     try {

@@ -4,7 +4,7 @@
  * the JSON lines of stdout captured, and the Valkey clients that the handler opens tracked, so
  * that `stop()` can close them before the servers stop.
  */
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import Valkey from 'iovalkey';
 import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/contract/runtime-config';
 import type * as RouterHandler from '../../lambdas/router/handler';
@@ -29,6 +29,8 @@ export interface RouterHandlerHarness {
   readonly handler: typeof RouterHandler.handler;
   /** Invokes the handler with an HTTP API event from `options.userArn`, or else `defaultUserArn`. */
   call(body: unknown, defaultUserArn: string, options?: EventOptions): Promise<RouterReply>;
+  /** Invokes the handler with `event` as given (hostile events included). */
+  invoke(event: APIGatewayProxyEventV2): Promise<RouterReply>;
   /** Closes the handler's Valkey clients, restores the mocks and the environment. */
   stop(): Promise<void>;
 }
@@ -47,22 +49,25 @@ export function startRouterHandler(aws: LocalAwsServer, config: RouterRuntimeCon
   });
   const { handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler');
 
+  const invoke = async (event: APIGatewayProxyEventV2): Promise<RouterReply> => {
+    captured.splice(0);
+    const res: APIGatewayProxyStructuredResultV2 = await handler(event, lambdaContext());
+    const lines = captured.splice(0);
+    const text = String(res.body ?? '');
+    return {
+      res,
+      status: res.statusCode ?? 0,
+      headers: Object.fromEntries(Object.entries(res.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
+      body: text ? JSON.parse(text) : {},
+      metrics: parseEmf(lines),
+      lines,
+    };
+  };
+
   return {
     handler,
-    async call(body, defaultUserArn, options = {}) {
-      captured.splice(0);
-      const res: APIGatewayProxyStructuredResultV2 = await handler(httpApiEvent(body, defaultUserArn, options), lambdaContext());
-      const lines = captured.splice(0);
-      const text = String(res.body ?? '');
-      return {
-        res,
-        status: res.statusCode ?? 0,
-        headers: Object.fromEntries(Object.entries(res.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)])),
-        body: text ? JSON.parse(text) : {},
-        metrics: parseEmf(lines),
-        lines,
-      };
-    },
+    call: (body, defaultUserArn, options = {}) => invoke(httpApiEvent(body, defaultUserArn, options)),
+    invoke,
     async stop() {
       await Promise.all([...valkeyClients].map(async (c) => c.disconnect()));
       jest.restoreAllMocks();

@@ -80,6 +80,15 @@ describe('GET and PUT /v1/profile', () => {
     expect((await getProfile(TENANT_A_USER_2)).status).toBe(404);
   });
 
+  test('a profile PostgreSQL cannot store (NUL, a lone surrogate) is a 400, not a 503; nothing is written', async () => {
+    for (const profile of [{ segment: ':\udfffo' }, { displayName: 'Ada\u0000' }, { attributes: { note: '\ud800' } }]) {
+      const bad = await putProfile(profile, TENANT_A_USER_2);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toMatch(/well-formed Unicode/);
+    }
+    expect((await getProfile(TENANT_A_USER_2)).status).toBe(404);
+  });
+
   test('a caller without a user id gets 403', async () => {
     const noUser = `arn:aws:iam::${ACCOUNT}:role/TenantA`;
     expect((await getProfile(noUser)).status).toBe(403);

@@ -68,6 +68,17 @@ test('23 messages go out in SendMessageBatch calls of 10, 10 and 3; each message
   expect(bodies.find((m) => m.index === 7)).toEqual(sent[7]);
 });
 
+test('a request with any text goes out in the characters SQS accepts, and parses back the same', async () => {
+  // Found by test/fuzz: U+FFFE and U+FFFF are valid in a request but not in an SQS body
+  // (InvalidMessageContents): the job was refused with a 503.
+  const text = 'a\uffff b\ufffe c\u0000 d\ud800 e\u001f f\ud83d\ude00 \\uffff';
+  const sent: JobMessage[] = [{ v: 1, jobId: 'job-1', tenantId: 'tenant-a', index: 0, request: { messages: [{ role: 'user', content: text }] } }];
+  await queue().enqueue(sent);
+  const [message] = sqs.messages(queueUrl);
+  expect(message.body).toMatch(/^[\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]*$/u);
+  expect(JSON.parse(message.body)).toEqual(sent[0]);
+});
+
 test('entries SQS fails transiently are sent again, and only those', async () => {
   const failedOnce = new Set<string>();
   sqs.failEntries(({ id }) => {
