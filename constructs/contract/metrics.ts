@@ -83,7 +83,8 @@ export class AiMetricNames {
   /**
    * Count of requests that waited for an identical request's answer and then called a model
    * themselves: `timeout` (the wait ran out), `holder-failed` (the lease was released or expired
-   * without an answer: this request took it over), `unavailable` (the cache failed during the wait).
+   * without an answer: this request took it over), `not-cached` (the holder answered, but its answer
+   * is not cached: a stand-in tier's, or one cut short), `unavailable` (the cache failed during the wait).
    * Dimensions: service + Reason.
    */
   public static readonly COALESCING_FALL_THROUGHS = 'CoalescingFallThroughs';

@@ -184,15 +184,18 @@ export class ChatService {
         // kept for the requests that will be routed to the selected tier once it recovers.
         const standIn = config.tiers.indexOf(tier) < selectedIndex;
         let locations: AnswerLocations | undefined;
+        const cached = !standIn && isCacheableAnswer(response);
         await this.untilDeadline(deadline, async () => {
-          if (!standIn && isCacheableAnswer(response)) {
+          if (cached) {
             const answer: CachedAnswer = { text: response.text, tierId: tier.id, usage: response.usage, costUsd, createdAt: this.now() };
             locations = await this.caches.store(pending, answer);
           }
           await this.saveContext(req, caller, response.text);
-          // After the store: a waiter that finds the lease gone finds the answer too (or takes over).
-          await releaseLease();
         });
+        // After the store: a waiter that finds the lease gone finds the answer too (or takes over);
+        // an answer that is not cached sends the waiters to a model at once. Released even when the
+        // writes failed or ran out of time (it is a bounded cache call), not left to its TTL.
+        await releaseLease(cached);
         return {
           text: response.text,
           servedBy: 'model',

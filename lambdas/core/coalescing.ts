@@ -24,24 +24,33 @@ export interface LeaseStore {
   readonly breaker?: CircuitBreaker;
   /**
    * Takes the lease `key` for `ttlMs` milliseconds if nobody holds it.
-   * @returns whether `token` now holds it
+   * @returns `taken` (`token` now holds it), `held` (another request does), or `uncached` (its
+   *          holder answered with an answer that is not cached: see `release`)
    */
-  acquire(key: string, token: string, ttlMs: number): Promise<boolean>;
+  acquire(key: string, token: string, ttlMs: number): Promise<LeaseState>;
   /**
    * Gives the lease back if `token` still holds it (a lease that expired and was taken by another
-   * request is left alone).
+   * request is left alone). With `uncachedForMs`, the holder's answer is not in the cache: the
+   * lease becomes a marker for that long that sends the waiters to a model at once (each), instead
+   * of one at a time through the lease.
    * @returns whether it was released
    */
-  release(key: string, token: string): Promise<boolean>;
+  release(key: string, token: string, uncachedForMs?: number): Promise<boolean>;
 }
 
+/** What `LeaseStore.acquire` found. */
+export type LeaseState = 'taken' | 'held' | 'uncached';
+
 /** Why a request that waited for an identical request's answer called a model itself. */
-export type FallThroughReason = 'timeout' | 'holder-failed' | 'unavailable';
+export type FallThroughReason = 'timeout' | 'holder-failed' | 'not-cached' | 'unavailable';
 
 /** What a request does after its cache miss. */
 export type Claim =
-  /** It holds the lease: it asks a model, stores the answer, then calls `release`. */
-  | { readonly kind: 'holder'; readonly release: () => Promise<void> }
+  /**
+   * It holds the lease: it asks a model, stores the answer, then calls `release` (with `cached`
+   * false when its answer did not go into the cache, so that the waiters stop waiting for it).
+   */
+  | { readonly kind: 'holder'; readonly release: (cached?: boolean) => Promise<void> }
   /** The holder's answer, found in the exact cache. */
   | { readonly kind: 'answer'; readonly answer: CachedAnswer }
   /** No coalescing (the lease store failed, or the wait ran out): it asks a model without a lease. */
@@ -113,7 +122,8 @@ export class Coalescer {
     const ttl = Math.max(1, Math.ceil(leaseTtlMs));
     const acquired = await this.guarded('acquire', () => this.deps.leases.acquire(leaseKey, token, ttl));
     if (acquired === null) return { kind: 'alone' };
-    if (acquired) return this.took(exactKey, leaseKey, token);
+    if (acquired === 'taken') return this.took(exactKey, leaseKey, token, waitUntil);
+    if (acquired === 'uncached') return this.fallThrough('not-cached');
 
     let pause = FIRST_POLL_MS;
     for (;;) {
@@ -131,10 +141,11 @@ export class Coalescer {
       }
       const taken = await this.guarded('acquire', () => this.deps.leases.acquire(leaseKey, token, ttl));
       if (taken === null) return this.fallThrough('unavailable');
-      if (taken) {
+      if (taken === 'uncached') return this.fallThrough('not-cached');
+      if (taken === 'taken') {
         // The lease was free and no answer came: the holder failed. This request takes its place.
         this.count('holder-failed');
-        return this.took(exactKey, leaseKey, token);
+        return this.took(exactKey, leaseKey, token, waitUntil);
       }
     }
   }
@@ -144,8 +155,9 @@ export class Coalescer {
    * lease, so an answer stored between this request's cache miss and its lease is there now: read
    * once more, and if it is, hand the lease back and use it, instead of paying a second call.
    */
-  private async took(exactKey: string, leaseKey: string, token: string): Promise<Claim> {
-    const release = this.releaser(leaseKey, token);
+  private async took(exactKey: string, leaseKey: string, token: string, waitUntil: number): Promise<Claim> {
+    // The waiters of a holder whose answer is not cached are told so for as long as any may wait.
+    const release = this.releaser(leaseKey, token, Math.max(1, waitUntil - this.now()));
     const answer = await this.guarded('poll', () => this.deps.exact.get(exactKey));
     if (answer) {
       await release();
@@ -156,12 +168,12 @@ export class Coalescer {
     return { kind: 'holder', release };
   }
 
-  private releaser(leaseKey: string, token: string): () => Promise<void> {
+  private releaser(leaseKey: string, token: string, uncachedForMs: number): (cached?: boolean) => Promise<void> {
     let released = false;
-    return async () => {
+    return async (cached = true) => {
       if (released) return;
       released = true;
-      await this.guarded('release', () => this.deps.leases.release(leaseKey, token));
+      await this.guarded('release', () => this.deps.leases.release(leaseKey, token, cached ? undefined : Math.ceil(uncachedForMs)));
     };
   }
 

@@ -11,10 +11,11 @@ import type { ChatRequest } from '../../lambdas/core/chat-request';
 import { ChatService } from '../../lambdas/core/chat-service';
 import { CircuitBreaker } from '../../lambdas/core/circuit-breaker';
 import type { ComplexityClassifier } from '../../lambdas/core/classifier';
-import { Coalescer, leaseKeyOf, MAX_POLL_MS, type Claim, type LeaseStore } from '../../lambdas/core/coalescing';
+import { Coalescer, leaseKeyOf, MAX_POLL_MS, type Claim, type LeaseState, type LeaseStore } from '../../lambdas/core/coalescing';
 import type { CachedAnswer, ModelInvoker, ModelRequest, ModelResponse } from '../../lambdas/core/ports';
 
 const PREFIX = 'test:';
+const NOT_CACHED = '!not-cached';
 
 /** Leases on a Map, expiring on the test's clock; every call recorded. */
 class MapLeaseStore implements LeaseStore {
@@ -26,19 +27,23 @@ class MapLeaseStore implements LeaseStore {
 
   constructor(private readonly now: () => number) {}
 
-  async acquire(key: string, token: string, ttlMs: number): Promise<boolean> {
+  async acquire(key: string, token: string, ttlMs: number): Promise<LeaseState> {
     this.acquires.push({ key, token, ttlMs });
     if (this.failing) throw new Error('connect ECONNREFUSED 10.0.0.1:6379');
     const held = this.leases.get(key);
-    if (held && held.expiresAt > this.now()) return false;
+    if (held && held.expiresAt > this.now()) return held.token === NOT_CACHED ? 'uncached' : 'held';
     this.leases.set(key, { token, expiresAt: this.now() + ttlMs });
-    return true;
+    return 'taken';
   }
 
-  async release(key: string, token: string): Promise<boolean> {
+  async release(key: string, token: string, uncachedForMs?: number): Promise<boolean> {
     this.releases.push({ key, token });
     if (this.failing) throw new Error('connect ECONNREFUSED 10.0.0.1:6379');
     if (this.leases.get(key)?.token !== token) return false;
+    if (uncachedForMs) {
+      this.leases.set(key, { token: NOT_CACHED, expiresAt: this.now() + uncachedForMs });
+      return true;
+    }
     return this.leases.delete(key);
   }
 }
@@ -334,6 +339,19 @@ describe('ChatService with coalescing', () => {
     const results = await settle(invoker, [1, 2].map(() => chat.chat(ask('Explain the trade-offs of our pricing tiers'), TENANT_A, Date.now() + 20_000)));
     expect(results.map((r) => [r.servedBy, r.text])).toEqual([['model', 'small answer'], ['model', 'large answer']]);
     expect(metrics.sum(M.COALESCED_REQUESTS)).toBe(0);
+  });
+
+  test('a holder answer cut off at max_tokens is not cached: every waiter asks a model at once, none waits for another', async () => {
+    const { chat, invoker, scripted, leases, metrics } = service();
+    scripted.script('small', ...Array.from({ length: 5 }, (_, i) => answer(`cut off ${i}`, undefined, 'max_tokens')));
+    const results = await settle(invoker, Array.from({ length: 5 }, () => chat.chat(ask('Do you ship to Canada?'), TENANT_A, Date.now() + 20_000)));
+    expect(results.map((r) => r.servedBy)).toEqual(Array(5).fill('model'));
+    expect(invoker.calls).toHaveLength(5);
+    // The four waiters learned it from the marker; without it they take the lease over one by one.
+    expect(metrics.sum(M.COALESCING_FALL_THROUGHS, { [M.DIMENSION_REASON]: 'not-cached' })).toBe(4);
+    expect(metrics.sum(M.COALESCING_FALL_THROUGHS, { [M.DIMENSION_REASON]: 'holder-failed' })).toBe(0);
+    // Only the first request held a lease; the marker it left expires on its own.
+    expect(leases.releases).toHaveLength(1);
   });
 
   test('a waiter whose deadline leaves no more than the selected tier\'s timeout does not wait at all', async () => {
