@@ -83,13 +83,34 @@ export function withPerCallSignals<T extends CachingClient>(client: T): T {
   stack.add(attach, { step: 'deserialize', priority: 'low', name: 'perCallAbortSignal', override: true });
   const send = (client.send as unknown as Send).bind(client);
   const patched: Send = (command, options) => {
-    if (!onlySignal(options)) return send(command, options);
+    // A command already in flight with a signal (its input is the key) goes the uncached way.
+    if (!onlySignal(options) || inputSignals.has(command.input)) return send(command, options);
     const signal = (options as { abortSignal?: AbortSignal }).abortSignal;
-    if (signal) inputSignals.set(command.input, signal);
-    return send(command);
+    if (!signal) return send(command);
+    if (signal.aborted) return Promise.reject(abortError());
+    inputSignals.set(command.input, signal);
+    const sent = send(command);
+    // The retry strategy never sees the signal (it is not in the handler context): without this race
+    // an abort during a retry's backoff would wait the backoff out. The call itself then ends at its
+    // next HTTP request, which gets the aborted signal.
+    let onAbort = (): void => undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(abortError());
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    sent.catch(() => undefined);
+    return Promise.race([sent, aborted]).finally(() => {
+      signal.removeEventListener('abort', onAbort);
+      inputSignals.delete(command.input);
+    });
   };
   (client as unknown as { send: Send }).send = patched;
   return client;
+}
+
+/** The error the SDK's HTTP handlers reject an aborted call with. */
+function abortError(): Error {
+  return Object.assign(new Error('Request aborted'), { name: 'AbortError' });
 }
 
 /** Whether `options` are `{ abortSignal }` and nothing else. */

@@ -56,12 +56,52 @@ describe('withPerCallSignals', () => {
     expect(signals).toEqual(expect.arrayContaining([a.signal, b.signal, undefined]));
   });
 
-  it('an aborted signal fails the call (the handler sees it)', async () => {
+  it('an already aborted signal fails the call before any request', async () => {
     const { handler } = fakeHandler();
     const c = client(handler);
     const aborted = new AbortController();
     aborted.abort();
     await expect(c.send(converse(), { abortSignal: aborted.signal })).rejects.toThrow('Request aborted');
+  });
+
+  it('an abort during a retry\'s backoff ends the call then, not after the next attempt', async () => {
+    let calls = 0;
+    const throttling = {
+      metadata: { handlerProtocol: 'h2' },
+      handle: async () => {
+        calls++;
+        const body = JSON.stringify({ message: 'Too many requests' });
+        return { response: { statusCode: 429, headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'ThrottlingException' }, body: Readable.from([Buffer.from(body)]) } };
+      },
+      updateHttpClientConfig: () => undefined,
+      httpHandlerConfigs: () => ({}),
+      destroy: () => undefined,
+    } as unknown as NodeHttp2Handler;
+    const c = withPerCallSignals(new BedrockRuntimeClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret' },
+      maxAttempts: 3,
+      cacheMiddleware: true,
+      requestHandler: new PerCallSignalHandler(throttling),
+    }));
+    const controller = new AbortController();
+    const call = c.send(converse(), { abortSignal: controller.signal });
+    while (calls === 0) await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+    // Rejected in the backoff after the first attempt; the SDK alone would have made a second one first.
+    expect(calls).toBe(1);
+  });
+
+  it('a command sent again after an aborted call does not inherit its signal', async () => {
+    const { handler, signals } = fakeHandler();
+    const c = client(handler);
+    const command = converse();
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(c.send(command, { abortSignal: aborted.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(c.send(command)).resolves.toMatchObject({ stopReason: 'end_turn' });
+    expect(signals.at(-1)).toBeUndefined();
   });
 
   it('refuses a client built without cacheMiddleware', () => {
