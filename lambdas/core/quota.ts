@@ -230,7 +230,8 @@ export class QuotaGate {
         increment: rpm ? 1 : 0,
         // A request counter refuses the request that would go past the limit; a cost counter
         // refuses once the spend has reached it.
-        refuseAt: rpm ? value + 1 : Math.round(value * MICROS_PER_USD),
+        // A positive limit below one micro-dollar is one micro-dollar, not 0 (which would refuse all).
+        refuseAt: rpm ? value + 1 : value > 0 ? Math.max(1, Math.round(value * MICROS_PER_USD)) : 0,
         ttlMs: (rpm ? minuteEnd + MINUTE_SLACK_MS : dayEnd + DAY_SLACK_MS) - now,
         limit,
         limitValue: value,

@@ -166,6 +166,15 @@ describe('QuotaGate', () => {
     await expect(g.admit(A, metrics)).resolves.toBeDefined();
   });
 
+  test('a positive cost limit under one micro-dollar admits until a charge reaches it; 0 refuses at once', async () => {
+    const tiny = gate({ defaults: { costPerDayUsd: 1e-7 } });
+    const first = await tiny.g.admit(A, tiny.metrics);
+    await tiny.g.charge(first, 1e-9, tiny.metrics);
+    await refusal(tiny.g.admit(A, tiny.metrics));
+    const zero = gate({ defaults: { costPerDayUsd: 0 } });
+    await refusal(zero.g.admit(A, zero.metrics));
+  });
+
   test('costs are counted in whole micro-dollars, a cache hit (0) charges nothing, and a tiny cost counts one', async () => {
     const { g, metrics, store } = gate({ defaults: { costPerDayUsd: 1 } });
     const admission = await g.admit(A, metrics);

@@ -95,6 +95,13 @@ test('a tenant over its requests per minute (an override) gets 429 with retry-af
   expect((await call('question 4', role('Limited'))).status).toBe(200);
 });
 
+test('a burst at the limit: of 10 concurrent requests of a tenant limited to 3 a minute, exactly 3 are admitted', async () => {
+  const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => call(`burst ${i}`, role('Limited'))));
+  expect(replies.filter((r) => r.status === 200)).toHaveLength(3);
+  expect(replies.filter((r) => r.status === 429)).toHaveLength(7);
+  expect(modelCalls()).toBe(3);
+});
+
 test('the tenant is the verified caller: a tenant named in the body or in headers is ignored', async () => {
   for (let i = 0; i < 3; i++) expect((await call(`q${i}`, role('Limited'))).status).toBe(200);
   // The body has no tenant field: one is refused as invalid, and counted against no one.
