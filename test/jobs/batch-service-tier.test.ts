@@ -33,6 +33,13 @@ describe('withBatchServiceTier', () => {
     expect(CONFIG.tiers[1].serviceTier).toBe('priority');
   });
 
+  test('flex takes a Priority tier without a Flex price to Standard, not to its Priority premium', () => {
+    const priorityOnly: TierRuntimeConfig = { ...FLEXIBLE, id: 'priority-only', serviceTierPrices: { priority: PRICES } };
+    const config = { tiers: [priorityOnly] } as unknown as RouterRuntimeConfig;
+    expect(withBatchServiceTier(config, 'flex').tiers[0].serviceTier).toBeUndefined();
+    expect(withBatchServiceTier(config, 'priority').tiers[0].serviceTier).toBe('priority');
+  });
+
   test('default takes every Bedrock tier to Standard', () => {
     expect(withBatchServiceTier(CONFIG, 'default').tiers.map((t) => t.serviceTier)).toEqual([undefined, undefined, undefined]);
   });
