@@ -67,6 +67,7 @@ describe('how the driver counts an answer (bench/load-outcome.ts)', () => {
     expect(servedBy('exact', answer(0))).toBe('hit');
     expect(servedBy('miss', answer(1))).toBe('miss');
     expect(servedBy('miss', answer(2))).toBe('fallback');
+    expect(servedBy(undefined, answer(0))).toBe('not-a-chat-answer');
   });
 
   test('a 200 whose body is not a chat answer is an error', () => {
