@@ -175,7 +175,7 @@ export const PRICE_FILE: PriceFile = {
     [TITAN_EMBED_TEXT_V2]: {
       usd: 0.00002,
       unit: '1K input tokens',
-      source: 'https://openrouter.ai/amazon/titan-embed-text-v2',
+      source: BEDROCK_PRICING,
       asOf: REREAD,
       note: 'THIRD-PARTY: no AWS page with the number was found (the Bedrock pricing page renders it in the browser, and the Price List '
         + 'transcription read here covers Nova only); $0.02 per 1M tokens as openrouter.ai/amazon/titan-embed-text-v2 lists Amazon Bedrock '
