@@ -7,13 +7,14 @@
  *   `cache.timeoutMs` per level, then the breakers skip the levels at no cost.
  * Each scenario counts requests in and answers out: none lost, none answered twice, each its own.
  */
-import { Ledger, MovableClock, silentServer, startRouter, until, type Reply, type RouterContainer } from './fault-kit';
+import { Ledger, MovableClock, startRouter, until, type Reply, type RouterContainer } from './fault-kit';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DEFAULT_BREAKER_COOL_DOWN_MS } from '../../lambdas/core/circuit-breaker';
 import { LocalAwsServer } from '../support/aws-protocol-server';
 import { ACCOUNT, metricSum, type EmfMetric } from '../support/lambda-harness';
 import { RedisServer } from '../support/redis-server';
+import { silentServer } from '../support/silent-server';
 
 const USER = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
 const MODEL = 'us.amazon.nova-micro-v1:0';

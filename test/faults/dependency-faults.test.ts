@@ -10,13 +10,14 @@
  *   probe after the cool-down builds the connection and cache hits return.
  * Each scenario counts requests in and answers out: none lost, none answered twice.
  */
-import { closedPort, Ledger, MovableClock, silentServer, startRouter, type Reply, type RouterContainer } from './fault-kit';
+import { closedPort, Ledger, MovableClock, startRouter, type Reply, type RouterContainer } from './fault-kit';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
 import type { RouterRuntimeConfig, SemanticCacheRuntimeConfig, TierRuntimeConfig } from '../../constructs/contract/runtime-config';
 import { DEFAULT_BREAKER_COOL_DOWN_MS } from '../../lambdas/core/circuit-breaker';
 import { Failures, LocalAwsServer, type ModelScript } from '../support/aws-protocol-server';
 import { ACCOUNT, metricSum } from '../support/lambda-harness';
 import { RedisServer } from '../support/redis-server';
+import { silentServer } from '../support/silent-server';
 
 const USER = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
 const SMALL = 'us.amazon.nova-micro-v1:0';

@@ -11,6 +11,7 @@ import { ROUTER_CONFIG_ENV, type RouterRuntimeConfig } from '../../constructs/co
 import { leaseKeyOf } from '../../lambdas/core/coalescing';
 import type * as RouterHandler from '../../lambdas/router/handler';
 import { Failures, LocalAwsServer } from '../support/aws-protocol-server';
+import { trackIsolatedValkeyClients } from '../support/isolated-valkey';
 import { ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, metricSum, parseEmf } from '../support/lambda-harness';
 import { RedisServer } from '../support/redis-server';
 
@@ -50,7 +51,7 @@ function containers(c: RouterRuntimeConfig, n = CONTAINERS): Array<typeof Router
   return Array.from({ length: n }, () => {
     let handler!: typeof RouterHandler.handler;
     jest.isolateModules(() => {
-      trackValkeyClients();
+      trackIsolatedValkeyClients(clients);
       ({ handler } = jest.requireActual<typeof RouterHandler>('../../lambdas/router/handler'));
     });
     return handler;
@@ -225,19 +226,3 @@ describe('a cache that is down', () => {
     }
   }, 60_000);
 });
-
-/**
- * Remembers the Valkey clients that the modules loaded next (in this isolated module registry,
- * which has its own iovalkey) open, so that afterAll can close them. Not a mock: every
- * connection goes through.
- */
-function trackValkeyClients(): void {
-  const loaded = jest.requireActual<{ default?: typeof Valkey }>('iovalkey');
-  const IsolatedValkey = (loaded.default ?? loaded) as typeof Valkey;
-  if (IsolatedValkey === Valkey) return;
-  const connect = IsolatedValkey.prototype.connect;
-  jest.spyOn(IsolatedValkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
-    clients.add(this);
-    return connect.apply(this, args);
-  });
-}

@@ -8,7 +8,6 @@
  * - the lines an invocation writes to stdout (metrics and its log line).
  * Each scenario loads the handler module afresh (its configuration is read at module load).
  */
-import * as net from 'node:net';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type Valkey from 'iovalkey';
 import { AiMetricNames as M } from '../../constructs/contract/metrics';
@@ -17,6 +16,7 @@ import type * as RouterHandler from '../../lambdas/router/handler';
 import { Failures, LocalAwsServer } from '../support/aws-protocol-server';
 import { ACCOUNT, captureJsonStdout, enableEmf, httpApiEvent, lambdaContext, metricSum, parseEmf, type EmfMetric } from '../support/lambda-harness';
 import { RedisServer } from '../support/redis-server';
+import { silentServer } from '../support/silent-server';
 
 const USER = `arn:aws:sts::${ACCOUNT}:assumed-role/TenantA/user-1`;
 const MODEL = 'us.amazon.nova-micro-v1:0';
@@ -84,27 +84,6 @@ async function call(handler: typeof RouterHandler.handler, text: string, extra: 
     metrics: parseEmf(lines.map((l) => `${l}\n`)),
     lines,
     ms,
-  };
-}
-
-/** A TCP server that accepts connections and never sends a byte (a host that hangs). */
-async function silentServer(): Promise<{ port: number; accepted: () => number; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const server = net.createServer((socket) => {
-    accepted++;
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted: () => accepted,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
   };
 }
 

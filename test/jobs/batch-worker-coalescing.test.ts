@@ -17,6 +17,7 @@ import type { JobMessage } from '../../lambdas/core/jobs/job-model';
 import type * as JobsApi from '../../lambdas/jobs-api/handler';
 import { Failures, LocalAwsServer, type ModelCallRequest } from '../support/aws-protocol-server';
 import { TransactionalDynalite } from '../support/dynamodb-transactions';
+import { trackIsolatedValkeyClients } from '../support/isolated-valkey';
 import { RedisServer } from '../support/redis-server';
 import { LocalSqsServer, type SentMessage } from '../support/sqs-protocol-server';
 
@@ -75,7 +76,7 @@ function workers(c: RouterRuntimeConfig, n = WORKERS): Array<typeof Worker.handl
   return Array.from({ length: n }, () => {
     let handler!: typeof Worker.handler;
     jest.isolateModules(() => {
-      trackValkeyClients();
+      trackIsolatedValkeyClients(valkeyClients);
       ({ handler } = jest.requireActual<typeof Worker>('../../lambdas/batch-worker/handler'));
     });
     return handler;
@@ -126,19 +127,3 @@ describe('the batch worker coalesces across containers', () => {
     expect(jobs.every((j) => j.status === 'succeeded')).toBe(true);
   }, 60_000);
 });
-
-/**
- * Remembers the Valkey clients that the modules loaded next (in this isolated module registry,
- * which has its own iovalkey) open, so that afterAll can close them. Not a mock: every
- * connection goes through.
- */
-function trackValkeyClients(): void {
-  const loaded = jest.requireActual<{ default?: typeof Valkey }>('iovalkey');
-  const IsolatedValkey = (loaded.default ?? loaded) as typeof Valkey;
-  if (IsolatedValkey === Valkey) return;
-  const connect = IsolatedValkey.prototype.connect;
-  jest.spyOn(IsolatedValkey.prototype, 'connect').mockImplementation(function (this: Valkey, ...args: Parameters<Valkey['connect']>) {
-    valkeyClients.add(this);
-    return connect.apply(this, args);
-  });
-}
